@@ -1,0 +1,73 @@
+"""Deferred xAI chat completions as a first-class notebook experience.
+
+``%load_ext xai_defer_magic`` registers the magics; ``defer()`` and ``jobs()`` give the same
+machinery to plain Python. Heavy imports (widgets, httpx) wait until they are needed.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+__version__ = "0.1.0"
+
+if TYPE_CHECKING:
+    from .job import Job
+    from .request import Prompt
+
+_magics: Any = None
+
+
+def load_ipython_extension(ipython: Any) -> None:
+    """Register the magics and resume the jobs a previous kernel left pending."""
+    global _magics
+    from .magics import GrokDefer
+
+    _magics = GrokDefer(ipython)
+    ipython.register_magics(_magics)
+    if _magics.resume_on_load:
+        _magics.runtime.resume_unfinished()
+
+
+def unload_ipython_extension(ipython: Any) -> None:
+    """Undo everything load did: magics removed, poller and loop thread stopped."""
+    global _magics
+    from .runtime import close_runtime
+
+    if _magics is not None:
+        for kind, names in _magics.magics.items():
+            for name in names:
+                ipython.magics_manager.magics[kind].pop(name, None)
+        ipython.magics_manager.registry.pop(type(_magics).__name__, None)
+        _magics = None
+    close_runtime()
+
+
+def defer(
+    prompt: Prompt,
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    reasoning_effort: str | None = None,
+    timeout: float | None = None,
+    display: bool = True,
+) -> Job:
+    """Submit a deferred chat completion from Python; returns the job handle at once."""
+    from .runtime import get_runtime
+
+    job, _card = get_runtime().defer(
+        prompt, model=model, system=system, temperature=temperature, max_tokens=max_tokens,
+        reasoning_effort=reasoning_effort, timeout=timeout, display=display,
+    )
+    return job
+
+
+def jobs() -> list[Job]:
+    """Every job known to this kernel and the journal, newest first."""
+    from .runtime import get_runtime
+
+    return get_runtime().jobs()
+
+
+__all__ = ["__version__", "defer", "jobs", "load_ipython_extension", "unload_ipython_extension"]

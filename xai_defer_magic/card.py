@@ -1,0 +1,192 @@
+"""The live status card of one job, built from ipywidgets and updated only through traits.
+
+Background code never prints or displays (which cell such output lands in has changed across
+ipykernel releases); it assigns widget traits, which the frontend routes by comm id.
+The answer sits in an ``Output`` widget as a display bundle (sanitized HTML, inert Markdown,
+plain text), so a notebook saved with widget state keeps a readable copy of it.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+import time
+from typing import Any
+
+import ipywidgets as widgets
+
+from . import text
+from .job import Job
+from .render import answer_html, escape, safe_markdown
+
+CARD_CSS = """
+<style>
+.xdm-card{border:1px solid var(--jp-border-color1,#ccc);border-radius:6px;padding:6px 10px;
+  margin:2px 0;max-width:960px;font-family:var(--jp-ui-font-family,sans-serif)}
+.xdm-head{display:flex;flex-wrap:wrap;gap:10px;align-items:center;font-size:13px}
+.xdm-pill{border-radius:9px;padding:1px 8px;font-weight:600;color:#fff;background:#888}
+.xdm-status-pending,.xdm-status-submitting{background:#1a73e8}
+.xdm-status-done{background:#188038}
+.xdm-status-failed,.xdm-status-expired{background:#c5221f}
+.xdm-status-timed_out,.xdm-status-cancelled{background:#b06000}
+.xdm-muted{color:var(--jp-ui-font-color2,#666);font-size:12px}
+.xdm-id{user-select:all;font-family:var(--jp-code-font-family,monospace)}
+.xdm-error{border-left:4px solid #c5221f;background:rgba(197,34,31,.08);padding:6px 10px;
+  color:var(--jp-ui-font-color0,#000);white-space:pre-wrap}
+.xdm-usage{font-size:12px;color:var(--jp-ui-font-color1,#333)}
+.xdm-usage b{font-weight:600}
+</style>
+"""
+
+
+def status_pill(status: str) -> str:
+    return f'<span class="xdm-pill xdm-status-{escape(status)}">{escape(status)}</span>'
+
+
+def header_html(job: Job, now: float | None = None) -> str:
+    rid = job.request_id or ""
+    short = text.short_id(rid) if rid else "submitting…"
+    parts = [
+        f"<b>{escape(text.model_label(job))}</b>",
+        status_pill(job.status),
+        f'<span class="xdm-elapsed">{escape(text.duration(job.elapsed(now)))}</span>',
+        f'<span class="xdm-polls">{job.polls} poll{"s" if job.polls != 1 else ""}</span>',
+        f'<span class="xdm-muted" title="{escape(rid)}">{escape(short)}</span>',
+    ]
+    if job.note and not job.done:
+        parts.append(f'<span class="xdm-muted">{escape(job.note)}</span>')
+    return CARD_CSS + '<div class="xdm-head">' + " ".join(parts) + "</div>"
+
+
+def footer_html(job: Job) -> str:
+    rows = []
+    if job.completion is not None:
+        rows.append(f'<div class="xdm-usage">{escape_usage(job)}</div>')
+    if job.request_id:
+        rows.append(
+            f'<div class="xdm-muted">request id <span class="xdm-id">{escape(job.request_id)}'
+            "</span></div>"
+        )
+    return "".join(rows)
+
+
+def escape_usage(job: Job) -> str:
+    return escape(text.usage_line(job))
+
+
+def answer_bundle(content: str) -> dict[str, Any]:
+    """The three representations of an answer, every one of them inert."""
+    return {
+        "text/html": answer_html(content),
+        "text/markdown": safe_markdown(content),
+        "text/plain": content,
+    }
+
+
+def error_html(job: Job) -> str:
+    return f'<div class="xdm-error"><b>{escape(job.status)}</b>: {escape(job.error or "")}</div>'
+
+
+class JobCard(widgets.VBox):
+    """One job's card. Build it on the kernel thread; it then follows the job by itself."""
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.display_id = f"xdm-{uuid.uuid4().hex}"
+        self._header = widgets.HTML()
+        self._answer = widgets.Output()
+        self._error = widgets.HTML()
+        self._reasoning_body = widgets.HTML()
+        self._reasoning = widgets.Accordion(children=[self._reasoning_body])
+        self._reasoning.selected_index = None
+        self._reasoning.layout.display = "none"
+        self._footer = widgets.HTML()
+        self._rendered_status: str | None = None
+        self._lock = threading.Lock()
+        super().__init__(
+            children=[self._header, self._error, self._answer, self._reasoning, self._footer]
+        )
+        self.add_class("xdm-card")
+        self.refresh()
+        job.add_listener(self._on_change)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        bundle["text/plain"] = text.status_line(self.job)
+        return bundle
+
+    def _on_change(self, job: Job) -> None:
+        self.refresh()
+
+    def tick(self, now: float | None = None) -> None:
+        """Update only the header (elapsed time, polls): the once-a-second path."""
+        value = header_html(self.job, now)
+        if value != self._header.value:
+            self._header.value = value
+
+    def refresh(self) -> None:
+        """Bring every part of the card in line with the job."""
+        with self._lock:
+            job = self.job
+            self.tick()
+            if job.status == self._rendered_status:
+                self._footer.value = footer_html(job)
+                return
+            self._rendered_status = job.status
+            self._footer.value = footer_html(job)
+            self._error.value = error_html(job) if job.error and job.status != "done" else ""
+            if job.status == "done" and job.completion is not None:
+                self._show_answer(job)
+            else:
+                self._answer.outputs = ()
+                self._reasoning.layout.display = "none"
+
+    def _show_answer(self, job: Job) -> None:
+        assert job.completion is not None
+        self._answer.outputs = (
+            {"output_type": "display_data", "data": answer_bundle(job.completion.content),
+             "metadata": {}},
+        )
+        reasoning = job.completion.reasoning_content
+        if reasoning:
+            self._reasoning_body.value = answer_html(reasoning)
+            self._reasoning.set_title(0, "Reasoning")
+        else:
+            tokens = job.completion.usage.reasoning_tokens
+            hidden = text.reasoning_hidden(tokens)
+            self._reasoning_body.value = f'<span class="xdm-muted">{escape(hidden)}</span>'
+            self._reasoning.set_title(0, hidden if tokens else "No reasoning returned")
+        self._reasoning.selected_index = None
+        self._reasoning.layout.display = "" if (reasoning or job.completion.usage.reasoning_tokens) else "none"
+
+    def close(self) -> None:
+        self.job.remove_listener(self._on_change)
+        super().close()
+
+
+class CardTicker:
+    """Refreshes the elapsed time of every pending card once a second, on the loop thread."""
+
+    def __init__(self) -> None:
+        self._cards: list[JobCard] = []
+        self._lock = threading.Lock()
+
+    def add(self, card: JobCard) -> None:
+        with self._lock:
+            self._cards.append(card)
+
+    def tick(self) -> None:
+        now = time.time()
+        with self._lock:
+            self._cards = [c for c in self._cards if not c.job.done]
+            cards = list(self._cards)
+        for card in cards:
+            try:
+                card.tick(now)
+            except Exception:  # a closed widget must not stop the others
+                pass
+
+    def __len__(self) -> int:
+        return len(self._cards)

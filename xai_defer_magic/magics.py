@@ -1,0 +1,209 @@
+"""``%%grok_defer``, ``%grok_wait``, ``%grok_result`` and ``%grok_jobs``: parse, then delegate.
+
+The class holds the ``%config GrokDefer.*`` traits, turns a magic line into arguments, turns a
+bad value into one ``UsageError`` line, and hands everything else to the runtime and the views.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import keyword
+import time
+from typing import Any
+
+from IPython.core.error import UsageError
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
+
+from . import text, views
+from .errors import GrokDeferError, InsecureTransport, MissingApiKey
+from .job import PENDING_STATUSES, Job
+from .poller import PollSettings
+from .request import InvalidArgument, check_timeout
+from .runtime import Runtime, Settings, get_runtime
+from .schedule import PollSchedule
+
+
+@magics_class
+class GrokDefer(Magics):
+    """Deferred xAI chat completions from notebook cells."""
+
+    model = Unicode("grok-4", help="Model used when a cell gives no --model.").tag(config=True)
+    base_url = Unicode(
+        None, allow_none=True, help="API base URL (with /v1); default: $XAI_BASE_URL or xAI."
+    ).tag(config=True)
+    timeout = Float(
+        None, allow_none=True, help="Stop polling a job after this many seconds (resumable)."
+    ).tag(config=True)
+    journal_dir = Unicode(
+        None, allow_none=True, help="Journal directory; default: $XAI_DEFER_HOME or a user dir."
+    ).tag(config=True)
+    resume_on_load = Bool(True, help="Resume a previous kernel's pending jobs on load.").tag(
+        config=True
+    )
+    first_poll = Float(1.0, help="Seconds before a job's first poll.").tag(config=True)
+    poll_growth = Float(0.1, help="Poll interval as a fraction of the job's age.").tag(config=True)
+    max_poll_interval = Float(30.0, help="Longest wait between two polls, seconds.").tag(
+        config=True
+    )
+    max_in_flight = Int(8, help="Most HTTP requests in flight at once.").tag(config=True)
+    request_timeout = Float(30.0, help="Timeout of one HTTP request, seconds.").tag(config=True)
+    max_transient_failures = Int(
+        8, help="Consecutive 5xx/network failures before a job is marked failed (resumable)."
+    ).tag(config=True)
+
+    def __init__(self, shell: Any = None, **kwargs: Any) -> None:
+        super().__init__(shell=shell, **kwargs)
+        self.runtime: Runtime = get_runtime(self.settings())
+
+    # --- configuration ----------------------------------------------------------------------
+
+    @validate("first_poll", "poll_growth", "max_poll_interval", "request_timeout")
+    def _positive(self, proposal: Any) -> float:
+        if proposal["value"] <= 0:
+            raise TraitError(f"GrokDefer.{proposal['trait'].name} must be positive.")
+        return float(proposal["value"])
+
+    @validate("max_in_flight", "max_transient_failures")
+    def _at_least_one(self, proposal: Any) -> int:
+        if proposal["value"] < 1:
+            raise TraitError(f"GrokDefer.{proposal['trait'].name} must be at least 1.")
+        return int(proposal["value"])
+
+    @validate("timeout")
+    def _timeout(self, proposal: Any) -> float | None:
+        try:
+            return check_timeout(proposal["value"])
+        except InvalidArgument as exc:
+            raise TraitError(str(exc)) from None
+
+    @observe(
+        "model", "base_url", "timeout", "first_poll", "poll_growth", "max_poll_interval",
+        "max_in_flight", "request_timeout", "max_transient_failures",
+    )
+    def _apply(self, change: Any) -> None:
+        if hasattr(self, "runtime"):
+            get_runtime(self.settings())
+
+    def settings(self) -> Settings:
+        schedule = PollSchedule(
+            first=self.first_poll, growth=self.poll_growth, cap=self.max_poll_interval
+        )
+        return Settings(
+            model=self.model, base_url=self.base_url, timeout=self.timeout,
+            home=self.journal_dir, resume_on_load=self.resume_on_load,
+            poll=PollSettings(
+                schedule=schedule, max_in_flight=self.max_in_flight,
+                request_timeout=self.request_timeout,
+                max_transient_failures=self.max_transient_failures,
+            ),
+        )
+
+    # --- %%grok_defer -------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("-m", "--model", help="Model name (default: GrokDefer.model).")
+    @argument("-s", "--system", help="System prompt.")
+    @argument("-t", "--temperature", help="Sampling temperature, 0 to 2.")
+    @argument("--max-tokens", dest="max_tokens", help="Most completion tokens.")
+    @argument("--reasoning-effort", dest="reasoning_effort", help="low, medium or high.")
+    @argument("-o", "--out", help="Store the job handle in this variable right away.")
+    @argument("--timeout", help="Stop polling after this many seconds (the job stays resumable).")
+    @argument("--wait", action="store_true", help="Block this cell until done; show the answer.")
+    @cell_magic
+    def grok_defer(self, line: str, cell: str) -> None:
+        """Submit the cell body as a deferred chat completion and return at once."""
+        args = parse_argstring(self.grok_defer, line)
+        if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
+            raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}.")
+        if not cell or not cell.strip():
+            raise UsageError("The cell is empty: write the prompt below the %%grok_defer line.")
+        try:
+            job, card = self.runtime.defer(
+                cell, model=args.model, system=args.system, temperature=args.temperature,
+                max_tokens=args.max_tokens, reasoning_effort=args.reasoning_effort,
+                timeout=args.timeout, cell_id=self._cell_id(),
+            )
+        except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
+            raise UsageError(str(exc)) from None
+        if args.out:
+            self.shell.user_ns[args.out] = job
+        if args.wait:
+            self._wait_and_show([job], None, cards={id(job): card})
+
+    # --- %grok_wait -----------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("ids", nargs="*", help="Request ids (or unique prefixes); default: all pending.")
+    @argument("--timeout", help="Give up waiting after this many seconds.")
+    @line_magic
+    def grok_wait(self, line: str) -> None:
+        """Block until the given (default: all pending) jobs finish; show their results here."""
+        args = parse_argstring(self.grok_wait, line)
+        try:
+            timeout = check_timeout(args.timeout)
+        except InvalidArgument as exc:
+            raise UsageError(str(exc)) from None
+        jobs = [self._job(i) for i in args.ids] if args.ids else self.runtime.pending()
+        if not jobs:
+            print("No pending jobs.")
+            return
+        for job in jobs:
+            if job.status in ("timed_out", "cancelled"):
+                job.resume()
+        self._wait_and_show(jobs, timeout)
+
+    def _wait_and_show(
+        self, jobs: list[Job], timeout: float | None, cards: dict[int, Any] | None = None
+    ) -> None:
+        deadline = None if timeout is None else time.monotonic() + timeout
+        try:
+            for job in jobs:
+                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+                try:
+                    job._finished.result(remaining)
+                except concurrent.futures.TimeoutError:
+                    break
+        except KeyboardInterrupt:
+            print("Stopped waiting; the jobs keep polling in the background.")
+        for job in jobs:
+            if job.done:
+                views.show_result(job, (cards or {}).get(id(job)))
+            else:
+                print(f"{text.status_line(job)} (still running; %grok_wait again later)")
+
+    # --- %grok_result ---------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("id", help="Request id (or a unique prefix).")
+    @line_magic
+    def grok_result(self, line: str) -> None:
+        """Show a job's result again, from this kernel or the journal."""
+        args = parse_argstring(self.grok_result, line)
+        job = self._job(args.id)
+        if job.status in PENDING_STATUSES:
+            print(f"{text.status_line(job)} (not finished; %grok_wait {job.request_id} waits)")
+            return
+        views.show_result(job)
+
+    # --- helpers -----------------------------------------------------------------------------------
+
+    def _job(self, request_id: str) -> Job:
+        job = self.runtime.get(request_id.strip())
+        if job is None:
+            raise UsageError(f"No job with request id {request_id!r} in this kernel or the journal.")
+        return job
+
+    def _cell_id(self) -> str | None:
+        kernel = getattr(self.shell, "kernel", None)
+        try:
+            parent = kernel.get_parent() if kernel is not None else None
+        except Exception:
+            return None
+        metadata = (parent or {}).get("metadata") or {}
+        cell_id = metadata.get("cellId")
+        return cell_id if isinstance(cell_id, str) else None
+
+
+__all__ = ["GrokDefer", "GrokDeferError"]

@@ -1,0 +1,271 @@
+"""Polls every pending job on the loop thread: journal first, exactly one GET per 200.
+
+For each job, one task: sleep per the schedule, check the journal (another kernel may already
+hold the answer), take the journal's lease on the id, GET once under a shared limit of
+in-flight requests, and on a 200 commit the raw body to the journal *before* parsing it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+
+from .completion import parse_completion_text
+from .errors import (
+    GrokDeferError,
+    JobCancelled,
+    JobExpired,
+    JobTimeout,
+    MalformedResponse,
+    RateLimited,
+)
+from .job import Job
+from .journal import Journal, process_owner
+from .loop import LoopThread
+from .protocol import Pending, Ready, XaiClient, check_transport, retry_delay
+from .schedule import PollSchedule
+
+RESULT_LIFETIME = 24 * 3600.0  # xAI keeps a deferred result this long
+
+
+@dataclass
+class PollSettings:
+    schedule: PollSchedule = field(default_factory=PollSchedule)
+    max_in_flight: int = 8
+    request_timeout: float = 30.0
+    max_transient_failures: int = 8
+    lease_seconds: float = 60.0
+
+
+KeyProvider = Callable[[], str]
+
+
+class Poller:
+    """Owns the shared ``httpx.AsyncClient`` and one polling task per pending job."""
+
+    def __init__(
+        self,
+        loop: LoopThread,
+        journal: Journal,
+        key_provider: KeyProvider,
+        settings: PollSettings | None = None,
+    ) -> None:
+        self.loop = loop
+        self.journal = journal
+        self.settings = settings or PollSettings()
+        self._key_provider = key_provider
+        self._owner = process_owner()
+        self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._http: httpx.AsyncClient | None = None
+        self._limit: asyncio.Semaphore | None = None
+        self._rng = random.Random()
+
+    # --- called from any thread ---------------------------------------------------------
+
+    def track(self, job: Job) -> None:
+        """Start polling ``job`` (idempotent)."""
+        job._controller = self
+        self.loop.call_soon(self._start_task, job)
+
+    def cancel(self, job: Job) -> None:
+        self.loop.call_soon(self._cancel_task, job)
+
+    def resume(self, job: Job) -> None:
+        job.poll_started = time.monotonic()
+        job.set_status("pending")
+        self.journal.set_status(job.request_id or "", "pending")
+        self.track(job)
+
+    def submit(self, job: Job, body: dict[str, Any], timeout: float | None = None) -> str:
+        """POST from the kernel thread, blocking until the server answers with an id."""
+        return self.loop.run(self._submit(job, body), timeout)
+
+    def client_check(self, base_url: str) -> None:
+        """Raise before anything is shown if the URL is unsafe or the key is missing."""
+        check_transport(base_url)
+        self._key_provider()
+
+    def expire(self, job: Job) -> None:
+        self._finish(job, "expired", JobExpired(
+            f"Job {job.request_id} is older than 24 h and was never retrieved; xAI no longer "
+            "holds its result."
+        ))
+
+    def close(self) -> None:
+        """Stop all polling (jobs stay in the journal) and close the HTTP client."""
+        if self.loop.loop.is_running():
+            try:
+                self.loop.run(self._close(), timeout=5)
+            except Exception:
+                pass
+
+    @property
+    def active_count(self) -> int:
+        return len(self._tasks)
+
+    # --- on the loop thread ------------------------------------------------------------------
+
+    def client_for(self, base_url: str) -> XaiClient:
+        if self._http is None:
+            limits = httpx.Limits(
+                max_connections=self.settings.max_in_flight + 2,
+                max_keepalive_connections=self.settings.max_in_flight + 2,
+            )
+            self._http = httpx.AsyncClient(
+                timeout=httpx.Timeout(self.settings.request_timeout, connect=10.0),
+                limits=limits,
+            )
+        return XaiClient(self._http, base_url, self._key_provider())
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        if self._limit is None:
+            self._limit = asyncio.Semaphore(max(1, self.settings.max_in_flight))
+        return self._limit
+
+    async def _submit(self, job: Job, body: dict[str, Any]) -> str:
+        client = self.client_for(job.base_url)
+        async with self._semaphore():
+            return await client.submit(body)
+
+    def _start_task(self, job: Job) -> None:
+        key = id(job)
+        if key in self._tasks and not self._tasks[key].done():
+            return
+        task = asyncio.get_running_loop().create_task(self._run(job))
+        self._tasks[key] = task
+        task.add_done_callback(lambda _t: self._tasks.pop(key, None))
+
+    def _cancel_task(self, job: Job) -> None:
+        task = self._tasks.get(id(job))
+        if task is not None:
+            task.cancel()
+        if not job.done:
+            self._finish(job, "cancelled", JobCancelled(
+                f"Polling of {job.request_id} was cancelled; job.resume() picks it up again."
+            ))
+
+    async def _close(self) -> None:
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        if self._http is not None:
+            await self._http.aclose()
+            self._http = None
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await self._poll_until_finished(job)
+        except asyncio.CancelledError:
+            raise
+        except GrokDeferError as exc:  # e.g. a transport refused before sending
+            self._finish(job, "failed", exc)
+        except Exception as exc:  # never let a bug leave a job pending forever
+            self._finish(job, "failed", GrokDeferError(f"Internal error while polling: {exc!r}"))
+        finally:
+            if job.request_id:
+                self.journal.release(job.request_id, self._owner)
+
+    async def _poll_until_finished(self, job: Job) -> None:
+        request_id = job.request_id
+        assert request_id, "only submitted jobs are polled"
+        schedule = self.settings.schedule
+        failures = 0
+        delay = schedule.first if job.polls == 0 else schedule.next_delay(job.elapsed(), self._rng)
+        while True:
+            if not await self._sleep_within_timeout(job, delay):
+                return
+            stored = self.journal.get(request_id)
+            if stored is not None and stored.response_text is not None:
+                self._accept(job, stored.response_text)
+                return
+            if time.time() - job.created_at > RESULT_LIFETIME:
+                self.expire(job)
+                return
+            if not self.journal.claim(request_id, self._owner, self.settings.lease_seconds):
+                job.note = "another kernel is polling this job"
+                job.notify()
+                delay = schedule.next_delay(job.elapsed(), self._rng)
+                continue
+            try:
+                async with self._semaphore():
+                    outcome = await self.client_for(job.base_url).poll(request_id)
+            except GrokDeferError as exc:
+                self._count_poll(job)
+                if exc.final:
+                    self._finish(job, "failed", exc)
+                    return
+                failures += 1
+                if failures > self.settings.max_transient_failures:
+                    self._finish(job, "failed", type(exc)(
+                        f"{exc.message} Gave up after {failures} attempts; "
+                        "job.resume() tries again."
+                    ))
+                    return
+                job.note = f"retrying: {exc.message}"
+                job.notify()
+                delay = self._retry_delay(job, failures, exc)
+                continue
+            self._count_poll(job)
+            if isinstance(outcome, Ready):
+                self.journal.store_response(request_id, outcome.text, time.time())
+                self._accept(job, outcome.text)
+                return
+            assert isinstance(outcome, Pending)
+            failures = 0
+            job.note = None
+            job.notify()
+            delay = schedule.next_delay(job.elapsed(), self._rng)
+
+    def _retry_delay(self, job: Job, failures: int, exc: GrokDeferError) -> float:
+        if isinstance(exc, RateLimited) and exc.retry_after is not None:
+            return retry_delay(failures, exc)
+        cap = self.settings.schedule.cap
+        return max(self.settings.schedule.first, retry_delay(failures, exc, base=1.0, cap=cap))
+
+    async def _sleep_within_timeout(self, job: Job, delay: float) -> bool:
+        """Sleep ``delay``; False (and the job timed out) if its timeout comes first."""
+        if job.timeout is not None:
+            remaining = job.poll_started + job.timeout - time.monotonic()
+            if remaining <= delay:
+                await asyncio.sleep(max(0.0, remaining))
+                self._finish(job, "timed_out", JobTimeout(
+                    f"Stopped polling {job.request_id} after {job.timeout:g} s (--timeout); "
+                    "the job is still at xAI: job.resume() or %grok_wait picks it up."
+                ))
+                return False
+        await asyncio.sleep(delay)
+        return True
+
+    def _count_poll(self, job: Job) -> None:
+        job.polls += 1
+        job.last_poll_at = time.time()
+        if job.request_id:
+            self.journal.record_poll(job.request_id, job.polls, job.last_poll_at)
+
+    def _accept(self, job: Job, text: str) -> None:
+        """Parse a journaled 200 body and finish the job with it."""
+        try:
+            completion = parse_completion_text(text)
+        except MalformedResponse as exc:
+            self._finish(job, "failed", MalformedResponse(
+                f"{exc.message} The raw answer is kept in the journal."
+            ))
+            return
+        job.completion = completion
+        self._finish(job, "done", None)
+
+    def _finish(self, job: Job, status: str, error: GrokDeferError | None) -> None:
+        job.set_status(status, error=error)
+        if job.request_id:
+            self.journal.set_status(
+                job.request_id, status,
+                error=error.message if error else None,
+                finished_at=job.finished_at,
+            )

@@ -1,0 +1,111 @@
+"""Model text to display formats that cannot run script, in any frontend.
+
+JupyterLab treats outputs of the running session as trusted and renders their HTML and Markdown
+without its sanitizer (DESIGN §3.8), so model output is neutralized here, before any renderer
+sees it: Markdown is rendered by markdown-it with raw HTML off (so ``<script>`` becomes visible
+text) and the result is cleaned by an allow-list sanitizer (nh3) that keeps only http, https and
+mailto links. The Markdown fallback escapes raw HTML outside code and blanks unsafe link targets.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+from urllib.parse import unquote
+
+import nh3
+from markdown_it import MarkdownIt
+
+SAFE_SCHEMES = {"http", "https", "mailto"}
+_ALLOWED_TAGS = {
+    "a", "abbr", "b", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2",
+    "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span",
+    "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
+}
+_ALLOWED_ATTRIBUTES = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title"},
+    "code": {"class"},
+    "th": {"align"},
+    "td": {"align"},
+    "ol": {"start"},
+    "span": {"class"},
+    "div": {"class"},
+}
+
+_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+_markdown.enable(["table", "strikethrough"])
+
+
+def answer_html(markdown_text: str) -> str:
+    """Markdown from the model -> HTML safe to show as trusted output."""
+    return sanitize_html(_markdown.render(markdown_text or ""))
+
+
+def sanitize_html(fragment: str) -> str:
+    return nh3.clean(
+        fragment,
+        tags=_ALLOWED_TAGS,
+        attributes=_ALLOWED_ATTRIBUTES,
+        url_schemes=SAFE_SCHEMES,
+        link_rel="noopener noreferrer nofollow",
+    )
+
+
+def escape(text: object) -> str:
+    """Plain text for an HTML context (ids, models, error messages)."""
+    return html.escape(str(text), quote=True)
+
+
+# --- a Markdown fallback that stays inert in renderers that trust it -----------------------------
+
+_FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
+_CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
+_INLINE_DEST = re.compile(r"(\]\(\s*)(<[^>\n]*>|[^\s)]+)")
+_REFERENCE_DEF = re.compile(r"^( {0,3}\[[^\]]+\]:\s*)(\S+)", re.MULTILINE)
+_SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):")
+
+
+def safe_markdown(markdown_text: str) -> str:
+    """Markdown source with raw HTML escaped (outside code) and unsafe link targets blanked."""
+    out: list[str] = []
+    fence: str | None = None
+    for line in (markdown_text or "").splitlines(keepends=True):
+        opener = _FENCE.match(line)
+        if fence is not None:
+            out.append(line)
+            if opener and opener.group(1)[0] == fence[0] and len(opener.group(1)) >= len(fence):
+                fence = None
+            continue
+        if opener:
+            fence = opener.group(1)
+            out.append(line)
+            continue
+        out.append(_escape_outside_code_spans(line))
+    text = "".join(out)
+    text = _INLINE_DEST.sub(_blank_unsafe_destination, text)
+    return _REFERENCE_DEF.sub(_blank_unsafe_destination, text)
+
+
+def _escape_outside_code_spans(line: str) -> str:
+    pieces: list[str] = []
+    last = 0
+    for match in _CODE_SPAN.finditer(line):
+        pieces.append(line[last : match.start()].replace("<", "&lt;"))
+        pieces.append(match.group(0))
+        last = match.end()
+    pieces.append(line[last:].replace("<", "&lt;"))
+    return "".join(pieces)
+
+
+def _blank_unsafe_destination(match: re.Match[str]) -> str:
+    prefix, destination = match.group(1), match.group(2)
+    return prefix + ("#unsafe-link-removed" if is_unsafe_url(destination) else destination)
+
+
+def is_unsafe_url(destination: str) -> bool:
+    """True when a link target would use a scheme other than http, https or mailto."""
+    decoded = unquote(html.unescape(destination.strip("<>")))
+    compact = re.sub(r"[\s\x00-\x1f]+", "", decoded).lower()
+    scheme = _SCHEME.match(compact)
+    return scheme is not None and scheme.group(1) not in SAFE_SCHEMES

@@ -1,0 +1,28 @@
+"""When to poll next: intervals that grow with the job's age.
+
+A result that has been cooking for ten minutes will not be ready in the next second, so polling
+it every second (xai-sdk) wastes requests that count against the rate limit; a fixed 60 s cap
+(xAI's example) makes short jobs wait. Polling at a fixed fraction of the job's age keeps the
+expected delay between "ready" and "shown" at about half that fraction of the job's run time,
+while the number of GETs grows only with the logarithm of the run time.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class PollSchedule:
+    first: float = 1.0  # seconds before the first poll
+    growth: float = 0.1  # interval as a fraction of the job's age
+    cap: float = 30.0  # never wait longer than this between polls
+    jitter: float = 0.1  # +/- fraction, so many jobs do not poll in lockstep
+
+    def next_delay(self, age: float, rng: random.Random | None = None) -> float:
+        """Seconds to wait before the next poll of a job that is ``age`` seconds old."""
+        base = min(self.cap, max(self.first, self.growth * max(0.0, age)))
+        spread = self.jitter * base
+        draw = (rng or random).uniform(-spread, spread)
+        return max(0.05, base + draw)

@@ -1,0 +1,81 @@
+"""Plain-text wording shared by the card, the jobs panel and terminal IPython."""
+
+from __future__ import annotations
+
+from .job import Job
+
+
+def short_id(request_id: str) -> str:
+    return request_id[:8] if len(request_id) > 8 else request_id
+
+
+def model_label(job: Job) -> str:
+    """The model asked for, and what the server resolved it to when that differs."""
+    resolved = job.completion.model if job.completion else None
+    if resolved and resolved != job.model:
+        return f"{job.model} → {resolved}"
+    return job.model
+
+
+def duration(seconds: float) -> str:
+    if seconds < 60:
+        return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
+    minutes, secs = divmod(int(seconds), 60)
+    if minutes < 60:
+        return f"{minutes} min {secs:02d} s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours} h {minutes:02d} min"
+
+
+def tokens(value: int | None) -> str:
+    return "–" if value is None else f"{value:,}"
+
+
+def cost(value: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+
+
+def usage_line(job: Job) -> str:
+    if job.completion is None:
+        return ""
+    u = job.completion.usage
+    parts = [
+        f"prompt {tokens(u.prompt_tokens)} (cached {tokens(u.cached_tokens)})",
+        f"completion {tokens(u.completion_tokens)}",
+        f"reasoning {tokens(u.reasoning_tokens)}",
+        f"total {tokens(u.total_tokens)} tokens",
+    ]
+    if u.cost_usd is not None:
+        parts.append(f"cost {cost(u.cost_usd)}")
+    if job.completion.finish_reason:
+        parts.append(f"finish: {job.completion.finish_reason}")
+    return " · ".join(parts)
+
+
+def reasoning_hidden(reasoning_tokens: int | None) -> str:
+    if reasoning_tokens:
+        return f"reasoning hidden by the model: {reasoning_tokens:,} reasoning tokens"
+    return "no reasoning returned"
+
+
+def status_line(job: Job) -> str:
+    """One line for terminals and ``text/plain`` fallbacks."""
+    rid = job.request_id or "(not submitted)"
+    line = f"[grok] {rid} {job.model}: {job.status}, {duration(job.elapsed())}, {job.polls} polls"
+    if job.error and job.status != "done":
+        line += f" — {job.error}"
+    elif job.status == "done" and job.completion is not None:
+        line += f" — {usage_line(job)}"
+    return line
+
+
+def result_text(job: Job) -> str:
+    """The full plain-text rendering of a finished job (terminal IPython)."""
+    lines = [status_line(job)]
+    if job.completion is not None:
+        if job.completion.reasoning_content:
+            lines += ["--- reasoning ---", job.completion.reasoning_content, "--- answer ---"]
+        lines.append(job.completion.content)
+    return "\n".join(lines)

@@ -1,0 +1,95 @@
+"""Showing jobs in the current cell: a live card in a kernel, status lines in a terminal.
+
+Everything here runs on the kernel thread while a cell executes, so ``display()`` lands in that
+cell. Later changes reach the frontend only through widget traits (cards) or, in a terminal,
+as printed lines.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from IPython.display import display, update_display
+
+from . import text
+from .job import Job
+from .render import answer_html, escape, safe_markdown
+
+
+def has_widgets() -> bool:
+    """True inside a Jupyter kernel (widgets have a frontend), False in terminal IPython."""
+    try:
+        from IPython import get_ipython
+
+        shell = get_ipython()
+    except ImportError:  # pragma: no cover
+        return False
+    return shell is not None and getattr(shell, "kernel", None) is not None
+
+
+def show_live(job: Job, ticker: Any = None) -> Any:
+    """Show the job's live card (kernel) or its status line (terminal); return the card."""
+    if not has_widgets():
+        print(text.status_line(job))
+        job.add_listener(_print_when_finished)
+        return None
+    from .card import JobCard
+
+    card = JobCard(job)
+    if ticker is not None:
+        ticker.add(card)
+    display(card, display_id=card.display_id)
+    return card
+
+
+def show_result(job: Job, card: Any = None) -> None:
+    """Show a finished job in the current cell, in a form saved notebooks keep.
+
+    Given the card already displayed in this cell, its output is replaced in place (one card,
+    now with text fallbacks); otherwise a new finished card is displayed.
+    """
+    if not has_widgets():
+        print(text.result_text(job))
+        return
+    from .card import JobCard
+
+    fresh = card is None
+    card = card or JobCard(job)
+    bundle = result_bundle(job)
+    view = (card._repr_mimebundle_() or {}).get("application/vnd.jupyter.widget-view+json")
+    if view is not None:
+        bundle["application/vnd.jupyter.widget-view+json"] = view
+    if fresh:
+        display(bundle, raw=True)
+    else:
+        update_display(bundle, raw=True, display_id=card.display_id)
+
+
+def result_bundle(job: Job) -> dict[str, Any]:
+    """Inert HTML, Markdown and text of a finished job, for saved notebooks and nbconvert."""
+    head = f"**{job.model}** · `{job.request_id}` · {job.status}"
+    if job.status == "done" and job.completion is not None:
+        body = job.completion.content
+        usage = text.usage_line(job)
+        return {
+            "text/html": (
+                f"<p><b>{escape(job.model)}</b> · <code>{escape(job.request_id)}</code> · done"
+                f"</p>{answer_html(body)}<p><small>{escape(usage)}</small></p>"
+            ),
+            "text/markdown": f"{head}\n\n{safe_markdown(body)}\n\n*{usage}*\n",
+            "text/plain": text.result_text(job),
+        }
+    line = text.status_line(job)
+    return {
+        "text/html": f'<div style="color:#c5221f">{escape(line)}</div>',
+        "text/markdown": f"{head}: {safe_markdown(job.error or '')}",
+        "text/plain": line,
+    }
+
+
+def _print_when_finished(job: Job) -> None:
+    if job.done:
+        job.remove_listener(_print_when_finished)
+        print(f"\n{text.status_line(job)}" + (
+            f"  (%grok_result {job.request_id} shows it)" if job.status == "done" else ""
+        ))
