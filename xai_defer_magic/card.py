@@ -55,7 +55,7 @@ def header_html(job: Job, now: float | None = None) -> str:
     ]
     if job.note and not job.done:
         parts.append(f'<span class="xdm-muted">{escape(job.note)}</span>')
-    return CARD_CSS + '<div class="xdm-head">' + " ".join(parts) + "</div>"
+    return '<div class="xdm-head">' + " ".join(parts) + "</div>"
 
 
 def footer_html(job: Job) -> str:
@@ -102,9 +102,12 @@ class JobCard(widgets.VBox):
         self._reasoning.layout.display = "none"
         self._footer = widgets.HTML()
         self._rendered_status: str | None = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
         super().__init__(
-            children=[self._header, self._error, self._answer, self._reasoning, self._footer]
+            children=[
+                widgets.HTML(CARD_CSS), self._header, self._error, self._answer,
+                self._reasoning, self._footer,
+            ]
         )
         self.add_class("xdm-card")
         self.refresh()
@@ -122,26 +125,27 @@ class JobCard(widgets.VBox):
 
     def tick(self, now: float | None = None) -> None:
         """Update only the header (elapsed time, polls): the once-a-second path."""
-        value = header_html(self.job, now)
-        if value != self._header.value:
-            self._header.value = value
+        with self._lock:
+            if self.job.status != self._rendered_status:
+                return  # refresh() is on its way and will render the header last
+            value = header_html(self.job, now)
+            if value != self._header.value:
+                self._header.value = value
 
     def refresh(self) -> None:
         """Bring every part of the card in line with the job."""
         with self._lock:
             job = self.job
-            self.tick()
-            if job.status == self._rendered_status:
-                self._footer.value = footer_html(job)
-                return
-            self._rendered_status = job.status
+            if job.status != self._rendered_status:
+                self._rendered_status = job.status
+                self._error.value = error_html(job) if job.error and job.status != "done" else ""
+                if job.status == "done" and job.completion is not None:
+                    self._show_answer(job)
+                else:
+                    self._answer.outputs = ()
+                    self._reasoning.layout.display = "none"
             self._footer.value = footer_html(job)
-            self._error.value = error_html(job) if job.error and job.status != "done" else ""
-            if job.status == "done" and job.completion is not None:
-                self._show_answer(job)
-            else:
-                self._answer.outputs = ()
-                self._reasoning.layout.display = "none"
+            self.tick()  # last: a header saying "done" means the answer is already there
 
     def _show_answer(self, job: Job) -> None:
         assert job.completion is not None

@@ -30,8 +30,7 @@ def has_widgets() -> bool:
 def show_live(job: Job, ticker: Any = None) -> Any:
     """Show the job's live card (kernel) or its status line (terminal); return the card."""
     if not has_widgets():
-        print(text.status_line(job))
-        job.add_listener(_print_when_finished)
+        job.add_listener(_print_transitions)
         return None
     from .card import JobCard
 
@@ -87,9 +86,11 @@ def result_bundle(job: Job) -> dict[str, Any]:
     }
 
 
-def _print_when_finished(job: Job) -> None:
-    if job.done:
-        job.remove_listener(_print_when_finished)
-        print(f"\n{text.status_line(job)}" + (
-            f"  (%grok_result {job.request_id} shows it)" if job.status == "done" else ""
-        ))
+def _print_transitions(job: Job) -> None:
+    """Terminal IPython: one line when the job is submitted, one when it ends."""
+    if job.status == "pending" and job.polls == 0 and job.note is None:
+        print(f"{text.status_line(job)} (%grok_wait blocks until done)")
+    elif job.done:
+        job.remove_listener(_print_transitions)
+        hint = f"  (%grok_result {text.short_id(job.request_id or '')} shows it)"
+        print(f"\n{text.status_line(job)}" + (hint if job.status == "done" else ""))

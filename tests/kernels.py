@@ -1,0 +1,165 @@
+"""A real ipykernel driven over ZMQ, with the widget state the frontend would see.
+
+Tests read what a frontend reads: iopub messages. Widget models are rebuilt from
+``comm_open``/``comm_msg`` so a test can ask "what does the card show now?".
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import sys
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from jupyter_client.manager import KernelManager
+
+
+@dataclass
+class Execution:
+    msg_id: str
+    reply: dict[str, Any] | None = None
+    outputs: list[dict[str, Any]] = field(default_factory=list)
+    started: float = field(default_factory=time.monotonic)
+    idle_at: float | None = None
+
+    @property
+    def status(self) -> str | None:
+        return self.reply["content"]["status"] if self.reply else None
+
+    def texts(self, mime: str = "text/plain") -> list[str]:
+        found = []
+        for out in self.outputs:
+            if out["msg_type"] == "stream":
+                if mime == "text/plain":
+                    found.append(out["content"]["text"])
+            elif "data" in out["content"] and mime in out["content"]["data"]:
+                found.append(out["content"]["data"][mime])
+        return found
+
+    def text(self, mime: str = "text/plain") -> str:
+        return "\n".join(self.texts(mime))
+
+
+class WidgetStates:
+    """Models by comm id, plus a timestamped log of every update."""
+
+    def __init__(self) -> None:
+        self.models: dict[str, dict[str, Any]] = {}
+        self.log: list[tuple[float, str, dict[str, Any]]] = []
+
+    def feed(self, msg: dict[str, Any]) -> None:
+        kind = msg["msg_type"]
+        content = msg["content"]
+        if kind == "comm_open" and content.get("target_name") == "jupyter.widget":
+            state = dict(content["data"].get("state", {}))
+            self.models[content["comm_id"]] = state
+            self.log.append((time.monotonic(), content["comm_id"], state))
+        elif kind == "comm_msg" and content["comm_id"] in self.models:
+            data = content["data"]
+            if data.get("method") in ("update", "echo_update"):
+                self.models[content["comm_id"]].update(data.get("state", {}))
+                self.log.append((time.monotonic(), content["comm_id"], data.get("state", {})))
+
+    def child(self, ref: str) -> dict[str, Any]:
+        return self.models[ref.removeprefix("IPY_MODEL_")]
+
+    def cards(self) -> list[dict[str, Any]]:
+        return [m for m in self.models.values() if "xdm-card" in m.get("_dom_classes", ())]
+
+    def card_parts(self, card: dict[str, Any]) -> dict[str, Any]:
+        _style, header, error, answer, reasoning, footer = (
+            self.child(c) for c in card["children"]
+        )
+        return {"header": header["value"], "error": error["value"], "answer": answer,
+                "reasoning": reasoning, "footer": footer["value"]}
+
+    def header_updates(self, since: float, until: float) -> list[str]:
+        headers = set()
+        for card in self.cards():
+            headers.add(card["children"][1].removeprefix("IPY_MODEL_"))
+        return [s["value"] for t, cid, s in self.log
+                if cid in headers and "value" in s and since <= t <= until]
+
+
+class Kernel:
+    """One kernel process with the given environment; stopped by its own manager."""
+
+    def __init__(self, env: dict[str, str], cwd: str | None = None) -> None:
+        self.km = KernelManager(kernel_name="python3")
+        self.km.kernel_spec.argv[0] = sys.executable  # the venv's interpreter, not PATH's
+        full_env = {**os.environ, **env}
+        self.km.start_kernel(env=full_env, cwd=cwd)
+        self.kc = self.km.client()
+        self.kc.start_channels()
+        self.kc.wait_for_ready(timeout=60)
+        self.widgets = WidgetStates()
+        self._pending: dict[str, Execution] = {}
+
+    def submit(self, code: str) -> Execution:
+        msg_id = self.kc.execute(code, allow_stdin=False)
+        execution = Execution(msg_id)
+        self._pending[msg_id] = execution
+        return execution
+
+    def wait(self, execution: Execution, timeout: float = 60) -> Execution:
+        deadline = time.monotonic() + timeout
+        while execution.reply is None or execution.idle_at is None:
+            self.pump(0.05)
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"cell did not finish in {timeout} s: {execution.outputs}")
+        return execution
+
+    def run(self, code: str, timeout: float = 60) -> Execution:
+        execution = self.wait(self.submit(code), timeout)
+        if execution.status != "ok":
+            raise AssertionError(f"cell failed: {execution.reply} {execution.outputs}")
+        return execution
+
+    def pump(self, seconds: float) -> None:
+        """Read iopub and shell messages for ``seconds``."""
+        end = time.monotonic() + seconds
+        while True:
+            got = False
+            for channel in (self.kc.iopub_channel, self.kc.shell_channel):
+                try:
+                    msg = channel.get_msg(timeout=0.02)
+                except queue.Empty:
+                    continue
+                got = True
+                self._route(msg)
+            if time.monotonic() >= end and not got:
+                return
+
+    def _route(self, msg: dict[str, Any]) -> None:
+        self.widgets.feed(msg)
+        parent = msg.get("parent_header", {}).get("msg_id")
+        execution = self._pending.get(parent)
+        if execution is None:
+            return
+        kind = msg["msg_type"]
+        if kind == "execute_reply":
+            execution.reply = msg
+        elif kind == "status" and msg["content"]["execution_state"] == "idle":
+            execution.idle_at = time.monotonic()
+        elif kind in ("stream", "display_data", "execute_result", "update_display_data", "error"):
+            execution.outputs.append(msg)
+
+    def pump_until(self, predicate: Any, timeout: float = 30, what: str = "condition") -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"timed out after {timeout} s waiting for {what}")
+            self.pump(0.1)
+
+    def kill(self) -> None:
+        """SIGKILL, like a crash or the OOM killer."""
+        self.km.kill_kernel()
+
+    def stop(self) -> None:
+        try:
+            self.kc.stop_channels()
+        finally:
+            if self.km.is_alive():
+                self.km.shutdown_kernel(now=True)
