@@ -9,8 +9,8 @@ plain text), so a notebook saved with widget state keeps a readable copy of it.
 from __future__ import annotations
 
 import threading
-import uuid
 import time
+import uuid
 from typing import Any
 
 import ipywidgets as widgets
@@ -154,16 +154,16 @@ class JobCard(widgets.VBox):
              "metadata": {}},
         )
         reasoning = job.completion.reasoning_content
+        tokens = job.completion.usage.reasoning_tokens
         if reasoning:
-            self._reasoning_body.value = answer_html(reasoning)
-            self._reasoning.set_title(0, "Reasoning")
+            body, title = answer_html(reasoning), "Reasoning"
         else:
-            tokens = job.completion.usage.reasoning_tokens
             hidden = text.reasoning_hidden(tokens)
-            self._reasoning_body.value = f'<span class="xdm-muted">{escape(hidden)}</span>'
-            self._reasoning.set_title(0, hidden if tokens else "No reasoning returned")
+            body, title = f'<span class="xdm-muted">{escape(hidden)}</span>', hidden
+        self._reasoning_body.value = body
+        self._reasoning.set_title(0, title)
         self._reasoning.selected_index = None
-        self._reasoning.layout.display = "" if (reasoning or job.completion.usage.reasoning_tokens) else "none"
+        self._reasoning.layout.display = "" if (reasoning or tokens) else "none"
 
     def close(self) -> None:
         self.job.remove_listener(self._on_change)

@@ -86,7 +86,9 @@ def parse_completion(body: Any) -> Completion:
         finish_reason=_str(choices[0].get("finish_reason")),
         model=_str(body.get("model")),
         usage=Usage.from_dict(body.get("usage")),
-        citations=[c for c in citations if isinstance(c, str)] if isinstance(citations, list) else [],
+        citations=[c for c in citations if isinstance(c, str)]
+        if isinstance(citations, list)
+        else [],
         raw=body,
     )
 

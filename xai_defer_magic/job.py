@@ -140,7 +140,7 @@ class Job:
         waiter: asyncio.Future[None] = loop.create_future()
 
         def _wake(_: object) -> None:
-            loop.call_soon_threadsafe(lambda: waiter.done() or waiter.set_result(None))
+            loop.call_soon_threadsafe(_resolve, waiter)
 
         self._finished.add_done_callback(_wake)
         await waiter
@@ -211,3 +211,8 @@ class Job:
     def finish(self, completion: Completion) -> None:
         self.completion = completion
         self.set_status("done")
+
+
+def _resolve(waiter: asyncio.Future[None]) -> None:
+    if not waiter.done():
+        waiter.set_result(None)

@@ -127,7 +127,7 @@ class GrokDefer(Magics):
             )
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None
-        if args.out:
+        if args.out and self.shell is not None:
             self.shell.user_ns[args.out] = job
         if args.wait:
             self._wait_and_show([job], None, cards={id(job): card})
@@ -183,16 +183,18 @@ class GrokDefer(Magics):
         args = parse_argstring(self.grok_result, line)
         job = self._job(args.id)
         if job.status in PENDING_STATUSES:
-            print(f"{text.status_line(job)} (not finished; %grok_wait {job.request_id} waits)")
+            print(f"{text.status_line(job)} (not finished: %grok_wait {job.request_id} waits)")
             return
         views.show_result(job)
 
-    # --- helpers -----------------------------------------------------------------------------------
+    # --- helpers ----------------------------------------------------------------------------
 
     def _job(self, request_id: str) -> Job:
         job = self.runtime.get(request_id.strip())
         if job is None:
-            raise UsageError(f"No job with request id {request_id!r} in this kernel or the journal.")
+            raise UsageError(
+                f"No job with request id {request_id!r} in this kernel or the journal."
+            )
         return job
 
     def _cell_id(self) -> str | None:

@@ -12,9 +12,12 @@ from __future__ import annotations
 import asyncio
 import json
 import random
+import re
+import time
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote, urlsplit
 
 import httpx
 
@@ -128,7 +131,8 @@ class XaiClient:
                 method, self._base + path, headers=self._headers, **kwargs
             )
         except httpx.ConnectError as exc:
-            raise NetworkError(f"Could not connect to {self._base}: {exc}", never_sent=True) from None
+            message = f"Could not connect to {self._base}: {exc}"
+            raise NetworkError(message, never_sent=True) from None
         except httpx.ConnectTimeout:
             raise NetworkError(f"Timed out connecting to {self._base}.", never_sent=True) from None
         except httpx.TimeoutException:
@@ -149,7 +153,7 @@ def retry_delay(attempt: int, error: GrokDeferError, base: float = 0.5, cap: flo
 def error_for(response: httpx.Response, *, on_poll: bool) -> GrokDeferError:
     """Map a non-success answer to the exception a user can act on."""
     status = response.status_code
-    code, text = _error_fields(response)
+    text = _error_message(response)
     lowered = text.lower()
     if any(word in lowered for word in _BILLING_WORDS) and status in (402, 403, 429):
         return BillingExhausted(
@@ -174,10 +178,13 @@ def error_for(response: httpx.Response, *, on_poll: bool) -> GrokDeferError:
             "retrieved, or is older than 24 h.",
             status=404,
         )
-    if status in (400, 404) and "model" in lowered and ("not found" in lowered or "not exist" in lowered):
+    model_missing = "not found" in lowered or "not exist" in lowered
+    if status in (400, 404) and "model" in lowered and model_missing:
         return ModelNotFound(f"Model not found ({status}): {text}", status=status)
     if status == 410:
-        return FeatureGone(f"xAI no longer supports a field in this request (410): {text}", status=410)
+        return FeatureGone(
+            f"xAI no longer supports a field in this request (410): {text}", status=410
+        )
     if status in (400, 404, 413, 422):
         return InvalidRequest(f"xAI rejected the request ({status}): {text}", status=status)
     if 500 <= status < 600:
@@ -185,30 +192,25 @@ def error_for(response: httpx.Response, *, on_poll: bool) -> GrokDeferError:
     return UnexpectedStatus(f"Unexpected answer from the server ({status}): {text}", status=status)
 
 
-def _error_fields(response: httpx.Response) -> tuple[str, str]:
+def _error_message(response: httpx.Response) -> str:
     """xAI errors are a flat ``{"code", "error"}``; proxies send HTML; be tolerant of both."""
     try:
         data = response.json()
     except (ValueError, UnicodeDecodeError):
-        return "", _snippet(response) or response.reason_phrase or "no details"
+        return _snippet(response) or response.reason_phrase or "no details"
     if isinstance(data, dict):
         error = data.get("error")
         if isinstance(error, dict):  # OpenAI-style nesting, seen behind some proxies
             error = error.get("message")
         message = error if isinstance(error, str) else data.get("message")
-        code = data.get("code")
         if isinstance(message, str) and message:
-            from urllib.parse import unquote
-
-            return (str(code) if code else ""), one_line(unquote(message))
-    return "", _snippet(response) or "no details"
+            return one_line(unquote(message))  # one 2025 capture arrived URL-encoded
+    return _snippet(response) or "no details"
 
 
 def _snippet(response: httpx.Response, limit: int = 120) -> str:
     text = response.text
     if "<" in text and ">" in text:  # an HTML page: keep the readable words only
-        import re
-
         text = re.sub(r"<[^>]+>", " ", text)
     return one_line(text, limit)
 
@@ -220,11 +222,8 @@ def _retry_after(response: httpx.Response) -> float | None:
     try:
         return max(0.0, float(value))
     except ValueError:
-        from email.utils import parsedate_to_datetime
-        from time import time
-
         try:
-            return max(0.0, parsedate_to_datetime(value).timestamp() - time())
+            return max(0.0, parsedate_to_datetime(value).timestamp() - time.time())
         except (TypeError, ValueError):
             return None
 
@@ -233,9 +232,7 @@ def _request_id(response: httpx.Response) -> str:
     try:
         data = json.loads(response.text)
     except ValueError:
-        raise MalformedResponse(
-            f"The submit answer is not JSON: {_snippet(response)}"
-        ) from None
+        raise MalformedResponse(f"The submit answer is not JSON: {_snippet(response)}") from None
     request_id = data.get("request_id") if isinstance(data, dict) else None
     if not isinstance(request_id, str) or not request_id.strip():
         raise MalformedResponse("The submit answer has no request_id.")

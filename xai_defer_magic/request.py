@@ -77,7 +77,8 @@ def check_temperature(value: Any) -> float:
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise InvalidArgument(f"--temperature must be a number from 0 to 2, not {value!r}.") from None
+        message = f"--temperature must be a number from 0 to 2, not {value!r}."
+        raise InvalidArgument(message) from None
     if not math.isfinite(number) or not 0 <= number <= 2:
         raise InvalidArgument(f"--temperature must be between 0 and 2, not {value!r}.")
     return number

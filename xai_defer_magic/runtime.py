@@ -19,7 +19,7 @@ from .card import CardTicker
 from .completion import parse_completion_text
 from .errors import GrokDeferError, MalformedResponse
 from .job import PENDING_STATUSES, Job
-from .journal import Journal, JobRecord, process_owner
+from .journal import JobRecord, Journal, process_owner
 from .loop import LoopThread
 from .poller import RESULT_LIFETIME, Poller, PollSettings
 from .request import Prompt, build_request, check_timeout
@@ -72,7 +72,7 @@ class Runtime:
         )
         timeout = check_timeout(timeout if timeout is not None else self.settings.timeout)
         base_url = credentials.base_url(self.settings.base_url)
-        self.poller.client_check(base_url)  # refuse a bad URL or a missing key before showing anything
+        self.poller.client_check(base_url)  # a bad URL or no key: refuse before showing anything
         job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id)
         self._remember(job)
         card = views.show_live(job, self.ticker) if display else None
