@@ -45,7 +45,7 @@ def status_pill(status: str) -> str:
 
 def header_html(job: Job, now: float | None = None) -> str:
     rid = job.request_id or ""
-    short = text.short_id(rid) if rid else "submitting…"
+    short = text.short_id(rid) if rid else ("not sent" if job.done else "submitting…")
     parts = [
         f"<b>{escape(text.model_label(job))}</b>",
         status_pill(job.status),
@@ -117,7 +117,14 @@ class JobCard(widgets.VBox):
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is None:
             return None
-        bundle["text/plain"] = text.status_line(self.job)
+        job = self.job
+        if job.done:
+            bundle["text/plain"] = text.status_line(job)
+        else:  # frozen at display time: say what it is rather than a stale status
+            bundle["text/plain"] = (
+                f"[grok] live card for a {job.model} job (%grok_wait or %grok_result "
+                "puts the answer in a cell's saved output)"
+            )
         return bundle
 
     def _on_change(self, job: Job) -> None:

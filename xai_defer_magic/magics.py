@@ -115,6 +115,7 @@ class GrokDefer(Magics):
     def grok_defer(self, line: str, cell: str) -> None:
         """Submit the cell body as a deferred chat completion and return at once."""
         args = parse_argstring(self.grok_defer, line)
+        args.model, args.system = _unquote(args.model), _unquote(args.system)
         if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}.")
         if not cell or not cell.strip():
@@ -187,6 +188,20 @@ class GrokDefer(Magics):
             return
         views.show_result(job)
 
+    # --- %grok_jobs ------------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("--all", dest="which", action="store_const", const="all", default="all",
+              help="Start on every job (the default).")
+    @argument("--pending", dest="which", action="store_const", const="pending",
+              help="Start on the jobs still polling.")
+    @line_magic
+    def grok_jobs(self, line: str) -> None:
+        """Every job of this kernel and the journal: a live panel, or a text table in a terminal."""
+        from .panel import show_jobs
+
+        show_jobs(self.runtime, parse_argstring(self.grok_jobs, line).which)
+
     # --- helpers ----------------------------------------------------------------------------
 
     def _job(self, request_id: str) -> Job:
@@ -206,6 +221,13 @@ class GrokDefer(Magics):
         metadata = (parent or {}).get("metadata") or {}
         cell_id = metadata.get("cellId")
         return cell_id if isinstance(cell_id, str) else None
+
+
+def _unquote(value: str | None) -> str | None:
+    """IPython's argument splitting keeps the quotes of ``-s "Be brief."``: drop one pair."""
+    if value and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+        return value[1:-1]
+    return value
 
 
 __all__ = ["GrokDefer", "GrokDeferError"]

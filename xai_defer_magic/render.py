@@ -66,11 +66,47 @@ _REFERENCE_DEF = re.compile(r"^( {0,3}\[[^\]]+\]:\s*)(\S+)", re.MULTILINE)
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):")
 
 
+class _TrustingMarkdown(MarkdownIt):
+    """Raw HTML on and every link target accepted: what the laxest renderer would produce."""
+
+    def validateLink(self, url: str) -> bool:
+        return True
+
+
+_trusting = _TrustingMarkdown("commonmark", {"html": True}).enable(["table", "strikethrough"])
+_PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
+
+
 def safe_markdown(markdown_text: str) -> str:
-    """Markdown source with raw HTML escaped (outside code) and unsafe link targets blanked."""
+    """Markdown source with raw HTML escaped (outside code) and unsafe link targets blanked.
+
+    The line-wise escaping can misread rare constructs (a backtick run CommonMark leaves open, a
+    fence that a list item ends), so its result is parsed by a renderer that trusts raw HTML;
+    if anything live is left, every ASCII punctuation character is backslash-escaped instead,
+    which any CommonMark renderer shows as the literal text.
+    """
+    text = _escape_markdown(markdown_text or "")
+    one_line = "\n" not in text.strip("\n")  # may be shown inline, after a prefix (job.error)
+    if _inert(text) and (not one_line or _inert("x " + text)):
+        return text
+    return _PUNCTUATION.sub(r"\\\g<0>", markdown_text or "")
+
+
+def _inert(text: str) -> bool:
+    for token in _trusting.parse(text):
+        for part in [token, *(token.children or [])]:
+            if part.type in ("html_block", "html_inline"):
+                return False
+            url = part.attrGet("href") or part.attrGet("src")
+            if isinstance(url, str) and is_unsafe_url(url):
+                return False
+    return True
+
+
+def _escape_markdown(markdown_text: str) -> str:
     out: list[str] = []
     fence: str | None = None
-    for line in (markdown_text or "").splitlines(keepends=True):
+    for line in markdown_text.splitlines(keepends=True):
         opener = _FENCE.match(line)
         if fence is not None:
             out.append(line)

@@ -8,9 +8,9 @@ one place that turns a request into a journaled, polled, displayed job; the magi
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
-import warnings
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,6 +44,7 @@ class Runtime:
         self.journal = Journal(self.settings.home, on_problem=_warn)
         self.poller = Poller(self.loop, self.journal, credentials.api_key, self.settings.poll)
         self.ticker = CardTicker()
+        self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
         self._jobs: dict[str, Job] = {}
         self._order: list[Job] = []
         self._lock = threading.Lock()
@@ -126,6 +127,8 @@ class Runtime:
 
     def resume_unfinished(self) -> list[Job]:
         """Pick up jobs a previous kernel left pending; expire the ones past 24 h."""
+        for record in self.journal.unparsed():  # crashed between storing the 200 and its status
+            self._settle_stored(self._adopt(record))
         resumed = []
         for record in self.journal.unfinished():
             if record.status not in PENDING_STATUSES:
@@ -140,6 +143,13 @@ class Runtime:
             self.poller.track(job)
             resumed.append(job)
         return resumed
+
+    def _settle_stored(self, job: Job) -> None:
+        """Journal the status a stored 200 body gives (never GET it again: it was fetched)."""
+        if job.done and job.request_id:
+            self.journal.set_status(
+                job.request_id, job.status, error=job.error, finished_at=job.finished_at
+            )
 
     def _adopt(self, record: JobRecord) -> Job:
         with self._lock:
@@ -175,6 +185,8 @@ class Runtime:
         while True:
             await asyncio.sleep(1.0)
             self.ticker.tick()
+            for panel in list(self.panels):
+                panel.tick()  # JobsPanel.tick never raises
 
     def close(self) -> None:
         """Stop polling and the loop thread; the journal keeps every job for the next load."""
@@ -209,7 +221,8 @@ def job_from_record(record: JobRecord) -> Job:
 
 
 def _warn(line: str) -> None:
-    warnings.warn(line, RuntimeWarning, stacklevel=2)
+    """One plain line on stderr: a RuntimeWarning would add a file path and a source line."""
+    print(f"xai_defer_magic: {line}", file=sys.stderr)
 
 
 _runtime: Runtime | None = None
