@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -41,9 +40,10 @@ def env(emulator: Emulator, home: Path, monkeypatch: pytest.MonkeyPatch) -> dict
 @pytest.fixture
 def ip(env: dict[str, str]) -> Iterator[Any]:
     """IPython's real test shell with the extension loaded; unloaded afterwards."""
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing import globalipapp
 
-    shell = start_ipython()
+    # start_ipython() returns the shell only on its first call in a process; later calls None.
+    shell = globalipapp.start_ipython() or globalipapp.get_ipython()
     assert shell is not None
     shell.run_line_magic("load_ext", "xai_defer_magic")
     try:

@@ -38,6 +38,8 @@ def unload_ipython_extension(ipython: Any) -> None:
             for name in names:
                 ipython.magics_manager.magics[kind].pop(name, None)
         ipython.magics_manager.registry.pop(type(_magics).__name__, None)
+        if _magics in getattr(ipython, "configurables", []):  # else %config would revive it
+            ipython.configurables.remove(_magics)
         _magics = None
     close_runtime()
 

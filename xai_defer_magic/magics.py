@@ -13,7 +13,8 @@ from typing import Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
-from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
+from IPython.core.magic_arguments import argument, magic_arguments
+from IPython.core.magic_arguments import parse_argstring as _parse_argstring
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
 from . import text, views
@@ -221,6 +222,14 @@ class GrokDefer(Magics):
         metadata = (parent or {}).get("metadata") or {}
         cell_id = metadata.get("cellId")
         return cell_id if isinstance(cell_id, str) else None
+
+
+def parse_argstring(magic: Any, line: str) -> Any:
+    """IPython's parser, with shlex's ValueError (an unclosed quote) as a one-line UsageError."""
+    try:
+        return _parse_argstring(magic, line)
+    except ValueError as exc:
+        raise UsageError(f"Cannot read the magic line: {exc}.") from None
 
 
 def _unquote(value: str | None) -> str | None:

@@ -10,6 +10,7 @@ retries live here, because only here do we know whether a POST provably never le
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import random
 import re
@@ -67,11 +68,22 @@ def check_transport(base_url: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InsecureTransport(f"XAI_BASE_URL must be an http(s) URL, not {base_url!r}.")
     host = parts.hostname.lower()
-    if parts.scheme == "http" and host not in _LOOPBACK_HOSTS and not host.startswith("127."):
+    if parts.scheme == "http" and not _is_loopback(host):
         raise InsecureTransport(
             f"Refusing to send the API key over plain http to {host}: use https, "
             "or a loopback address for a local emulator."
         )
+
+
+def _is_loopback(host: str) -> bool:
+    """``localhost`` or a loopback IP literal; a DNS name such as ``127.0.0.1.example.com``
+    (which resolves anywhere) is not."""
+    if host in _LOOPBACK_HOSTS:
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 class XaiClient:

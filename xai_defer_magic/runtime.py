@@ -66,7 +66,7 @@ class Runtime:
         cell_id: str | None = None,
     ) -> tuple[Job, Any]:
         """Validate, show, submit, journal and start polling; return the job and its card."""
-        model = model or self.settings.model
+        model = self.settings.model if model is None else model  # '' is an error, not the default
         body = build_request(
             prompt, model=model, system=system, temperature=temperature,
             max_tokens=max_tokens, reasoning_effort=reasoning_effort,

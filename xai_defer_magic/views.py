@@ -93,4 +93,5 @@ def _print_transitions(job: Job) -> None:
     elif job.done:
         job.remove_listener(_print_transitions)
         hint = f"  (%grok_result {text.short_id(job.request_id or '')} shows it)"
-        print(f"\n{text.status_line(job)}" + (hint if job.status == "done" else ""))
+        line = f"\n{text.status_line(job)}" + (hint if job.status == "done" else "")
+        print(line + "\n", end="", flush=True)  # one write: it races the kernel thread's output

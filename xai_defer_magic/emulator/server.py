@@ -857,9 +857,6 @@ class _Handler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms stalls
-    # Headers and body go out in two writes; with Nagle on, the body waits for the client's
-    # delayed ACK (~40 ms on Linux) on every answer that has a body.
-    disable_nagle_algorithm = True
     server_version = "xai-defer-emulator/0.1"
     sys_version = ""
     server: _Server
