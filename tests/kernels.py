@@ -7,12 +7,13 @@ Tests read what a frontend reads: iopub messages. Widget models are rebuilt from
 from __future__ import annotations
 
 import os
-import queue
+import signal
 import sys
 import time
 from dataclasses import dataclass, field
 from typing import Any
 
+import zmq
 from jupyter_client.manager import KernelManager
 
 
@@ -118,19 +119,20 @@ class Kernel:
         return execution
 
     def pump(self, seconds: float) -> None:
-        """Read iopub and shell messages for ``seconds``."""
+        """Route every iopub and shell message that arrives within ``seconds``."""
         end = time.monotonic() + seconds
+        channels = (self.kc.shell_channel, self.kc.iopub_channel)
+        poller = zmq.Poller()
+        for channel in channels:
+            poller.register(channel.socket, zmq.POLLIN)
         while True:
-            got = False
-            for channel in (self.kc.iopub_channel, self.kc.shell_channel):
-                try:
-                    msg = channel.get_msg(timeout=0.02)
-                except queue.Empty:
-                    continue
-                got = True
-                self._route(msg)
-            if time.monotonic() >= end and not got:
+            for channel in channels:
+                while channel.msg_ready():
+                    self._route(channel.get_msg(timeout=0))
+            left = end - time.monotonic()
+            if left <= 0:
                 return
+            poller.poll(int(min(left, 0.05) * 1000) + 1)
 
     def _route(self, msg: dict[str, Any]) -> None:
         self.widgets.feed(msg)
@@ -154,8 +156,13 @@ class Kernel:
             self.pump(0.1)
 
     def kill(self) -> None:
-        """SIGKILL, like a crash or the OOM killer."""
-        self.km.kill_kernel()
+        """SIGKILL the kernel process (a crash, the OOM killer) and reap it."""
+        os.kill(self.km.provisioner.pid, signal.SIGKILL)  # type: ignore[union-attr]
+        deadline = time.monotonic() + 10
+        while self.km.is_alive():
+            assert time.monotonic() < deadline, "the killed kernel did not die"
+            time.sleep(0.02)
+        self.km.cleanup_resources()
 
     def stop(self) -> None:
         try:

@@ -431,10 +431,17 @@ class Journal:
         error: str | None = None,
         finished_at: float | None = None,
     ) -> None:
-        """Set status, error and finished_at exactly as given (None clears the old value)."""
+        """Set status, error and finished_at exactly as given (None clears the old value).
+
+        A row that is done with its answer stored stays done: a late failure seen by another
+        kernel (a 404 after this one fetched the answer) must not hide the answer.
+        """
         if status not in STATUSES:
             raise ValueError(f"unknown job status {status!r}")
-        sql = "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE request_id = ?"
+        sql = (
+            "UPDATE jobs SET status = ?, error = ?, finished_at = ? WHERE request_id = ?"
+            " AND NOT (status = 'done' AND response_text IS NOT NULL)"
+        )
         self._run(lambda conn: conn.execute(sql, (status, error, finished_at, request_id)))
 
     def forget(self, request_id: str) -> None:

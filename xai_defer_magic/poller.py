@@ -188,16 +188,14 @@ class Poller:
             if time.time() - job.created_at > RESULT_LIFETIME:
                 self.expire(job)
                 return
-            if not self.journal.claim(request_id, self._owner, self.settings.lease_seconds):
-                job.note = "another kernel is polling this job"
-                job.notify()
-                delay = schedule.next_delay(job.elapsed(), self._rng)
-                continue
             try:
-                async with self._semaphore():
-                    outcome = await self.client_for(job.base_url).poll(request_id)
+                outcome = await self._claimed_poll(job, request_id)
             except GrokDeferError as exc:
                 self._count_poll(job)
+                stored = self.journal.get(request_id)
+                if stored is not None and stored.response_text is not None:
+                    self._accept(job, stored.response_text)  # another kernel got it first
+                    return
                 if exc.final:
                     self._finish(job, "failed", exc)
                     return
@@ -212,6 +210,11 @@ class Poller:
                 job.notify()
                 delay = self._retry_delay(job, failures, exc)
                 continue
+            if outcome is None:
+                job.note = "another kernel is polling this job"
+                job.notify()
+                delay = schedule.next_delay(job.elapsed(), self._rng)
+                continue
             self._count_poll(job)
             if isinstance(outcome, Ready):
                 self.journal.store_response(request_id, outcome.text, time.time())
@@ -222,6 +225,20 @@ class Poller:
             job.note = None
             job.notify()
             delay = schedule.next_delay(job.elapsed(), self._rng)
+
+    async def _claimed_poll(self, job: Job, request_id: str) -> Pending | Ready | None:
+        """One GET under the journal's lease, or None when another kernel holds it.
+
+        The lease is taken inside the in-flight slot, so time spent queueing for a slot never
+        eats into it; the lease outlives the request timeout, so it cannot lapse mid-GET.
+        """
+        async with self._semaphore():
+            if not self.journal.claim(request_id, self._owner, self._lease_seconds()):
+                return None
+            return await self.client_for(job.base_url).poll(request_id)
+
+    def _lease_seconds(self) -> float:
+        return max(self.settings.lease_seconds, 2 * self.settings.request_timeout + 10)
 
     def _retry_delay(self, job: Job, failures: int, exc: GrokDeferError) -> float:
         if isinstance(exc, RateLimited) and exc.retry_after is not None:
