@@ -29,15 +29,8 @@ KEY = "xai-test-key-0123456789abcdefyz"
 DEFERRED = "/chat/deferred-completion/"
 
 
-def _shared_dir() -> Path | None:
-    candidates = [Path(__file__).resolve().parents[2] / "shared"]
-    if os.environ.get("XAI_SHARED_DIR"):
-        candidates.insert(0, Path(os.environ["XAI_SHARED_DIR"]))
-    return next((p for p in candidates if (p / "xai" / "openapi.json").is_file()), None)
-
-
-SHARED = _shared_dir()
-FIXTURES = SHARED / "xai" / "fixtures" if SHARED else None
+SHARED = Path(__file__).resolve().parent  # tests/xai: the copy of shared/xai kept in the repo
+FIXTURES = SHARED / "xai" / "fixtures"
 
 
 def chat(
@@ -482,12 +475,11 @@ def test_billing_exhausted_bodies(emu: Emulator, client: httpx.Client, status: i
     response = client.post("/chat/completions", json=chat())
     assert response.status_code == status
     body = response.json()
-    if FIXTURES is not None:
-        name = f"error_{status}_credits_exhausted_body.json"
-        fixture = json.loads((FIXTURES / name).read_text())
-        assert body["code"] == fixture["code"]
-        tail = fixture["error"].split(" has either", 1)[1]
-        assert body["error"].endswith(tail)
+    name = f"error_{status}_credits_exhausted_body.json"
+    fixture = json.loads((FIXTURES / name).read_text())
+    assert body["code"] == fixture["code"]
+    tail = fixture["error"].split(" has either", 1)[1]
+    assert body["error"].endswith(tail)
     assert "used all available credits" in body["error"]
     assert client.get(DEFERRED + "x").status_code == status
 
@@ -588,8 +580,6 @@ def test_stop_is_idempotent() -> None:
 
 @pytest.fixture(scope="module")
 def validators() -> dict[str, Any]:
-    if SHARED is None:
-        pytest.skip("shared/xai/openapi.json not found (set XAI_SHARED_DIR to its parent)")
     jsonschema = pytest.importorskip("jsonschema")
     spec = json.loads((SHARED / "xai" / "openapi.json").read_text())
     names = ("ChatRequest", "ChatResponse", "StartDeferredChatResponse")
