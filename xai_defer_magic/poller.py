@@ -181,10 +181,6 @@ class Poller:
         while True:
             if not await self._sleep_within_timeout(job, delay):
                 return
-            stored = self.journal.get(request_id)
-            if stored is not None and stored.response_text is not None:
-                self._accept(job, stored.response_text)
-                return
             if time.time() - job.created_at > RESULT_LIFETIME:
                 self.expire(job)
                 return
@@ -202,7 +198,7 @@ class Poller:
                 failures += 1
                 if failures > self.settings.max_transient_failures:
                     self._finish(job, "failed", type(exc)(
-                        f"{exc.message} Gave up after {failures} attempts; "
+                        f"{exc.message.rstrip('.')}. Gave up after {failures} attempts; "
                         "job.resume() tries again."
                     ))
                     return
@@ -211,6 +207,10 @@ class Poller:
                 delay = self._retry_delay(job, failures, exc)
                 continue
             if outcome is None:
+                stored = self.journal.get(request_id)
+                if stored is not None and stored.response_text is not None:
+                    self._accept(job, stored.response_text)  # another kernel got it
+                    return
                 job.note = "another kernel is polling this job"
                 job.notify()
                 delay = schedule.next_delay(job.elapsed(), self._rng)

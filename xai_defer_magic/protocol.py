@@ -68,14 +68,14 @@ def check_transport(base_url: str) -> None:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise InsecureTransport(f"XAI_BASE_URL must be an http(s) URL, not {base_url!r}.")
     host = parts.hostname.lower()
-    if parts.scheme == "http" and not _is_loopback(host):
+    if parts.scheme == "http" and not is_loopback(host):
         raise InsecureTransport(
             f"Refusing to send the API key over plain http to {host}: use https, "
             "or a loopback address for a local emulator."
         )
 
 
-def _is_loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     """``localhost`` or a loopback IP literal; a DNS name such as ``127.0.0.1.example.com``
     (which resolves anywhere) is not."""
     if host in _LOOPBACK_HOSTS:

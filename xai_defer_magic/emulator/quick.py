@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
+from ..protocol import is_loopback
 from .server import Emulator
 
 EMULATOR_KEY = "emulator-key-not-a-secret"
@@ -21,7 +22,7 @@ def use_emulator(latency: float | tuple[float, float] = (3.0, 8.0), *, force: bo
     global _started
     base = os.environ.get("XAI_BASE_URL", "")
     host = (urlsplit(base).hostname or "") if base else ""
-    if base and (host == "localhost" or host.startswith("127.")):
+    if base and is_loopback(host):
         os.environ.setdefault("XAI_API_KEY", EMULATOR_KEY)
         return f"Using the emulator at {base} (offline, emulated answers)."
     if os.environ.get("XAI_API_KEY") and not force:

@@ -1,0 +1,69 @@
+"""B1 cell latency: start-to-idle of a ``%%grok_defer`` cell versus a bare ``httpx.post``.
+
+Every cell submits a deferred chat request to the same emulator process from the same real
+ipykernel; the clock runs on the client, from sending ``execute_request`` to reading the
+cell's ``idle`` status. The kinds take turns (the order rotates every round), after warm-ups.
+
+* ``%%grok_defer``: validates, submits, journals the id (SQLite, synchronous=FULL) and
+  displays the live card;
+* ``httpx.post(...)``: what a user would write; it builds a new client (and connection) per
+  call, as ``httpx.post`` does;
+* ``client.post(...)`` on an ``httpx.Client`` made beforehand: the floor, a kept-alive
+  connection and nothing else.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from .common import median, percentile, ratio
+from .kernels import kernel_with_emulator, timed_cell
+
+SETUP = """\
+import os, httpx
+_url = os.environ["XAI_BASE_URL"] + "/chat/completions"
+_headers = {"Authorization": "Bearer " + os.environ["XAI_API_KEY"]}
+_body = {"model": "grok-4", "deferred": True,
+         "messages": [{"role": "user", "content": "Benchmark prompt."}]}
+_client = httpx.Client()
+"""
+HTTPX_CELL = """\
+_r = httpx.post(_url, json=_body, headers=_headers)
+_r.raise_for_status()
+_r.json()["request_id"]"""
+CLIENT_CELL = """\
+_r = _client.post(_url, json=_body, headers=_headers)
+_r.raise_for_status()
+_r.json()["request_id"]"""
+MAGIC_CELL = "%%grok_defer -m grok-4 -o job\nBenchmark prompt."
+CELLS = {"magic": MAGIC_CELL, "httpx": HTTPX_CELL, "client": CLIENT_CELL}
+
+
+def run(runs: int = 25, warmup: int = 3) -> dict[str, Any]:
+    with kernel_with_emulator() as (kernel, _emu):
+        kernel.run("%load_ext xai_defer_magic")
+        kernel.run(SETUP)
+        for _ in range(warmup):
+            for code in CELLS.values():
+                timed_cell(kernel, code)
+        times: dict[str, list[float]] = {kind: [] for kind in CELLS}
+        kinds = list(CELLS)
+        for i in range(runs):
+            for kind in kinds[i % 3:] + kinds[:i % 3]:
+                times[kind].append(timed_cell(kernel, CELLS[kind]))
+        pending = kernel.run("print(sum(j.status == 'pending' for j in __import__("
+                             "'xai_defer_magic').jobs()))").text().strip()
+    magic, bare, floor = (median(times[k]) for k in ("magic", "httpx", "client"))
+    return {
+        "metrics": {
+            "runs_each": runs,
+            "grok_defer_median_ms": magic * 1000,
+            "grok_defer_p90_ms": percentile(times["magic"], 90) * 1000,
+            "httpx_post_median_ms": bare * 1000,
+            "httpx_post_p90_ms": percentile(times["httpx"], 90) * 1000,
+            "ratio": ratio(magic, bare),
+            "kept_alive_client_median_ms": floor * 1000,
+            "ratio_to_kept_alive_client": ratio(magic, floor),
+        },
+        "details": {"jobs_pending_at_end": int(pending), "warmup_runs_each": warmup},
+    }
