@@ -150,7 +150,11 @@ def _run_ours(base_url: str, plan: Plan, timeout: float) -> list[str]:
     schedule = PollSchedule(first=1.0 / plan.scale, growth=0.1, cap=30.0 / plan.scale)
     with tempfile.TemporaryDirectory(prefix="xdm-bench-b4-") as home:
         runtime = Runtime(Settings(base_url=base_url, home=home,
-                                   poll=PollSettings(schedule=schedule)))
+                                   poll=PollSettings(
+                                       schedule=schedule,
+                                       # the global pace is a rate in time: scale it too
+                                       max_polls_per_second=20.0 * plan.scale,
+                                   )))
         try:
             jobs = []
             t0 = time.monotonic()

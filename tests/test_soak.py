@@ -67,6 +67,7 @@ def fast_settings(home: Path, first: float = 0.2, transient: int = 50) -> Settin
     poll = PollSettings(
         schedule=schedule, max_in_flight=MAX_IN_FLIGHT, request_timeout=20.0,
         max_transient_failures=transient,
+        max_polls_per_second=0,  # the soak is about faults, not pacing: let it run flat out
     )
     return Settings(home=str(home), poll=poll)
 

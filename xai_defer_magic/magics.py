@@ -50,6 +50,9 @@ class GrokDefer(Magics):
     )
     max_in_flight = Int(8, help="Most HTTP requests in flight at once.").tag(config=True)
     request_timeout = Float(30.0, help="Timeout of one HTTP request, seconds.").tag(config=True)
+    max_polls_per_second = Float(
+        20.0, help="Most polls a second across all jobs (0: no limit)."
+    ).tag(config=True)
     max_transient_failures = Int(
         8, help="Consecutive 5xx/network failures before a job is marked failed (resumable)."
     ).tag(config=True)
@@ -72,6 +75,12 @@ class GrokDefer(Magics):
             raise TraitError(f"GrokDefer.{proposal['trait'].name} must be at least 1.")
         return int(proposal["value"])
 
+    @validate("max_polls_per_second")
+    def _not_negative(self, proposal: Any) -> float:
+        if proposal["value"] < 0:
+            raise TraitError("GrokDefer.max_polls_per_second must be 0 (no limit) or more.")
+        return float(proposal["value"])
+
     @validate("timeout")
     def _timeout(self, proposal: Any) -> float | None:
         try:
@@ -81,7 +90,7 @@ class GrokDefer(Magics):
 
     @observe(
         "model", "base_url", "timeout", "first_poll", "poll_growth", "max_poll_interval",
-        "max_in_flight", "request_timeout", "max_transient_failures",
+        "max_in_flight", "request_timeout", "max_transient_failures", "max_polls_per_second",
     )
     def _apply(self, change: Any) -> None:
         if hasattr(self, "runtime"):
@@ -98,6 +107,7 @@ class GrokDefer(Magics):
                 schedule=schedule, max_in_flight=self.max_in_flight,
                 request_timeout=self.request_timeout,
                 max_transient_failures=self.max_transient_failures,
+                max_polls_per_second=self.max_polls_per_second,
             ),
         )
 

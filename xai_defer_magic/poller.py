@@ -29,7 +29,7 @@ from .job import Job
 from .journal import Journal, process_owner
 from .loop import LoopThread
 from .protocol import Pending, Ready, XaiClient, check_transport, retry_delay
-from .schedule import PollSchedule
+from .schedule import Pacer, PollSchedule
 
 RESULT_LIFETIME = 24 * 3600.0  # xAI keeps a deferred result this long
 
@@ -41,6 +41,7 @@ class PollSettings:
     request_timeout: float = 30.0
     max_transient_failures: int = 8
     lease_seconds: float = 60.0
+    max_polls_per_second: float = 20.0
 
 
 KeyProvider = Callable[[], str]
@@ -64,6 +65,7 @@ class Poller:
         self._tasks: dict[int, asyncio.Task[None]] = {}
         self._http: httpx.AsyncClient | None = None
         self._limit: asyncio.Semaphore | None = None
+        self._pacer: Pacer | None = None
         self._rng = random.Random()
 
     # --- called from any thread ---------------------------------------------------------
@@ -232,10 +234,18 @@ class Poller:
         The lease is taken inside the in-flight slot, so time spent queueing for a slot never
         eats into it; the lease outlives the request timeout, so it cannot lapse mid-GET.
         """
+        await self._pace()
         async with self._semaphore():
             if not self.journal.claim(request_id, self._owner, self._lease_seconds()):
                 return None
             return await self.client_for(job.base_url).poll(request_id)
+
+    async def _pace(self) -> None:
+        rate = self.settings.max_polls_per_second
+        if self._pacer is None:
+            self._pacer = Pacer(rate)
+        self._pacer.rate = rate  # %config may change it while jobs are pending
+        await self._pacer.wait()
 
     def _lease_seconds(self) -> float:
         return max(self.settings.lease_seconds, 2 * self.settings.request_timeout + 10)

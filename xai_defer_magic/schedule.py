@@ -9,6 +9,7 @@ while the number of GETs grows only with the logarithm of the run time.
 
 from __future__ import annotations
 
+import asyncio
 import random
 from dataclasses import dataclass
 
@@ -26,3 +27,25 @@ class PollSchedule:
         spread = self.jitter * base
         draw = (rng or random).uniform(-spread, spread)
         return max(0.05, base + draw)
+
+
+class Pacer:
+    """Spaces polls across all jobs to at most ``rate`` a second.
+
+    With hundreds of young jobs the per-job schedule alone would ask for hundreds of GETs a
+    second: polls likely count against the rate limit, and each one costs the kernel's process
+    CPU (and so the GIL). Slots are handed out in call order, so no job starves.
+    """
+
+    def __init__(self, rate: float) -> None:
+        self.rate = rate
+        self._next = 0.0
+
+    async def wait(self) -> None:
+        if self.rate <= 0:
+            return
+        now = asyncio.get_running_loop().time()
+        slot = max(now, self._next)
+        self._next = slot + 1.0 / self.rate
+        if slot > now:
+            await asyncio.sleep(slot - now)
