@@ -3,6 +3,7 @@
 # sends its jobs to the built-in offline emulator, so this works on any machine.
 #   bash scripts/quickstart.sh             JupyterLab at http://127.0.0.1:8888/lab
 #   bash scripts/quickstart.sh --execute   run the notebook headless; writes build/quickstart.ipynb
+#   Other arguments go to JupyterLab, e.g.  bash scripts/quickstart.sh --no-browser --port 8899
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/setup.sh
@@ -15,4 +16,4 @@ if [ "${1:-}" = "--execute" ]; then
 fi
 extra=()
 [ "$(id -u)" = 0 ] && extra+=(--allow-root)
-exec .venv/bin/jupyter lab notebooks/quickstart.ipynb --ServerApp.ip=127.0.0.1 "${extra[@]}"
+exec .venv/bin/jupyter lab notebooks/quickstart.ipynb --ServerApp.ip=127.0.0.1 "${extra[@]}" "$@"
