@@ -178,7 +178,8 @@ class Poller:
         request_id = job.request_id
         assert request_id, "only submitted jobs are polled"
         schedule = self.settings.schedule
-        failures = 0
+        failures = 0  # consecutive 5xx/network failures: too many and the job fails (resumable)
+        limited = 0  # consecutive 429s: never fatal, the answer waits 24 h; only slow down
         delay = schedule.first if job.polls == 0 else schedule.next_delay(job.elapsed(), self._rng)
         while True:
             if not await self._sleep_within_timeout(job, delay):
@@ -190,13 +191,17 @@ class Poller:
                 outcome = await self._claimed_poll(job, request_id)
             except GrokDeferError as exc:
                 self._count_poll(job)
-                stored = self.journal.get(request_id)
-                if stored is not None and stored.response_text is not None:
-                    self._accept(job, stored.response_text)  # another kernel got it first
+                if self._take_stored(job, request_id):  # e.g. a 404 because another kernel won
                     return
                 if exc.final:
                     self._finish(job, "failed", exc)
                     return
+                job.note = f"retrying: {exc.message}"
+                job.notify()
+                if isinstance(exc, RateLimited):
+                    limited += 1
+                    delay = self._retry_delay(job, limited, exc)
+                    continue
                 failures += 1
                 if failures > self.settings.max_transient_failures:
                     self._finish(job, "failed", type(exc)(
@@ -204,14 +209,10 @@ class Poller:
                         "job.resume() tries again."
                     ))
                     return
-                job.note = f"retrying: {exc.message}"
-                job.notify()
                 delay = self._retry_delay(job, failures, exc)
                 continue
             if outcome is None:
-                stored = self.journal.get(request_id)
-                if stored is not None and stored.response_text is not None:
-                    self._accept(job, stored.response_text)  # another kernel got it
+                if self._take_stored(job, request_id):  # another kernel got the answer
                     return
                 job.note = "another kernel is polling this job"
                 job.notify()
@@ -223,10 +224,18 @@ class Poller:
                 self._accept(job, outcome.text)
                 return
             assert isinstance(outcome, Pending)
-            failures = 0
+            failures = limited = 0
             job.note = None
             job.notify()
             delay = schedule.next_delay(job.elapsed(), self._rng)
+
+    def _take_stored(self, job: Job, request_id: str) -> bool:
+        """Finish ``job`` from an answer already in the journal, if there is one."""
+        stored = self.journal.get(request_id)
+        if stored is None or stored.response_text is None:
+            return False
+        self._accept(job, stored.response_text)
+        return True
 
     async def _claimed_poll(self, job: Job, request_id: str) -> Pending | Ready | None:
         """One GET under the journal's lease, or None when another kernel holds it.
