@@ -87,3 +87,18 @@ def test_error_card_shows_one_line(kernel: Kernel, emulator: Emulator) -> None:
     assert "Model not found" in error and "Traceback" not in error
     out = kernel.run("print(job.status); print(job.error)").text()
     assert out.startswith("failed\n") and out.count("\n") == 2
+
+
+def test_extension_loads_from_ipython_config(env: dict[str, str], tmp_path) -> None:
+    """``c.InteractiveShellApp.extensions = ["xai_defer_magic"]`` works without %load_ext."""
+    profile = tmp_path / "ipython" / "profile_default"
+    profile.mkdir(parents=True)
+    (profile / "ipython_kernel_config.py").write_text(
+        'c.InteractiveShellApp.extensions = ["xai_defer_magic"]\n'
+    )
+    k = Kernel({**env, "IPYTHONDIR": str(tmp_path / "ipython")}, cwd=str(tmp_path))
+    try:
+        cell = k.run("%%grok_defer --wait -m grok-3\nLoaded by configuration.", 60)
+        assert "Emulated answer" in cell.text("text/markdown")
+    finally:
+        k.stop()
