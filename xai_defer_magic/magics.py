@@ -164,6 +164,8 @@ class GrokDefer(Magics):
         for job in jobs:
             if job.status in ("timed_out", "cancelled"):
                 job.resume()
+            else:
+                self.runtime.ensure_polling(job)  # e.g. a job left to another server on load
         self._wait_and_show(jobs, timeout)
 
     def _wait_and_show(

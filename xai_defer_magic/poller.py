@@ -63,6 +63,8 @@ class Poller:
         self._key_provider = key_provider
         self._owner = process_owner()
         self._tasks: dict[int, asyncio.Task[None]] = {}
+        self._tracked: set[int] = set()  # jobs being polled; updated on the caller's thread
+        self._fetches: set[asyncio.Future[Pending | Ready]] = set()  # GETs in flight
         self._http: httpx.AsyncClient | None = None
         self._limit: asyncio.Semaphore | None = None
         self._pacer: Pacer | None = None
@@ -73,9 +75,19 @@ class Poller:
     def track(self, job: Job) -> None:
         """Start polling ``job`` (idempotent)."""
         job._controller = self
+        self._tracked.add(id(job))
         self.loop.call_soon(self._start_task, job)
 
+    def tracks(self, job: Job) -> bool:
+        """True while ``job`` is being polled (or about to be)."""
+        return id(job) in self._tracked
+
     def cancel(self, job: Job) -> None:
+        """Mark the job cancelled now (so a resume() right after wins), stop its task soon."""
+        if not job.done:
+            self._finish(job, "cancelled", JobCancelled(
+                f"Polling of {job.request_id} was cancelled; job.resume() picks it up again."
+            ))
         self.loop.call_soon(self._cancel_task, job)
 
     def resume(self, job: Job) -> None:
@@ -103,7 +115,7 @@ class Poller:
         """Stop all polling (jobs stay in the journal) and close the HTTP client."""
         if self.loop.loop.is_running():
             try:
-                self.loop.run(self._close(), timeout=5)
+                self.loop.run(self._close(), timeout=self.settings.request_timeout + 10)
             except Exception:
                 pass
 
@@ -137,26 +149,32 @@ class Poller:
 
     def _start_task(self, job: Job) -> None:
         key = id(job)
-        if key in self._tasks and not self._tasks[key].done():
+        existing = self._tasks.get(key)
+        if existing is not None and not existing.done():
             return
         task = asyncio.get_running_loop().create_task(self._run(job))
         self._tasks[key] = task
-        task.add_done_callback(lambda _t: self._tasks.pop(key, None))
+        self._tracked.add(key)
+        task.add_done_callback(lambda done: self._forget_task(key, done))
+
+    def _forget_task(self, key: int, task: asyncio.Task[None]) -> None:
+        if self._tasks.get(key) is task:  # not a newer task started by resume()
+            del self._tasks[key]
+            self._tracked.discard(key)
 
     def _cancel_task(self, job: Job) -> None:
-        task = self._tasks.get(id(job))
+        task = self._tasks.pop(id(job), None)  # gone now, so a resume() right after starts anew
+        self._tracked.discard(id(job))
         if task is not None:
             task.cancel()
-        if not job.done:
-            self._finish(job, "cancelled", JobCancelled(
-                f"Polling of {job.request_id} was cancelled; job.resume() picks it up again."
-            ))
 
     async def _close(self) -> None:
         tasks = list(self._tasks.values())
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
+        if self._fetches:  # let GETs in flight land their answers in the journal
+            await asyncio.wait(set(self._fetches), timeout=self.settings.request_timeout + 5)
         if self._http is not None:
             await self._http.aclose()
             self._http = None
@@ -219,9 +237,7 @@ class Poller:
                 delay = schedule.next_delay(job.elapsed(), self._rng)
                 continue
             self._count_poll(job)
-            if isinstance(outcome, Ready):
-                self.journal.store_response(request_id, outcome.text, time.time())
-                self._accept(job, outcome.text)
+            if isinstance(outcome, Ready):  # journaled and shown by _fetch
                 return
             assert isinstance(outcome, Pending)
             failures = limited = 0
@@ -247,7 +263,19 @@ class Poller:
         async with self._semaphore():
             if not self.journal.claim(request_id, self._owner, self._lease_seconds()):
                 return None
-            return await self.client_for(job.base_url).poll(request_id)
+            fetch = asyncio.ensure_future(self._fetch(job, request_id))
+            self._fetches.add(fetch)
+            fetch.add_done_callback(self._fetches.discard)
+            return await asyncio.shield(fetch)
+
+    async def _fetch(self, job: Job, request_id: str) -> Pending | Ready:
+        """GET and journal a 200 as one unit that cancel() or unload cannot cut in half: once
+        the server has handed the answer out, it exists nowhere else."""
+        outcome = await self.client_for(job.base_url).poll(request_id)
+        if isinstance(outcome, Ready):
+            self.journal.store_response(request_id, outcome.text, time.time())
+            self._accept(job, outcome.text)  # even if the polling task was cancelled meanwhile
+        return outcome
 
     async def _pace(self) -> None:
         rate = self.settings.max_polls_per_second

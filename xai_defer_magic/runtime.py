@@ -126,7 +126,13 @@ class Runtime:
         return matches[0] if len(matches) == 1 else None
 
     def resume_unfinished(self) -> list[Job]:
-        """Pick up jobs a previous kernel left pending; expire the ones past 24 h."""
+        """Pick up jobs a previous kernel left pending; expire the ones past 24 h.
+
+        Only jobs of the server this kernel talks to are resumed: the key in the environment
+        belongs to that server (an emulator's fake key would make xAI answer "bad key"), and an
+        old emulator's port is long gone. The others wait, listed, for ``%grok_wait ID``.
+        """
+        current = credentials.base_url(self.settings.base_url)
         for record in self.journal.unparsed():  # crashed between storing the 200 and its status
             self._settle_stored(self._adopt(record))
         resumed = []
@@ -139,10 +145,19 @@ class Runtime:
             if time.time() - job.created_at > RESULT_LIFETIME:
                 self.poller.expire(job)
                 continue
-            job.poll_started = time.monotonic()
-            self.poller.track(job)
+            if job.base_url != current:
+                job.note = f"submitted to {job.base_url}: %grok_wait {job.request_id} polls it"
+                continue
+            self.ensure_polling(job)
             resumed.append(job)
         return resumed
+
+    def ensure_polling(self, job: Job) -> None:
+        """Poll a pending job that nothing polls yet (a no-op for one already polled)."""
+        if job.status in PENDING_STATUSES and job.request_id and not self.poller.tracks(job):
+            job.poll_started = time.monotonic()
+            job.note = None
+            self.poller.track(job)
 
     def _settle_stored(self, job: Job) -> None:
         """Journal the status a stored 200 body gives (never GET it again: it was fetched)."""
@@ -176,8 +191,10 @@ class Runtime:
     # --- waiting --------------------------------------------------------------------------------
 
     def pending(self) -> list[Job]:
+        """Jobs this kernel is polling (not those left to another server, see above)."""
         with self._lock:
-            return [j for j in self._order if j.status in PENDING_STATUSES]
+            jobs = list(self._order)
+        return [j for j in jobs if j.status in PENDING_STATUSES and self.poller.tracks(j)]
 
     # --- lifecycle ------------------------------------------------------------------------------
 

@@ -1,0 +1,115 @@
+"""Which jobs a new kernel resumes, and cancel/resume in quick succession."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import httpx
+
+from tests.conftest import FAKE_KEY
+from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.journal import JobRecord, Journal
+from xai_defer_magic.poller import PollSettings
+from xai_defer_magic.runtime import Runtime, Settings
+from xai_defer_magic.schedule import PollSchedule
+
+FAST = PollSettings(schedule=PollSchedule(first=0.1, growth=0.1, cap=0.5))
+
+
+def submit_directly(emulator: Emulator, prompt: str) -> JobRecord:
+    """A job some earlier kernel submitted: on the server and in the journal, nowhere else."""
+    body = {"model": "grok-3", "messages": [{"role": "user", "content": prompt}]}
+    answer = httpx.post(f"{emulator.base_url}/chat/completions", json={**body, "deferred": True},
+                        headers={"Authorization": f"Bearer {FAKE_KEY}"})
+    return JobRecord(request_id=answer.json()["request_id"], created_at=time.time(),
+                     model="grok-3", request=body, base_url=emulator.base_url)
+
+
+def test_only_jobs_of_the_current_server_are_resumed(
+    env: dict[str, str], emulator: Emulator, home: Path
+) -> None:
+    emulator.latency = 0.3
+    with Emulator(latency=0.3) as other:
+        here, there = submit_directly(emulator, "here"), submit_directly(other, "there")
+        journal = Journal(home)
+        journal.add(here)
+        journal.add(there)
+        journal.close()
+
+        runtime = Runtime(Settings(home=str(home), poll=FAST))
+        try:
+            resumed = runtime.resume_unfinished()
+            assert [j.request_id for j in resumed] == [here.request_id]
+            assert resumed[0].result(timeout=20)
+            left = runtime.get(there.request_id)
+            assert left is not None and left.status == "pending"
+            assert left.note and "%grok_wait" in left.note and other.base_url in left.note
+            assert runtime.pending() == [], "%grok_wait alone must not wait for it"
+            time.sleep(0.5)
+            assert other.get_count(there.request_id) == 0, "polled with this server's key"
+
+            runtime.ensure_polling(left)  # what %grok_wait ID does
+            assert "there" in left.result(timeout=20)
+            assert other.delivered_count(there.request_id) == 1
+        finally:
+            runtime.close()
+
+
+def test_resume_right_after_cancel_polls_again(env: dict[str, str], emulator: Emulator,
+                                              home: Path) -> None:
+    emulator.latency = 1.0
+    runtime = Runtime(Settings(home=str(home), poll=FAST))
+    try:
+        job, _card = runtime.defer("cancel me", model="grok-3", display=False)
+        time.sleep(0.3)
+        job.cancel()
+        job.resume()  # before the cancelled task has even finished
+        assert job.result(timeout=20)
+        assert emulator.delivered_count(job.request_id or "") == 1
+    finally:
+        runtime.close()
+
+
+def test_cancel_during_a_get_keeps_the_answer_it_fetches(
+    env: dict[str, str], emulator: Emulator, home: Path
+) -> None:
+    emulator.latency = 0.0
+    emulator.configure({"faults_apply_to": "get", "slow_rate": 1.0, "slow_seconds": 1.0})
+    runtime = Runtime(Settings(home=str(home), poll=FAST))
+    try:
+        job, _card = runtime.defer("cut me off", model="grok-3", display=False)
+        rid = job.request_id or ""
+        deadline = time.monotonic() + 10
+        while emulator.get_count(rid) == 0:  # the GET is on the wire, its 200 on the way
+            assert time.monotonic() < deadline
+            time.sleep(0.02)
+        job.cancel()
+        assert job.status == "cancelled"
+        deadline = time.monotonic() + 10
+        while job.status != "done":
+            assert time.monotonic() < deadline, "the fetched answer was dropped"
+            time.sleep(0.05)
+        assert emulator.delivered_count(rid) == 1 and job.content
+        stored = runtime.journal.get(rid)
+        assert stored is not None and stored.response_text
+    finally:
+        runtime.close()
+
+
+def test_closing_during_a_get_journals_the_answer(
+    env: dict[str, str], emulator: Emulator, home: Path
+) -> None:
+    emulator.latency = 0.0
+    emulator.configure({"faults_apply_to": "get", "slow_rate": 1.0, "slow_seconds": 1.0})
+    runtime = Runtime(Settings(home=str(home), poll=FAST))
+    job, _card = runtime.defer("unload now", model="grok-3", display=False)
+    rid = job.request_id or ""
+    deadline = time.monotonic() + 10
+    while emulator.get_count(rid) == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    runtime.close()  # %unload_ext or kernel shutdown while the answer is in flight
+    assert emulator.delivered_count(rid) == 1
+    stored = Journal(home).get(rid)
+    assert stored is not None and stored.response_text, "the only copy of the answer was lost"
