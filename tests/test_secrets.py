@@ -357,7 +357,10 @@ def test_journaled_job_with_plain_http_url_is_not_polled(
             request={"model": "grok-4", "messages": [{"role": "user", "content": "hi"}]},
             base_url="http://example.com/v1", status="pending",
         ))
-        [job] = runtime.resume_unfinished()
+        assert runtime.resume_unfinished() == []  # another server's job: not resumed on load
+        job = runtime.get(rid)
+        assert job is not None
+        runtime.ensure_polling(job)  # what %grok_wait ID does
         with pytest.raises(InsecureTransport):
             job.result(20)
         assert job.status == "failed" and job.error and "\n" not in job.error

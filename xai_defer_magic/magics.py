@@ -172,6 +172,7 @@ class GrokDefer(Magics):
         self, jobs: list[Job], timeout: float | None, cards: dict[int, Any] | None = None
     ) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
+        followed = [job for job in jobs if views.quiet(job)]
         try:
             for job in jobs:
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
@@ -186,6 +187,8 @@ class GrokDefer(Magics):
                 views.show_result(job, (cards or {}).get(id(job)))
             else:
                 print(f"{text.status_line(job)} (still running; %grok_wait again later)")
+                if job in followed:
+                    views.follow(job)
 
     # --- %grok_result ---------------------------------------------------------------------------
 

@@ -86,6 +86,19 @@ def result_bundle(job: Job) -> dict[str, Any]:
     }
 
 
+def quiet(job: Job) -> bool:
+    """Stop the terminal's "done" line (the caller prints the whole result); True if it was on."""
+    was_on = _print_transitions in job._listeners
+    job.remove_listener(_print_transitions)
+    return was_on
+
+
+def follow(job: Job) -> None:
+    """Turn the terminal's "done" line back on for a job still running."""
+    if _print_transitions not in job._listeners:
+        job.add_listener(_print_transitions)
+
+
 def _print_transitions(job: Job) -> None:
     """Terminal IPython: one line when the job is submitted, one when it ends."""
     if job.status == "pending" and job.polls == 0 and job.note is None:
