@@ -71,19 +71,28 @@ def test_resume_right_after_cancel_polls_again(env: dict[str, str], emulator: Em
         runtime.close()
 
 
+def defer_with_get_in_flight(runtime: Runtime, emulator: Emulator, prompt: str) -> str:
+    """Submit a job whose answer is ready, and return once its GET (slowed to 1 s) is on the
+    wire: the server has handed the answer out, the client has not read it yet."""
+    emulator.latency = 0.0
+    emulator.configure({"faults_apply_to": "get", "slow_rate": 1.0, "slow_seconds": 1.0})
+    job, _card = runtime.defer(prompt, model="grok-3", display=False)
+    rid = job.request_id or ""
+    deadline = time.monotonic() + 10
+    while emulator.get_count(rid) == 0:
+        assert time.monotonic() < deadline, "no GET was sent"
+        time.sleep(0.02)
+    return rid
+
+
 def test_cancel_during_a_get_keeps_the_answer_it_fetches(
     env: dict[str, str], emulator: Emulator, home: Path
 ) -> None:
-    emulator.latency = 0.0
-    emulator.configure({"faults_apply_to": "get", "slow_rate": 1.0, "slow_seconds": 1.0})
     runtime = Runtime(Settings(home=str(home), poll=FAST))
     try:
-        job, _card = runtime.defer("cut me off", model="grok-3", display=False)
-        rid = job.request_id or ""
-        deadline = time.monotonic() + 10
-        while emulator.get_count(rid) == 0:  # the GET is on the wire, its 200 on the way
-            assert time.monotonic() < deadline
-            time.sleep(0.02)
+        rid = defer_with_get_in_flight(runtime, emulator, "cut me off")
+        job = runtime.get(rid)
+        assert job is not None
         job.cancel()
         assert job.status == "cancelled"
         deadline = time.monotonic() + 10
@@ -100,15 +109,8 @@ def test_cancel_during_a_get_keeps_the_answer_it_fetches(
 def test_closing_during_a_get_journals_the_answer(
     env: dict[str, str], emulator: Emulator, home: Path
 ) -> None:
-    emulator.latency = 0.0
-    emulator.configure({"faults_apply_to": "get", "slow_rate": 1.0, "slow_seconds": 1.0})
     runtime = Runtime(Settings(home=str(home), poll=FAST))
-    job, _card = runtime.defer("unload now", model="grok-3", display=False)
-    rid = job.request_id or ""
-    deadline = time.monotonic() + 10
-    while emulator.get_count(rid) == 0:
-        assert time.monotonic() < deadline
-        time.sleep(0.02)
+    rid = defer_with_get_in_flight(runtime, emulator, "unload now")
     runtime.close()  # %unload_ext or kernel shutdown while the answer is in flight
     assert emulator.delivered_count(rid) == 1
     stored = Journal(home).get(rid)
