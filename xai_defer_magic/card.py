@@ -9,7 +9,6 @@ plain text), so a notebook saved with widget state keeps a readable copy of it.
 from __future__ import annotations
 
 import threading
-import time
 import uuid
 from typing import Any
 
@@ -175,29 +174,3 @@ class JobCard(widgets.VBox):
     def close(self) -> None:
         self.job.remove_listener(self._on_change)
         super().close()
-
-
-class CardTicker:
-    """Refreshes the elapsed time of every pending card once a second, on the loop thread."""
-
-    def __init__(self) -> None:
-        self._cards: list[JobCard] = []
-        self._lock = threading.Lock()
-
-    def add(self, card: JobCard) -> None:
-        with self._lock:
-            self._cards.append(card)
-
-    def tick(self) -> None:
-        now = time.time()
-        with self._lock:
-            self._cards = [c for c in self._cards if not c.job.done]
-            cards = list(self._cards)
-        for card in cards:
-            try:
-                card.tick(now)
-            except Exception:  # a closed widget must not stop the others
-                pass
-
-    def __len__(self) -> int:
-        return len(self._cards)

@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import credentials, views
-from .card import CardTicker
 from .completion import parse_completion_text
 from .errors import GrokDeferError, MalformedResponse
 from .job import PENDING_STATUSES, Job
@@ -23,6 +22,7 @@ from .journal import JobRecord, Journal, process_owner
 from .loop import LoopThread
 from .poller import RESULT_LIFETIME, Poller, PollSettings
 from .request import Prompt, build_request, check_timeout
+from .ticker import CardTicker
 
 
 @dataclass

@@ -13,7 +13,6 @@ from IPython.display import display, update_display
 
 from . import text
 from .job import Job
-from .render import answer_html, escape, safe_markdown
 
 
 def has_widgets() -> bool:
@@ -66,6 +65,8 @@ def show_result(job: Job, card: Any = None) -> None:
 
 def result_bundle(job: Job) -> dict[str, Any]:
     """Inert HTML, Markdown and text of a finished job, for saved notebooks and nbconvert."""
+    from .render import answer_html, escape, safe_markdown  # markdown-it and nh3: on first use
+
     head = f"**{job.model}** · `{job.request_id}` · {job.status}"
     if job.status == "done" and job.completion is not None:
         body = job.completion.content
