@@ -22,13 +22,20 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from . import ops
+from .connections import (
+    close_quietly,
+    connect_file,
+    memory_copy,
+    rollback_quietly,
+    set_wait,
+)
 from .fallback import PendingFile, orphans, read_ops
-from .files import DB_NAME, default_home, ensure_dir, ensure_file, make_sidecars_private
+from .files import DB_NAME, default_home
 from .leases import Claim, claim_in, lease_left
 from .ops import Op
 from .problems import CALLER_BUGS, describe_open_failure, describe_write_failure, is_busy
 from .records import SELECT, UNFINISHED, JobRecord, check_status, row_to_record
-from .schema import SCHEMA_VERSION, NewerSchema, migrate, user_version
+from .schema import NewerSchema
 
 log = logging.getLogger(__name__)
 
@@ -85,28 +92,9 @@ class Journal:
         self._merge_orphans()
 
     def _connect_file(self) -> sqlite3.Connection:
-        """Create the directory (0700) and file (0600), then open it in WAL mode and migrate."""
-        warning = ensure_dir(self._home)
+        conn, warning = connect_file(self._home, self._file, self._timeout)
         if warning:
             self._report(warning, problem=False)
-        ensure_file(self._file)
-        conn = sqlite3.connect(
-            self._file, timeout=self._timeout, isolation_level=None, check_same_thread=False
-        )
-        try:
-            if user_version(conn) > SCHEMA_VERSION:  # before WAL: that would rewrite the header
-                raise NewerSchema(f"schema version {user_version(conn)}")
-            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-            if str(mode).lower() != "wal":
-                log.debug("journal %s: journal_mode is %s, not wal", self._file, mode)
-            # WAL + NORMAL survives a killed process (the failure the journal is for) without
-            # an fsync per poll; request ids and answers are written with a full fsync (ops).
-            conn.execute("PRAGMA synchronous=NORMAL")
-            migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
-        make_sidecars_private(self._file)
         return conn
 
     def _go_offline(
@@ -114,15 +102,15 @@ class Journal:
     ) -> None:
         """Answer from memory from now on; for an unusable file, close it and report once."""
         if self._memory is None:
-            self._memory = _memory_copy(conn)
+            self._memory = memory_copy(conn)
         busy = is_busy(exc)
         self._broken = not busy
         if busy and conn is not None:
             with contextlib.suppress(sqlite3.Error):
-                _set_wait(conn, FLUSH_WAIT)  # reads while offline must not stall the caller
+                set_wait(conn, FLUSH_WAIT)  # reads while offline must not stall the caller
         if not busy:
             if conn is not None:
-                _close_quietly(conn)
+                close_quietly(conn)
             self._conn = None
             describe = describe_open_failure if opening else describe_write_failure
             self._report(describe(self._file, exc))
@@ -137,20 +125,20 @@ class Journal:
         try:
             if conn is None:
                 conn = self._conn = self._connect_file()
-            _set_wait(conn, FLUSH_WAIT)
+            set_wait(conn, FLUSH_WAIT)
             try:
                 ops.apply_all(conn, self._queue)  # an empty batch still proves the lock is free
             finally:
-                _set_wait(conn, self._timeout)
+                set_wait(conn, self._timeout)
         except (OSError, sqlite3.Error, NewerSchema) as exc:
             if conn is not None:
-                _rollback_quietly(conn)
+                rollback_quietly(conn)
             was_broken = self._broken
             self._go_offline(exc, conn, opening=conn is None or was_broken)
             return False
         self._queue.clear()
         self._unsaved.clear()
-        _close_quietly(self._memory)
+        close_quietly(self._memory)
         self._memory = None
         self._broken = False
         self.problem = None
@@ -165,13 +153,13 @@ class Journal:
             return
         for path in orphans(self._home):
             try:
-                _set_wait(conn, FLUSH_WAIT)
+                set_wait(conn, FLUSH_WAIT)
                 try:
                     ops.apply_all(conn, read_ops(path), orphan=True)
                 finally:
-                    _set_wait(conn, self._timeout)
+                    set_wait(conn, self._timeout)
             except sqlite3.Error as exc:  # busy: the next open or flush tries again
-                _rollback_quietly(conn)
+                rollback_quietly(conn)
                 log.debug("journal: merging %s failed: %s", path, exc)
                 return
             with contextlib.suppress(OSError):
@@ -211,7 +199,7 @@ class Journal:
                 except CALLER_BUGS:
                     raise
                 except sqlite3.Error as exc:
-                    _rollback_quietly(conn)
+                    rollback_quietly(conn)
                     self._go_offline(exc, conn)
             self._enqueue(op)
 
@@ -334,7 +322,7 @@ class Journal:
                 except CALLER_BUGS:
                     raise
                 except sqlite3.Error as exc:
-                    _rollback_quietly(conn)
+                    rollback_quietly(conn)
                     self._go_offline(exc, conn)
             assert self._memory is not None
             rows = self._memory.execute(sql, args).fetchall()
@@ -359,7 +347,7 @@ class Journal:
                 except CALLER_BUGS:
                     raise
                 except sqlite3.Error as exc:
-                    _rollback_quietly(conn)
+                    rollback_quietly(conn)
                     self._go_offline(exc, conn)
             return self._claim_offline(request_id, owner, lease_seconds)
 
@@ -396,7 +384,7 @@ class Journal:
             if self._memory is not None:
                 self._catch_up()
             if self._memory is None and self._conn is not None:
-                _close_quietly(self._conn)
+                close_quietly(self._conn)
                 self._conn = None
 
     def _flush_before_exit(self) -> None:
@@ -422,33 +410,3 @@ _LIVE: weakref.WeakSet[Journal] = weakref.WeakSet()
 def _flush_all_at_exit() -> None:
     for journal in list(_LIVE):
         journal._flush_before_exit()
-
-
-def _memory_copy(source: sqlite3.Connection | None) -> sqlite3.Connection:
-    """An in-memory database seeded with the file's rows when they can be read at once."""
-    memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    if source is not None:
-        try:
-            _set_wait(source, 0)
-            source.backup(memory)
-        except sqlite3.Error:
-            _close_quietly(memory)
-            memory = sqlite3.connect(":memory:", isolation_level=None, check_same_thread=False)
-    migrate(memory)
-    return memory
-
-
-def _set_wait(conn: sqlite3.Connection, seconds: float) -> None:
-    conn.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
-
-
-def _rollback_quietly(conn: sqlite3.Connection) -> None:
-    """End a failed transaction so the connection (and its lock) is usable again."""
-    with contextlib.suppress(sqlite3.Error):
-        if conn.in_transaction:
-            conn.execute("ROLLBACK")
-
-
-def _close_quietly(conn: sqlite3.Connection) -> None:
-    with contextlib.suppress(sqlite3.Error):
-        conn.close()
