@@ -239,9 +239,8 @@ def test_find_by_request_returns_the_newest_identical_request(journal: Journal) 
     assert found is not None and found.request_id == "new" and found.request == body
     either = journal.find_by_request(text, base, ("done", "pending"))
     assert either is not None and either.request_id == "running"
-    assert journal.find_by_request(text, "http://127.0.0.1:9/v1", ["done"]).request_id == (  # type: ignore[union-attr]
-        "elsewhere"
-    )
+    elsewhere = journal.find_by_request(text, "http://127.0.0.1:9/v1", ["done"])
+    assert elsewhere is not None and elsewhere.request_id == "elsewhere"
     assert journal.find_by_request(text, base, ("failed",)) is None
     assert journal.find_by_request(text, base, ()) is None
     assert journal.find_by_request(canonical_request({"model": "grok-4"}), base, ["done"]) is None

@@ -261,3 +261,25 @@ class FullDisk:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._conn, name)
+
+
+def test_busy_is_recognised_by_error_code_not_wording(tmp_path: Path) -> None:
+    from xai_defer_magic.journal.problems import is_busy
+
+    db = tmp_path / "x.sqlite3"
+    holder = sqlite3.connect(db, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    waiter = sqlite3.connect(db, isolation_level=None, timeout=0)
+    with pytest.raises(sqlite3.OperationalError) as real:
+        waiter.execute("BEGIN IMMEDIATE")
+    holder.close()
+    waiter.close()
+    assert is_busy(real.value)
+    worded_but_full = sqlite3.OperationalError("database is locked")
+    worded_but_full.sqlite_errorcode = 13  # type: ignore[attr-defined]  # SQLITE_FULL
+    assert not is_busy(worded_but_full), "the code decides, not the message"
+    extended = sqlite3.OperationalError("anything")
+    extended.sqlite_errorcode = 5 | (3 << 8)  # type: ignore[attr-defined]  # SQLITE_BUSY_SNAPSHOT
+    assert is_busy(extended)
+    assert is_busy(sqlite3.OperationalError("database is locked"))  # Python 3.10: no code
+    assert not is_busy(sqlite3.OperationalError("disk I/O error"))
