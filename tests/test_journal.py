@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import socket
@@ -23,13 +24,15 @@ from xai_defer_magic.journal import (
     SCHEMA_VERSION,
     STATUSES,
     UNFINISHED,
+    Claim,
     JobRecord,
     Journal,
+    canonical_request,
     process_owner,
 )
 
 HOST = socket.gethostname()
-PKG_PARENT = str(Path(journal_mod.__file__).resolve().parents[1])
+PKG_PARENT = str(Path(journal_mod.__file__).resolve().parents[2])  # journal/__init__.py
 
 
 def make_record(request_id: str = "req-1", **changes: object) -> JobRecord:
@@ -219,6 +222,41 @@ def test_all_newest_first_and_unfinished(journal: Journal) -> None:
     assert [r.request_id for r in journal.unparsed()] == ["r1"]
 
 
+def test_find_by_request_returns_the_newest_identical_request(journal: Journal) -> None:
+    body = {"model": "grok-4", "temperature": 0.3,
+            "messages": [{"role": "user", "content": "Grüße, 世界"}]}
+    text = canonical_request(dict(reversed(list(body.items()))))  # key order does not matter
+    assert text == canonical_request(body)
+    base = "https://api.x.ai/v1"
+    journal.add(make_record("old", created_at=1.0, request=body, status="done"))
+    journal.add(make_record("new", created_at=2.0, request=body, status="done"))
+    journal.add(make_record("running", created_at=3.0, request=body, status="pending"))
+    journal.add(make_record("elsewhere", created_at=4.0, request=body, status="done",
+                            base_url="http://127.0.0.1:9/v1"))
+    journal.add(make_record("same-size", created_at=5.0, request={**body, "temperature": 0.4},
+                            status="done"))
+    found = journal.find_by_request(text, base, ("done",))
+    assert found is not None and found.request_id == "new" and found.request == body
+    either = journal.find_by_request(text, base, ("done", "pending"))
+    assert either is not None and either.request_id == "running"
+    elsewhere = journal.find_by_request(text, "http://127.0.0.1:9/v1", ["done"])
+    assert elsewhere is not None and elsewhere.request_id == "elsewhere"
+    assert journal.find_by_request(text, base, ("failed",)) is None
+    assert journal.find_by_request(text, base, ()) is None
+    assert journal.find_by_request(canonical_request({"model": "grok-4"}), base, ["done"]) is None
+    with pytest.raises(ValueError):
+        journal.find_by_request(text, base, ("finished",))
+    assert journal.path is not None
+    with contextlib.closing(raw_conn(journal.path)) as conn:
+        stored = conn.execute("SELECT request FROM jobs WHERE request_id = 'new'").fetchone()[0]
+        plan = conn.execute(
+            "EXPLAIN QUERY PLAN SELECT request_id FROM jobs WHERE base_url = ? "
+            "AND length(request) = length(?) AND request = ?", (base, text, text),
+        ).fetchall()
+    assert stored == text
+    assert "jobs_request_size" in " ".join(str(step) for step in plan)
+
+
 def test_prompt_preview() -> None:
     long_text = "word " * 40
     rec = make_record(
@@ -237,19 +275,36 @@ def test_prompt_preview() -> None:
 
 
 def test_threads_share_one_journal(journal: Journal) -> None:
+    """Four threads at once; whatever a thread raises or decides is checked in the main one."""
+    outcomes: dict[str, tuple[Claim, Claim]] = {}
+    errors: list[BaseException] = []
+
     def work(n: int) -> None:
-        for i in range(25):
-            rid = f"t{n}-{i}"
-            journal.add(make_record(rid))
-            journal.record_poll(rid, i, float(i))
-            assert journal.claim(rid, f"owner-{n}", 5)
+        try:
+            for i in range(25):
+                rid = f"t{n}-{i}"
+                journal.add(make_record(rid))
+                journal.record_poll(rid, i, float(i))
+                mine = journal.claim(rid, f"owner-{n}", 5)
+                theirs = journal.claim(rid, f"owner-{(n + 1) % 4}", 5)
+                outcomes[rid] = (mine, theirs)
+        except BaseException as exc:  # re-raised below: pytest only warns about thread errors
+            errors.append(exc)
 
     threads = [threading.Thread(target=work, args=(n,)) for n in range(4)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert len(journal.all()) == 100 and journal.problem is None
+    if errors:
+        raise errors[0]
+    assert len(outcomes) == 100
+    assert set(outcomes.values()) == {(Claim.GRANTED, Claim.HELD_ELSEWHERE)}
+    records = journal.all()
+    assert len(records) == 100 and journal.problem is None
+    assert {(r.request_id, r.polls) for r in records} == {
+        (f"t{n}-{i}", i) for n in range(4) for i in range(25)
+    }
 
 
 def test_close_then_late_write_reopens(journal: Journal) -> None:
@@ -272,7 +327,27 @@ def test_claim_free_renew_and_release(journal: Journal) -> None:
     assert not journal.claim("req-1", "someone-else", 30)
     journal.release("req-1", "me")
     assert journal.claim("req-1", "someone-else", 30)
-    assert not journal.claim("missing", "me", 30)
+    assert journal.claim("missing", "me", 30) is Claim.MISSING
+    assert journal.claim("req-1", "me", 30) is Claim.HELD_ELSEWHERE
+
+
+def test_claim_by_its_owner_renews_to_a_full_term(journal: Journal) -> None:
+    journal.add(make_record())
+    assert journal.claim("req-1", "me", 100)
+    first = lease_until(journal, "req-1")
+    time.sleep(0.05)
+    before = time.time()
+    assert journal.claim("req-1", "me", 100)  # most of the term is left: renewed anyway
+    assert lease_until(journal, "req-1") >= before + 100 > first
+
+
+def lease_until(journal: Journal, request_id: str) -> float:
+    assert journal.path is not None
+    with contextlib.closing(raw_conn(journal.path)) as conn:
+        row = conn.execute(
+            "SELECT lease_until FROM jobs WHERE request_id = ?", (request_id,)
+        ).fetchone()
+    return float(row[0])
 
 
 def test_claim_refused_for_live_other_owner(journal: Journal, live_pid: int) -> None:
@@ -306,8 +381,8 @@ def test_claim_refused_once_response_stored(journal: Journal) -> None:
     journal.add(make_record())
     assert journal.claim("req-1", "me", 60)
     journal.store_response("req-1", "{}", 1.0)
-    assert not journal.claim("req-1", "me", 60)
-    assert not journal.claim("req-1", "other", 60)
+    assert journal.claim("req-1", "me", 60) is Claim.ANSWER_STORED
+    assert journal.claim("req-1", "other", 60) is Claim.ANSWER_STORED
 
 
 RACER = textwrap.dedent(
@@ -350,6 +425,77 @@ def test_two_processes_never_hold_the_same_lease(tmp_path: Path) -> None:
     for s1, e1 in a:
         for s2, e2 in b:
             assert e1 <= s2 or e2 <= s1, "two processes held the lease at once"
+
+
+CLAIMER = textwrap.dedent(
+    """
+    import sys
+    from xai_defer_magic.journal import Journal, process_owner
+    j = Journal(sys.argv[1])
+    print(process_owner(), flush=True)
+    for line in sys.stdin:
+        rid, lease = line.split()
+        print(j.claim(rid, process_owner(), float(lease)).name, flush=True)
+    """
+)
+
+
+class Claimer:
+    """A separate process that claims when told to and says what the journal decided."""
+
+    def __init__(self, home: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", CLAIMER, str(home)], stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE, text=True, env={**os.environ, "PYTHONPATH": PKG_PARENT},
+        )
+        assert self.proc.stdout is not None
+        self.owner = self.proc.stdout.readline().strip()
+
+    def claim(self, request_id: str, lease: float) -> str:
+        assert self.proc.stdin is not None and self.proc.stdout is not None
+        self.proc.stdin.write(f"{request_id} {lease}\n")
+        self.proc.stdin.flush()
+        return self.proc.stdout.readline().strip()
+
+    def kill(self) -> None:
+        self.proc.kill()
+        self.proc.wait()
+
+
+def lease_row(home: Path, request_id: str) -> tuple[str | None, float]:
+    with contextlib.closing(raw_conn(home / "jobs.sqlite3")) as conn:
+        owner, until = conn.execute(
+            "SELECT lease_owner, lease_until FROM jobs WHERE request_id = ?", (request_id,)
+        ).fetchone()
+    return owner, float(until or 0.0)
+
+
+def test_two_processes_lease_expiry_renewal_and_takeover(tmp_path: Path) -> None:
+    home = tmp_path / "home"
+    with contextlib.closing(Journal(home)) as setup:
+        setup.add(make_record("race"))
+    a, b = Claimer(home), Claimer(home)
+    try:
+        assert a.claim("race", 1.5) == "GRANTED"
+        _owner, first_until = lease_row(home, "race")
+        assert b.claim("race", 1.5) == "HELD_ELSEWHERE"
+        before = time.time()
+        assert a.claim("race", 1.5) == "GRANTED"  # renewed with most of its term still left
+        owner, until = lease_row(home, "race")
+        assert owner == a.owner and until >= before + 1.5 > first_until, "not renewed in full"
+        assert b.claim("race", 1.5) == "HELD_ELSEWHERE"
+        # A stays alive but stops renewing: once its lease lapses, B may take it.
+        wait_until(lambda: time.time() > lease_row(home, "race")[1] + 0.05, 10)
+        assert b.claim("race", 60) == "GRANTED"
+        assert lease_row(home, "race")[0] == b.owner
+        assert a.claim("race", 1.5) == "HELD_ELSEWHERE"  # A comes back: B's lease stands
+        # B dies with almost all of its 60 s left: A takes over at once, not in a minute.
+        b.kill()
+        assert a.claim("race", 1.5) == "GRANTED"
+        assert lease_row(home, "race")[0] == a.owner
+    finally:
+        a.kill()
+        b.kill()
 
 
 # --- degraded modes -----------------------------------------------------------------------
@@ -416,10 +562,11 @@ def test_corrupt_file_is_left_untouched(tmp_path: Path, garbage: bytes) -> None:
     assert str(path) in (j.problem or "") and "not a valid SQLite database" in (j.problem or "")
     assert_degraded_but_working(j, problems)
     assert path.read_bytes() == garbage
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["jobs.sqlite3"]
+    others = sorted(p.name for p in tmp_path.iterdir() if p.name != "jobs.sqlite3")
+    assert all(name.startswith("pending-") for name in others), others  # the fallback file
 
 
-def test_locked_database_degrades_without_raising(tmp_path: Path) -> None:
+def test_locked_database_queues_without_raising_or_degrading(tmp_path: Path) -> None:
     Journal(tmp_path).add(make_record("old"))
     holder = raw_conn(tmp_path / "jobs.sqlite3")
     holder.execute("BEGIN EXCLUSIVE")
@@ -428,12 +575,27 @@ def test_locked_database_degrades_without_raising(tmp_path: Path) -> None:
         j = Journal(tmp_path, on_problem=problems.append, timeout=0.3)
         began = time.monotonic()
         j.add(make_record("new"))
+        j.add(make_record("newer"))  # offline now: queued without waiting for the lock again
         assert time.monotonic() - began < 2.0
-        assert j.path is None and problems == [j.problem] and "locked" in (j.problem or "")
-        assert {r.request_id for r in j.all()} == {"old", "new"}, "memory copy seeded from file"
+        assert j.path is not None and j.problem is None and problems == []
+        assert {r.request_id for r in j.all()} == {"old", "new", "newer"}, "file rows + queue"
     finally:
         holder.execute("ROLLBACK")
         holder.close()
+    wait_until(lambda: on_disk(tmp_path) == {"old", "new", "newer"}, 5)
+    j.close()
+
+
+def on_disk(home: Path) -> set[str]:
+    with contextlib.closing(raw_conn(home / "jobs.sqlite3")) as conn:
+        return {rid for (rid,) in conn.execute("SELECT request_id FROM jobs")}
+
+
+def wait_until(predicate: Any, timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        time.sleep(0.05)
 
 
 def test_claim_while_locked_is_refused_not_degraded(tmp_path: Path) -> None:
@@ -442,12 +604,12 @@ def test_claim_while_locked_is_refused_not_degraded(tmp_path: Path) -> None:
     holder = raw_conn(tmp_path / "jobs.sqlite3")
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        assert not j.claim("req-1", "me", 30)
+        assert j.claim("req-1", "me", 30) is Claim.UNAVAILABLE
         assert j.problem is None and j.path is not None
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    assert j.claim("req-1", "me", 30)
+    wait_until(lambda: j.claim("req-1", "me", 30) is Claim.GRANTED, 5)
     j.close()
 
 
@@ -475,7 +637,7 @@ def test_write_failing_mid_session_keeps_memory_copy(tmp_path: Path) -> None:
     assert j.path is None and problems == [j.problem] and "disk is full" in (j.problem or "")
     got = j.get("req-1")
     assert got is not None and got.response_text == "paid-for body"
-    assert j.claim("req-1", "me", 30) is False  # its 200 is journaled (in memory)
+    assert j.claim("req-1", "me", 30) is Claim.ANSWER_STORED  # its 200 is journaled (memory)
 
 
 def test_broken_callback_does_not_break_journal(tmp_path: Path) -> None:

@@ -26,7 +26,7 @@ from .errors import (
     RateLimited,
 )
 from .job import Job
-from .journal import Journal, process_owner
+from .journal import Claim, JobRecord, Journal, process_owner
 from .loop import LoopThread
 from .protocol import Pending, Ready, XaiClient, check_transport, retry_delay
 from .schedule import Pacer, PollSchedule
@@ -261,7 +261,15 @@ class Poller:
         """
         await self._pace()
         async with self._semaphore():
-            if not self.journal.claim(request_id, self._owner, self._lease_seconds()):
+            claim = self.journal.claim(request_id, self._owner, self._lease_seconds())
+            if claim is Claim.MISSING:  # no row is not "another kernel holds it": re-add it
+                self.journal.add(JobRecord(
+                    request_id=request_id, created_at=job.created_at, model=job.model,
+                    request=job.request, base_url=job.base_url, polls=job.polls,
+                    last_poll_at=job.last_poll_at, owner=self._owner, cell_id=job.cell_id,
+                ))
+                claim = self.journal.claim(request_id, self._owner, self._lease_seconds())
+            if not claim:
                 return None
             fetch = asyncio.ensure_future(self._fetch(job, request_id))
             self._fetches.add(fetch)
