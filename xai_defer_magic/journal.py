@@ -133,10 +133,15 @@ _STORE_RESPONSE = (
 )
 
 
+def canonical_request(request: dict[str, Any]) -> str:
+    """The request as the journal stores it: equal text means an identical request."""
+    return json.dumps(request, ensure_ascii=False, sort_keys=True)
+
+
 def _record_params(record: JobRecord) -> tuple[Any, ...]:
     """Row values for ``record`` in ``_FIELDS`` order (the request body as JSON text)."""
     values = {name: getattr(record, name) for name in _FIELDS}
-    values["request"] = json.dumps(record.request, ensure_ascii=False, sort_keys=True)
+    values["request"] = canonical_request(record.request)
     return tuple(values[name] for name in _FIELDS)
 
 
@@ -478,6 +483,18 @@ class Journal:
             "AND response_text IS NOT NULL ORDER BY created_at ASC, rowid ASC",
             UNFINISHED,
         )
+
+    def find_by_request(
+        self, request_text: str, base_url: str, statuses: Iterable[str]
+    ) -> JobRecord | None:
+        """The newest job whose stored request text equals ``request_text`` on ``base_url``."""
+        wanted = tuple(statuses)
+        rows = self._select(
+            f"WHERE request = ? AND base_url = ? AND status IN ({', '.join('?' * len(wanted))})"
+            " ORDER BY created_at DESC, rowid DESC LIMIT 1",
+            (request_text, base_url, *wanted),
+        )
+        return rows[0] if rows else None
 
     def _select(self, where: str, params: Iterable[Any] = ()) -> list[JobRecord]:
         args = tuple(params)
