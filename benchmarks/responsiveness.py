@@ -20,7 +20,8 @@ from .kernels import kernel_with_emulator, output_text, timed_cell
 SUBMIT = """\
 import xai_defer_magic
 for _i in range({count}):
-    xai_defer_magic.defer("Benchmark job, kept pending.", model="grok-4", display=False)
+    xai_defer_magic.defer("Benchmark job, kept pending.", model="grok-4", display=False,
+                          fresh=True)
 print(sum(j.status == "pending" for j in xai_defer_magic.jobs()))"""
 
 

@@ -50,7 +50,8 @@ def measure(base_url: str, admin_root: str, jobs: int, window: float) -> dict[st
             admin_call(admin_root, "reset", {})
             t0 = time.monotonic()
             for _ in range(jobs):
-                runtime.defer("Benchmark job, kept pending.", model="grok-4", display=False)
+                runtime.defer("Benchmark job, kept pending.", model="grok-4", display=False,
+                              fresh=True)
             submit_seconds = time.monotonic() - t0
             gc.collect()
             rss1 = rss_bytes()

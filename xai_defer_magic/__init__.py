@@ -54,13 +54,17 @@ def defer(
     reasoning_effort: str | None = None,
     timeout: float | None = None,
     display: bool = True,
+    fresh: bool = False,
 ) -> Job:
-    """Submit a deferred chat completion from Python; returns the job handle at once."""
+    """Submit a deferred chat completion from Python; returns the job handle at once.
+
+    An identical request already answered or pending is reused unless ``fresh``.
+    """
     from .runtime import get_runtime
 
     job, _card = get_runtime().defer(
         prompt, model=model, system=system, temperature=temperature, max_tokens=max_tokens,
-        reasoning_effort=reasoning_effort, timeout=timeout, display=display,
+        reasoning_effort=reasoning_effort, timeout=timeout, display=display, fresh=fresh,
     )
     return job
 

@@ -63,6 +63,7 @@ class Job:
         self.note: str | None = None  # transient detail shown beside the status ("retrying…")
         self.exception: GrokDeferError | None = None
         self.poll_started = time.monotonic()
+        self.reused_from: Any = None  # reuse.ReusedFrom when the answer came from the journal
         self._controller: JobController | None = None
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()

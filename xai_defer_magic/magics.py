@@ -43,6 +43,9 @@ class GrokDefer(Magics):
     resume_on_load = Bool(True, help="Resume a previous kernel's pending jobs on load.").tag(
         config=True
     )
+    reuse = Bool(
+        True, help="Answer an identical finished (or pending) request from the journal."
+    ).tag(config=True)
     first_poll = Float(1.0, help="Seconds before a job's first poll.").tag(config=True)
     poll_growth = Float(0.1, help="Poll interval as a fraction of the job's age.").tag(config=True)
     max_poll_interval = Float(30.0, help="Longest wait between two polls, seconds.").tag(
@@ -89,7 +92,7 @@ class GrokDefer(Magics):
             raise TraitError(str(exc)) from None
 
     @observe(
-        "model", "base_url", "timeout", "first_poll", "poll_growth", "max_poll_interval",
+        "model", "base_url", "timeout", "reuse", "first_poll", "poll_growth", "max_poll_interval",
         "max_in_flight", "request_timeout", "max_transient_failures", "max_polls_per_second",
     )
     def _apply(self, change: Any) -> None:
@@ -102,7 +105,7 @@ class GrokDefer(Magics):
         )
         return Settings(
             model=self.model, base_url=self.base_url, timeout=self.timeout,
-            home=self.journal_dir, resume_on_load=self.resume_on_load,
+            home=self.journal_dir, resume_on_load=self.resume_on_load, reuse=self.reuse,
             poll=PollSettings(
                 schedule=schedule, max_in_flight=self.max_in_flight,
                 request_timeout=self.request_timeout,
@@ -122,6 +125,8 @@ class GrokDefer(Magics):
     @argument("-o", "--out", help="Store the job handle in this variable right away.")
     @argument("--timeout", help="Stop polling after this many seconds (the job stays resumable).")
     @argument("--wait", action="store_true", help="Block this cell until done; show the answer.")
+    @argument("--fresh", action="store_true",
+              help="Send the request even if an identical one was answered or is pending.")
     @cell_magic
     def grok_defer(self, line: str, cell: str) -> None:
         """Submit the cell body as a deferred chat completion and return at once."""
@@ -135,13 +140,13 @@ class GrokDefer(Magics):
             job, card = self.runtime.defer(
                 cell, model=args.model, system=args.system, temperature=args.temperature,
                 max_tokens=args.max_tokens, reasoning_effort=args.reasoning_effort,
-                timeout=args.timeout, cell_id=self._cell_id(),
+                timeout=args.timeout, cell_id=self._cell_id(), fresh=args.fresh,
             )
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None
         if args.out and self.shell is not None:
             self.shell.user_ns[args.out] = job
-        if args.wait:
+        if args.wait and job.reused_from is None:  # a reused answer is already shown in full
             self._wait_and_show([job], None, cards={id(job): card})
 
     # --- %grok_wait -----------------------------------------------------------------------------

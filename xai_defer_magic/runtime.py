@@ -22,6 +22,7 @@ from .journal import JobRecord, Journal, process_owner
 from .loop import LoopThread
 from .poller import RESULT_LIFETIME, Poller, PollSettings
 from .request import Prompt, build_request, check_timeout
+from .reuse import find_twin
 from .ticker import CardTicker
 
 
@@ -34,6 +35,7 @@ class Settings:
     timeout: float | None = None
     home: str | None = None
     resume_on_load: bool = True
+    reuse: bool = True
     poll: PollSettings = field(default_factory=PollSettings)
 
 
@@ -64,8 +66,13 @@ class Runtime:
         timeout: float | None = None,
         display: bool = True,
         cell_id: str | None = None,
+        fresh: bool = False,
     ) -> tuple[Job, Any]:
-        """Validate, show, submit, journal and start polling; return the job and its card."""
+        """Validate, show, submit, journal and start polling; return the job and its card.
+
+        An identical request already answered (or still pending) is reused instead of sent
+        again unless ``fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
+        """
         model = self.settings.model if model is None else model  # '' is an error, not the default
         body = build_request(
             prompt, model=model, system=system, temperature=temperature,
@@ -74,6 +81,10 @@ class Runtime:
         timeout = check_timeout(timeout if timeout is not None else self.settings.timeout)
         base_url = credentials.base_url(self.settings.base_url)
         self.poller.client_check(base_url)  # a bad URL or no key: refuse before showing anything
+        if self.settings.reuse and not fresh:
+            twin = find_twin(self, body, base_url)
+            if twin is not None:
+                return twin, views.show_reused(twin, self.ticker) if display else None
         job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id)
         self._remember(job)
         card = views.show_live(job, self.ticker) if display else None

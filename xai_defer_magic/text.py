@@ -74,6 +74,8 @@ def status_line(job: Job) -> str:
 def result_text(job: Job) -> str:
     """The full plain-text rendering of a finished job (terminal IPython)."""
     lines = [status_line(job)]
+    if job.reused_from is not None:
+        lines.append(job.reused_from.line())
     if job.completion is not None:
         if job.completion.reasoning_content:
             lines += ["--- reasoning ---", job.completion.reasoning_content, "--- answer ---"]

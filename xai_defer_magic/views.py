@@ -40,6 +40,14 @@ def show_live(job: Job, ticker: Any = None) -> Any:
     return card
 
 
+def show_reused(job: Job, ticker: Any = None) -> Any:
+    """Show a reused answer as a finished result, or a pending twin's live card."""
+    if job.done:
+        show_result(job)
+        return None
+    return show_live(job, ticker)
+
+
 def show_result(job: Job, card: Any = None) -> None:
     """Show a finished job in the current cell, in a form saved notebooks keep.
 
@@ -71,12 +79,15 @@ def result_bundle(job: Job) -> dict[str, Any]:
     if job.status == "done" and job.completion is not None:
         body = job.completion.content
         usage = text.usage_line(job)
+        reused = job.reused_from.line() if job.reused_from else ""
+        note_html = f"<p><small><i>{escape(reused)}</i></small></p>" if reused else ""
+        note_md = f"*{reused}*\n\n" if reused else ""
         return {
             "text/html": (
                 f"<p><b>{escape(job.model)}</b> · <code>{escape(job.request_id)}</code> · done"
-                f"</p>{answer_html(body)}<p><small>{escape(usage)}</small></p>"
+                f"</p>{note_html}{answer_html(body)}<p><small>{escape(usage)}</small></p>"
             ),
-            "text/markdown": f"{head}\n\n{safe_markdown(body)}\n\n*{usage}*\n",
+            "text/markdown": f"{head}\n\n{note_md}{safe_markdown(body)}\n\n*{usage}*\n",
             "text/plain": text.result_text(job),
         }
     line = text.status_line(job)
