@@ -5,6 +5,7 @@ has no ``cost_in_usd_ticks``. Against the emulator over loopback HTTP, in IPytho
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -127,6 +128,11 @@ def test_a_retired_slug_names_who_answered_and_its_price(
     for mime in ("text/plain", "text/markdown", "text/html"):
         assert "grok-4 → grok-4.3" in bundle[mime], mime
         assert "grok-4 is retired" in bundle[mime], mime
+    from xai_defer_magic.panel import option_label, row_html
+    from xai_defer_magic.panel import text_table as panel_table
+
+    assert "grok-4 → grok-4.3" in row_html(job, time.time())
+    assert "grok-4 → grok-4.3" in panel_table([job]) and "grok-4 → grok-4.3" in option_label(job)
     run(shell, f"%grok_result {job.request_id}")  # terminal: the text rendering
     printed = capsys.readouterr().out
     assert "grok-4 → grok-4.3" in printed and "grok-4 is retired" in printed

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .job import Job
 
 RETRY_AFTER_FAILURE = 60.0  # seconds before a background lookup tries a failed server again
+VIEW_WAIT = 10.0  # longest a kernel-thread view waits for the catalogue
 
 
 async def fetch_catalogue(http: httpx.AsyncClient, base_url: str, api_key: str) -> Catalogue:
@@ -122,8 +123,8 @@ class CatalogueCache:
         if self._loop.in_loop_thread():
             future.add_done_callback(lambda _f: job.notify())  # views re-render with prices
             return None
-        try:
-            return future.result(self._timeout() + 5)
+        try:  # a view waits briefly: a price is not worth a long stall of the cell
+            return future.result(min(self._timeout(), VIEW_WAIT))
         except Exception:
             return None
 

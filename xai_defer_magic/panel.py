@@ -149,7 +149,7 @@ def page_text(start: int, shown: int, total: int) -> str:
 def option_label(job: Job) -> str:
     """Selector label, e.g. ``abcd1234 · grok-4 · pending · Summarise the…``."""
     rid = text.short_id(job.request_id or "") or "unsent"
-    return f"{rid} · {job.model} · {job.status} · {preview(job.prompt, 32)}"
+    return f"{rid} · {text.model_label(job)} · {job.status} · {preview(job.prompt, 32)}"
 
 
 def unique_labels(labels: list[str]) -> list[str]:
