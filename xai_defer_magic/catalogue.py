@@ -9,6 +9,7 @@ per 1M tokens (value / 10,000). A long-context price of 0 means "the standard pr
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
@@ -60,7 +61,7 @@ class Catalogue:
             return None
         return next((m for m in self.models if name in m.names), None)
 
-    def __iter__(self) -> Any:
+    def __iter__(self) -> Iterator[LanguageModel]:
         return iter(self.models)
 
     def __len__(self) -> int:

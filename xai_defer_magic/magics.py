@@ -1,4 +1,5 @@
-"""``%%grok_defer``, ``%grok_wait``, ``%grok_result`` and ``%grok_jobs``: parse, then delegate.
+"""``%%grok_defer``, ``%grok_wait``, ``%grok_result``, ``%grok_jobs``, ``%grok_models``: parse,
+then delegate.
 
 The class holds the ``%config GrokDefer.*`` traits, turns a magic line into arguments, turns a
 bad value into one ``UsageError`` line, and hands everything else to the runtime and the views.
