@@ -27,12 +27,6 @@ XSS_BOLD = "<b>bold html</b>"
 EFFORT_FACTOR = {"none": 0.0, "low": 1.0, "medium": 2.0, "high": 3.0, "xhigh": 4.0}
 
 
-def resolve_model(name: str) -> EmulatedModel | None:
-    """The model xAI would report back for a requested name or alias (retired: grok-4.3)."""
-    resolution = catalogue.resolve(name)
-    return resolution.model if resolution else None
-
-
 # --- text helpers ---------------------------------------------------------------------------
 
 _DIRECTIVE = re.compile(r"\[\[\s*([a-z_]+)\s*(?:=\s*([^\]]*?)\s*)?\]\]", re.IGNORECASE)

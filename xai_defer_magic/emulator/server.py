@@ -865,10 +865,11 @@ def _catalogue_reply(method: str, path: str, raw: bytes) -> _Reply:
         return _json_reply(200, catalogue.models_list_body() if listed
                            else catalogue.language_models_body())
     prefix, _, name = path.rpartition("/")
-    model = catalogue.find(name) if prefix in ("/v1/language-models", "/v1/models") else None
+    if prefix not in ("/v1/language-models", "/v1/models"):
+        return error_reply(404, NOT_FOUND, NO_ROUTE)
+    model = catalogue.find(name)
     if model is None:
-        return _model_not_found(name) if prefix.endswith("models") else error_reply(
-            404, NOT_FOUND, NO_ROUTE)
+        return _model_not_found(name)
     entry = catalogue.model_entry_body if prefix == "/v1/models" else catalogue.language_model_body
     return _json_reply(200, entry(model))
 
