@@ -47,7 +47,7 @@ DEFER_LINES = [
     ("--max-tokens 1.5", "max-tokens"),
     ("--max-tokens lots", "max-tokens"),
     ("--max-tokens 2000001", "max-tokens"),
-    ("--reasoning-effort extreme", "reasoning-effort"),
+    ("--reasoning-effort 'very high'", "reasoning-effort"),
     ("--reasoning-effort ''", "reasoning-effort"),
     ("--timeout 0", "timeout"),
     ("--timeout -3", "timeout"),

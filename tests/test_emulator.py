@@ -23,7 +23,7 @@ import pytest
 
 from xai_defer_magic.completion import TICKS_PER_USD, parse_completion
 from xai_defer_magic.emulator import Emulator, Faults
-from xai_defer_magic.emulator.answers import EMULATED_LINE, XSS_SCRIPT, resolve_model
+from xai_defer_magic.emulator.answers import EMULATED_LINE, XSS_SCRIPT
 
 KEY = "xai-test-key-0123456789abcdefyz"
 DEFERRED = "/chat/deferred-completion/"
@@ -35,7 +35,7 @@ FIXTURES = SHARED / "xai" / "fixtures"
 
 def chat(
     prompt: str = "Summarise deferred completions.",
-    model: str = "grok-4",
+    model: str = "grok-4.3",
     deferred: bool = True,
     **extra: Any,
 ) -> dict[str, Any]:
@@ -282,6 +282,8 @@ def test_body_that_is_not_json_is_400(client: httpx.Client) -> None:
          "max_tokens"),
         ({"model": "grok-4", "messages": [{"role": "user", "content": "x"}], "max_tokens": 1.5},
          "max_tokens"),
+        ({"model": "grok-4.3", "messages": [{"role": "user", "content": "x"}],
+          "max_completion_tokens": 0}, "max_completion_tokens"),
         ([1, 2], "object"),
     ],
 )
@@ -305,17 +307,26 @@ def test_stream_with_deferred_is_400(client: httpx.Client) -> None:
 
 
 def test_reasoning_effort_rules(emu: Emulator, client: httpx.Client) -> None:
-    response = client.post("/chat/completions", json=chat(reasoning_effort="low"))
-    assert_error(response, 400, "Client specified an invalid argument",
-                 "Model grok-4-0709 does not support parameter reasoningEffort.")
-    for effort in ("low", "medium", "high"):
+    for effort in ("none", "low", "medium", "high", "xhigh"):
+        submit(client, chat(model="grok-4.3", reasoning_effort=effort))
+    for effort in ("low", "high"):
         submit(client, chat(model="grok-3-mini", reasoning_effort=effort))
-    bad = client.post("/chat/completions", json=chat(model="grok-3-mini", reasoning_effort="max"))
-    assert_error(bad, 400, "Client specified an invalid argument", "max")
+    submit(client, chat(model="grok-4", reasoning_effort="xhigh"))  # served by grok-4.3
+    response = client.post("/chat/completions",
+                           json=chat(model="grok-4.20-0309-non-reasoning", reasoning_effort="low"))
+    assert_error(response, 400, "Client specified an invalid argument",
+                 "Model grok-4.20-0309-non-reasoning does not support parameter reasoningEffort.")
+    for model, effort in (("grok-3-mini", "xhigh"), ("grok-3-mini", "medium"),
+                          ("grok-4.3", "max")):
+        bad = client.post("/chat/completions", json=chat(model=model, reasoning_effort=effort))
+        assert_error(bad, 400, "Client specified an invalid argument", effort, model)
     low = fetch(emu, client, chat("Same prompt", model="grok-3-mini", reasoning_effort="low"))
     high = fetch(emu, client, chat("Same prompt", model="grok-3-mini", reasoning_effort="high"))
     reasoning = [b["usage"]["completion_tokens_details"]["reasoning_tokens"] for b in (low, high)]
     assert reasoning[0] < reasoning[1]
+    hidden = [fetch(emu, client, chat("Same prompt", reasoning_effort=e))["usage"][
+        "completion_tokens_details"]["reasoning_tokens"] for e in ("none", "low", "xhigh")]
+    assert hidden[0] == 0 < hidden[1] < hidden[2]
 
 
 def test_unknown_model_is_404(client: httpx.Client) -> None:
@@ -336,13 +347,17 @@ def test_fail_directive(client: httpx.Client) -> None:
 @pytest.mark.parametrize(
     ("requested", "resolved", "has_reasoning_content", "reasons"),
     [
-        ("grok-4", "grok-4-0709", False, True),
-        ("grok-4-latest", "grok-4-0709", False, True),
-        ("grok-4-1-fast-reasoning", "grok-4-1-fast-reasoning", False, True),
-        ("grok-4-1-fast-non-reasoning", "grok-4-1-fast-non-reasoning", False, False),
-        ("grok-3-latest", "grok-3", False, False),
+        ("grok-4.3", "grok-4.3", False, True),
+        ("grok-4.3-latest", "grok-4.3", False, True),
+        ("grok-4", "grok-4.3", False, True),  # retired 2026-05-15: grok-4.3 at low effort
+        ("grok-4-0709", "grok-4.3", False, True),
+        ("grok-4-1-fast-non-reasoning", "grok-4.3", False, False),  # ... at none
+        ("grok-3", "grok-4.3", False, False),
+        ("grok-code-fast-1", "grok-4.3", False, True),
+        ("grok-4.20-0309-reasoning", "grok-4.20-0309-reasoning", False, True),
+        ("grok-4.20-non-reasoning", "grok-4.20-0309-non-reasoning", False, False),
+        ("grok-4.20-multi-agent-0309", "grok-4.20-multi-agent-0309", False, True),
         ("grok-3-mini", "grok-3-mini", True, True),
-        ("grok-code-fast-1", "grok-code-fast-1", True, True),
     ],
 )
 def test_models_usage_and_cost(
@@ -362,19 +377,36 @@ def test_models_usage_and_cost(
     assert usage["total_tokens"] == usage["prompt_tokens"] + usage["completion_tokens"] + reasoning
     cached = usage["prompt_tokens_details"]["cached_tokens"]
     assert 0 < cached < usage["prompt_tokens"] == usage["prompt_tokens_details"]["text_tokens"]
-    model = resolve_model(requested)
-    assert model is not None
-    expected_usd = (
-        (usage["prompt_tokens"] - cached) * model.usd_per_m_input
-        + cached * model.usd_per_m_cached
-        + (usage["completion_tokens"] + reasoning) * model.usd_per_m_output
-    ) / 1e6
+    listed = client.get(f"/language-models/{resolved}").json()  # prices per token, 1e-10 USD
+    expected_ticks = (
+        (usage["prompt_tokens"] - cached) * listed["prompt_text_token_price"]
+        + cached * listed["cached_prompt_text_token_price"]
+        + (usage["completion_tokens"] + reasoning) * listed["completion_text_token_price"]
+    )
     assert isinstance(usage["cost_in_usd_ticks"], int)
-    assert usage["cost_in_usd_ticks"] == round(expected_usd * TICKS_PER_USD)
+    assert usage["cost_in_usd_ticks"] == expected_ticks
     parsed = parse_completion(body)
     assert parsed.usage.reasoning_tokens == reasoning
-    assert parsed.usage.cost_usd == pytest.approx(expected_usd)
+    assert parsed.usage.cost_usd == pytest.approx(expected_ticks / TICKS_PER_USD)
     assert parsed.finish_reason == "stop"
+
+
+def test_retired_slugs_bill_at_grok_4_3s_price(emu: Emulator, client: httpx.Client) -> None:
+    retired = fetch(emu, client, chat("Price me", model="grok-4-0709"))
+    current = fetch(emu, client, chat("Price me", model="grok-4.3"))
+    assert retired["model"] == current["model"] == "grok-4.3"
+    assert retired["usage"] == current["usage"]  # same tokens, same price: the same bill
+
+
+def test_long_context_tier_prices_the_whole_request(emu: Emulator, client: httpx.Client) -> None:
+    from xai_defer_magic.emulator import catalogue
+
+    model = catalogue.GROK_4_3
+    threshold = model.long_context_threshold
+    assert catalogue.cost_ticks(model, threshold - 1, 0, 10) == (
+        (threshold - 1) * 12500 + 10 * 25000)
+    assert catalogue.cost_ticks(model, threshold, 100, 10) == (
+        (threshold - 100) * 25000 + 100 * 4000 + 10 * 50000)
 
 
 def test_answer_is_markdown_and_deterministic(emu: Emulator, client: httpx.Client) -> None:
@@ -393,9 +425,10 @@ def test_answer_is_markdown_and_deterministic(emu: Emulator, client: httpx.Clien
 def test_max_tokens_truncates_with_finish_reason_length(
     emu: Emulator, client: httpx.Client
 ) -> None:
-    body = fetch(emu, client, chat(max_tokens=12))
-    assert body["choices"][0]["finish_reason"] == "length"
-    assert 0 < body["usage"]["completion_tokens"] <= 12
+    for limit in ({"max_completion_tokens": 12}, {"max_tokens": 12}):  # max_tokens: deprecated
+        body = fetch(emu, client, chat(**limit))
+        assert body["choices"][0]["finish_reason"] == "length"
+        assert 0 < body["usage"]["completion_tokens"] <= 12
 
 
 def test_xss_marker_puts_hostile_html_in_content_and_reasoning(
@@ -416,7 +449,7 @@ def test_requests_are_recorded_without_the_key(emu: Emulator, client: httpx.Clie
     assert [(r.method, r.status, r.request_id) for r in records] == [
         ("POST", 200, request_id), ("GET", 202, request_id)
     ]
-    assert records[0].body["model"] == "grok-4"
+    assert records[0].body["model"] == "grok-4.3"
     assert records[0].path == "/v1/chat/completions"
     assert KEY not in repr(records)
     emu.reset_counters()
@@ -591,7 +624,9 @@ def validators() -> dict[str, Any]:
     }
 
 
-CASES: list[tuple[str, dict[str, Any]]] = [("Plain", {}), ("Short [[xss]]", {"max_tokens": 5})]
+CASES: list[tuple[str, dict[str, Any]]] = [
+    ("Plain", {}), ("Short [[xss]]", {"max_completion_tokens": 5}), ("Old", {"max_tokens": 5}),
+]
 
 
 def test_bodies_validate_against_openapi(validators: dict[str, Any]) -> None:
@@ -599,8 +634,8 @@ def test_bodies_validate_against_openapi(validators: dict[str, Any]) -> None:
     with Emulator(latency=0.0) as emulator, httpx.Client(
         base_url=emulator.base_url, headers={"Authorization": f"Bearer {KEY}"}
     ) as c:
-        for model in ("grok-4", "grok-3-mini", "grok-3", "grok-code-fast-1",
-                      "grok-4-1-fast-reasoning", "grok-4-1-fast-non-reasoning"):
+        for model in ("grok-4.3", "grok-3-mini", "grok-4", "grok-3", "grok-4.20-0309-reasoning",
+                      "grok-4.20-0309-non-reasoning", "grok-4.20-multi-agent-0309"):
             for prompt, extra in CASES:
                 started = c.post("/chat/completions", json=chat(prompt, model=model, **extra))
                 bodies.append(("StartDeferredChatResponse", started.json()))

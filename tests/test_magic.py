@@ -84,7 +84,8 @@ def test_options_reach_the_request(shell: Any, emulator: Emulator) -> None:
         {"role": "system", "content": "Be brief and kind."},
         {"role": "user", "content": "List three primes."},
     ]
-    assert body["temperature"] == 0.5 and body["max_tokens"] == 50
+    assert body["temperature"] == 0.5 and body["max_completion_tokens"] == 50
+    assert "max_tokens" not in body  # deprecated by xAI
     assert body["reasoning_effort"] == "high" and body["deferred"] is True
     assert "stream" not in body
     assert not [e.message for e in CHAT_REQUEST.iter_errors(body)]
@@ -97,7 +98,8 @@ def test_long_option_names(shell: Any, emulator: Emulator) -> None:
     [body] = posts(emulator)
     assert body["model"] == "grok-3" and body["temperature"] == 0
     assert body["messages"][0] == {"role": "system", "content": "Terse."}
-    assert "max_tokens" not in body and "reasoning_effort" not in body
+    assert "max_completion_tokens" not in body and "max_tokens" not in body
+    assert "reasoning_effort" not in body
     assert isinstance(shell.user_ns.pop("other"), Job)
 
 
@@ -133,7 +135,7 @@ def test_config_changes_the_default_model(shell: Any, emulator: Emulator) -> Non
         ("%%grok_defer --max-tokens 0\nHi", "max-tokens"),
         ("%%grok_defer --max-tokens 1.5\nHi", "max-tokens"),
         ("%%grok_defer --max-tokens many\nHi", "max-tokens"),
-        ("%%grok_defer --reasoning-effort extreme\nHi", "reasoning-effort"),
+        ("%%grok_defer --reasoning-effort ''\nHi", "reasoning-effort"),
         ("%%grok_defer -o 1bad\nHi", "1bad"),
         ("%%grok_defer -o class\nHi", "class"),
         ("%%grok_defer --timeout -3\nHi", "timeout"),
@@ -325,7 +327,7 @@ def test_defer_without_the_magic(env: dict[str, str], emulator: Emulator) -> Non
         assert job.request_id and job.status == "pending"
         assert "Emulated answer" in job.result(HANG)
         [body] = posts(emulator)
-        assert body["model"] == "grok-4"
+        assert body["model"] == "grok-4.3"
         assert [m["role"] for m in body["messages"]] == ["system", "user"]
         assert job in xai_defer_magic.jobs()
     finally:

@@ -106,7 +106,8 @@ def test_show_cancel_resume_and_forget_by_clicking(
     done.result(20)
     panel = make_panel(runtime, panels)
     assert panel.selected is slow, "the first row is selected"
-    assert option_label(slow) == f"{slow.request_id[:8]} · grok-4 · pending · [[latency=300]] Slow."
+    label = f"{slow.request_id[:8]} · grok-4.3 · pending · [[latency=300]] Slow."
+    assert option_label(slow) == label
     assert not panel.cancel.disabled and panel.resume.disabled and not panel.show.disabled
 
     panel.show.click()

@@ -240,9 +240,9 @@ def test_search_parameters_is_feature_gone(emu: Emulator) -> None:
     assert raised.value.status == 410 and "Live search is deprecated" in str(raised.value)
 
 
-def test_reasoning_effort_on_grok4_is_invalid_request(emu: Emulator) -> None:
+def test_reasoning_effort_on_a_non_reasoning_model_is_invalid_request(emu: Emulator) -> None:
     with pytest.raises(InvalidRequest) as raised:
-        submit(emu.base_url, body(model="grok-4", reasoning_effort="high"))
+        submit(emu.base_url, body(model="grok-4.20-0309-non-reasoning", reasoning_effort="high"))
     assert raised.value.status == 400 and "reasoningEffort" in str(raised.value)
 
 

@@ -79,7 +79,8 @@ def test_terminal_prints_status_lines_and_answers(
 
     blocked = out[4]
     assert "Re: “Give three tips for reproducible notebooks.”" in blocked, blocked
-    assert re.search(r"grok-4: done, .* total \d+ tokens", blocked)
+    assert re.search(r"grok-4 → grok-4.3: done, .* total \d+ tokens", blocked), blocked
+    assert "grok-4 is retired: xAI redirected it to grok-4.3" in blocked  # with its price
 
     again = out[5]
     assert "Re: “Why is the sky blue?”" in again and "grok-3-mini: done" in again

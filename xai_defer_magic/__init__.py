@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
+    from .catalogue import LanguageModel
     from .job import Job
     from .request import Prompt
 
@@ -76,4 +77,18 @@ def jobs() -> list[Job]:
     return get_runtime().jobs()
 
 
-__all__ = ["__version__", "defer", "jobs", "load_ipython_extension", "unload_ipython_extension"]
+def models(refresh: bool = False) -> list[LanguageModel]:
+    """The models this key can use (``GET /v1/language-models``), prices in USD per 1M tokens.
+
+    Cached per runtime and base URL; ``refresh=True`` asks the server again. A failure (bad key,
+    no network) raises its one-line ``GrokDeferError``.
+    """
+    from .runtime import get_runtime
+
+    return list(get_runtime().models(refresh))
+
+
+__all__ = [
+    "__version__", "defer", "jobs", "load_ipython_extension", "models",
+    "unload_ipython_extension",
+]

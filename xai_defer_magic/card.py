@@ -61,6 +61,9 @@ def footer_html(job: Job) -> str:
     rows = []
     if job.completion is not None:
         rows.append(f'<div class="xdm-usage">{escape_usage(job)}</div>')
+        note = text.redirect_line(job)
+        if note:
+            rows.append(f'<div class="xdm-muted xdm-redirect">{escape(note)}</div>')
     if job.request_id:
         rows.append(
             f'<div class="xdm-muted">request id <span class="xdm-id">{escape(job.request_id)}'

@@ -12,7 +12,7 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable, Generator
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from .completion import Completion
 from .errors import (
@@ -21,6 +21,9 @@ from .errors import (
     JobExpired,
     JobTimeout,
 )
+
+if TYPE_CHECKING:
+    from .catalogue import Catalogue
 
 PENDING_STATUSES = ("submitting", "pending")
 FINISHED_STATUSES = ("done", "failed", "expired", "timed_out", "cancelled")
@@ -62,6 +65,8 @@ class Job:
         self.error: str | None = None
         self.note: str | None = None  # transient detail shown beside the status ("retrying…")
         self.exception: GrokDeferError | None = None
+        # Set by the runtime: the catalogue that prices an answer without cost_in_usd_ticks.
+        self.catalogue_lookup: Callable[[Job], Catalogue | None] | None = None
         self.poll_started = time.monotonic()
         self.reused_from: Any = None  # reuse.ReusedFrom when the answer came from the journal
         self._controller: JobController | None = None
@@ -90,8 +95,23 @@ class Job:
         return usage if isinstance(usage, dict) else None
 
     @property
+    def served_model(self) -> str | None:
+        """The model that answered (for a retired slug such as grok-4: grok-4.3)."""
+        return self.completion.model if self.completion else None
+
+    @property
     def cost_usd(self) -> float | None:
-        return self.completion.usage.cost_usd if self.completion else None
+        """The billed cost, or one estimated from catalogue prices (see ``cost_estimated``)."""
+        from .pricing import job_cost
+
+        return job_cost(self).usd
+
+    @property
+    def cost_estimated(self) -> bool:
+        """True when the body had no ``cost_in_usd_ticks`` and ``cost_usd`` is computed."""
+        from .pricing import job_cost
+
+        return job_cost(self).estimated
 
     @property
     def prompt(self) -> str:
@@ -114,7 +134,9 @@ class Job:
     def __repr__(self) -> str:
         rid = self.request_id or "…"
         extra = f" error={self.error!r}" if self.error else ""
-        return f"<Job {rid} {self.model} {self.status}{extra}>"
+        served = self.served_model
+        model = f"{self.model} → {served}" if served and served != self.model else self.model
+        return f"<Job {rid} {model} {self.status}{extra}>"
 
     def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
         printer.text(repr(self))

@@ -1,4 +1,5 @@
-"""``%%grok_defer``, ``%grok_wait``, ``%grok_result`` and ``%grok_jobs``: parse, then delegate.
+"""``%%grok_defer``, ``%grok_wait``, ``%grok_result``, ``%grok_jobs``, ``%grok_models``: parse,
+then delegate.
 
 The class holds the ``%config GrokDefer.*`` traits, turns a magic line into arguments, turns a
 bad value into one ``UsageError`` line, and hands everything else to the runtime and the views.
@@ -30,7 +31,7 @@ from .schedule import PollSchedule
 class GrokDefer(Magics):
     """Deferred xAI chat completions from notebook cells."""
 
-    model = Unicode("grok-4", help="Model used when a cell gives no --model.").tag(config=True)
+    model = Unicode("grok-4.3", help="Model used when a cell gives no --model.").tag(config=True)
     base_url = Unicode(
         None, allow_none=True, help="API base URL (with /v1); default: $XAI_BASE_URL or xAI."
     ).tag(config=True)
@@ -120,8 +121,10 @@ class GrokDefer(Magics):
     @argument("-m", "--model", help="Model name (default: GrokDefer.model).")
     @argument("-s", "--system", help="System prompt.")
     @argument("-t", "--temperature", help="Sampling temperature, 0 to 2.")
-    @argument("--max-tokens", dest="max_tokens", help="Most completion tokens.")
-    @argument("--reasoning-effort", dest="reasoning_effort", help="low, medium or high.")
+    @argument("--max-tokens", dest="max_tokens",
+              help="Most visible output tokens (sent as max_completion_tokens).")
+    @argument("--reasoning-effort", dest="reasoning_effort",
+              help="Sent as written; known: none, low, medium, high, xhigh (grok-4.3).")
     @argument("-o", "--out", help="Store the job handle in this variable right away.")
     @argument("--timeout", help="Stop polling after this many seconds (the job stays resumable).")
     @argument("--wait", action="store_true", help="Block this cell until done; show the answer.")
@@ -132,6 +135,7 @@ class GrokDefer(Magics):
         """Submit the cell body as a deferred chat completion and return at once."""
         args = parse_argstring(self.grok_defer, line)
         args.model, args.system = _unquote(args.model), _unquote(args.system)
+        args.reasoning_effort = _unquote(args.reasoning_effort)
         if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}.")
         if not cell or not cell.strip():
@@ -222,6 +226,22 @@ class GrokDefer(Magics):
         from .panel import show_jobs
 
         show_jobs(self.runtime, parse_argstring(self.grok_jobs, line).which)
+
+    # --- %grok_models ---------------------------------------------------------------------------
+
+    @magic_arguments()
+    @argument("--refresh", action="store_true", help="Ask the server again (default: cached).")
+    @line_magic
+    def grok_models(self, line: str) -> None:
+        """The models this key can use, with their prices per 1M tokens; the default marked."""
+        from .models_view import show_models
+
+        args = parse_argstring(self.grok_models, line)
+        try:
+            catalogue = self.runtime.models(refresh=args.refresh)
+        except GrokDeferError as exc:
+            raise UsageError(str(exc)) from None
+        show_models(catalogue, default=self.model)
 
     # --- helpers ----------------------------------------------------------------------------
 

@@ -121,7 +121,7 @@ def row_html(job: Job, now: float, selected: bool = False) -> str:
         f'<td class="xdm-num">{escape(text.duration(job.elapsed(now)))}</td>',
         f'<td class="xdm-num">{job.polls:,}</td>',
         f'<td class="xdm-num">{text.tokens(job_tokens(job))}</td>',
-        f'<td class="xdm-num">{escape(text.cost(job.cost_usd))}</td>',
+        f'<td class="xdm-num">{escape(text.job_cost(job))}</td>',
         f'<td class="xdm-prompt" title="{escape(preview(job.prompt, 400))}">'
         f"{escape(preview(job.prompt))}</td>",
         f'<td class="xdm-id" title="{escape(rid)}">{escape(text.short_id(rid) or "–")}</td>',
@@ -149,7 +149,7 @@ def page_text(start: int, shown: int, total: int) -> str:
 def option_label(job: Job) -> str:
     """Selector label, e.g. ``abcd1234 · grok-4 · pending · Summarise the…``."""
     rid = text.short_id(job.request_id or "") or "unsent"
-    return f"{rid} · {job.model} · {job.status} · {preview(job.prompt, 32)}"
+    return f"{rid} · {text.model_label(job)} · {job.status} · {preview(job.prompt, 32)}"
 
 
 def unique_labels(labels: list[str]) -> list[str]:
@@ -182,7 +182,7 @@ def text_table(jobs: list[Job], which: str = "all", now: float | None = None) ->
         rows.append((
             job.status, printable(text.model_label(job)), local_time(job.created_at),
             text.duration(job.elapsed(now)), f"{job.polls:,}", text.tokens(job_tokens(job)),
-            text.cost(job.cost_usd), text.short_id(job.request_id or "") or "–",
+            text.job_cost(job), text.short_id(job.request_id or "") or "–",
             printable(preview(job.prompt, 50)),
         ))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]) - 1)]

@@ -12,7 +12,9 @@ from typing import Any
 
 from .errors import GrokDeferError
 
-REASONING_EFFORTS = ("low", "medium", "high")
+# Known values (grok-4.3 takes all five, grok-3-mini low/high); any other word is sent as
+# written, and a model that rejects it answers with xAI's 400 (CHANGES.md).
+REASONING_EFFORTS = ("none", "low", "medium", "high", "xhigh")
 ROLES = ("system", "user", "assistant", "tool", "developer")
 
 
@@ -32,12 +34,15 @@ def build_request(
     max_tokens: int | None = None,
     reasoning_effort: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON body of a chat request (without ``deferred``, which the client adds)."""
+    """The JSON body of a chat request (without ``deferred``, which the client adds).
+
+    ``max_tokens`` is sent as ``max_completion_tokens``: xAI deprecated ``max_tokens``.
+    """
     body: dict[str, Any] = {"model": check_model(model), "messages": messages(prompt, system)}
     if temperature is not None:
         body["temperature"] = check_temperature(temperature)
     if max_tokens is not None:
-        body["max_tokens"] = check_max_tokens(max_tokens)
+        body["max_completion_tokens"] = check_max_tokens(max_tokens)
     if reasoning_effort is not None:
         body["reasoning_effort"] = check_reasoning_effort(reasoning_effort)
     return body
@@ -95,11 +100,13 @@ def check_max_tokens(value: Any) -> int:
 
 
 def check_reasoning_effort(value: Any) -> str:
-    if value not in REASONING_EFFORTS:
+    """Any word passes (xAI decides per model); only an empty or spaced value is refused."""
+    if not isinstance(value, str) or not value.strip() or any(c.isspace() for c in value):
         raise InvalidArgument(
-            f"--reasoning-effort must be one of {', '.join(REASONING_EFFORTS)}, not {value!r}."
+            f"--reasoning-effort needs one word (known: {', '.join(REASONING_EFFORTS)}), "
+            f"not {value!r}."
         )
-    return str(value)
+    return value
 
 
 def check_timeout(value: Any) -> float | None:

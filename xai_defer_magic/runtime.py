@@ -15,6 +15,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import credentials, views
+from .catalogue import Catalogue
+from .catalogue_client import CatalogueCache
 from .completion import parse_completion_text
 from .errors import GrokDeferError, MalformedResponse
 from .job import PENDING_STATUSES, Job
@@ -30,7 +32,7 @@ from .ticker import CardTicker
 class Settings:
     """What ``%config GrokDefer.*`` controls (defaults here serve ``defer()`` without the magic)."""
 
-    model: str = "grok-4"
+    model: str = "grok-4.3"
     base_url: str | None = None
     timeout: float | None = None
     home: str | None = None
@@ -46,6 +48,10 @@ class Runtime:
         self.journal = Journal(self.settings.home, on_problem=_warn)
         self.poller = Poller(self.loop, self.journal, credentials.api_key, self.settings.poll)
         self.ticker = CardTicker()
+        self.catalogues = CatalogueCache(
+            self.loop, credentials.api_key, lambda: credentials.base_url(self.settings.base_url),
+            lambda: self.settings.poll.request_timeout,
+        )
         self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
         self._jobs: dict[str, Job] = {}
         self._order: list[Job] = []
@@ -86,6 +92,7 @@ class Runtime:
             if twin is not None:
                 return twin, views.show_reused(twin, self.ticker) if display else None
         job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id)
+        job.catalogue_lookup = self.catalogues.for_job
         self._remember(job)
         card = views.show_live(job, self.ticker) if display else None
         try:
@@ -183,6 +190,7 @@ class Runtime:
             if known is not None:
                 return known
             job = job_from_record(record)
+            job.catalogue_lookup = self.catalogues.for_job
             self._jobs[record.request_id] = job
             self._order.append(job)
         job._controller = self.poller
@@ -198,6 +206,10 @@ class Runtime:
                 self._order.remove(job)
         if job.request_id:
             self.journal.forget(job.request_id)
+
+    def models(self, refresh: bool = False) -> Catalogue:
+        """The models this key may use at the current base URL (cached; ``refresh`` re-asks)."""
+        return self.catalogues.get(refresh)
 
     # --- waiting --------------------------------------------------------------------------------
 

@@ -17,6 +17,16 @@ def model_label(job: Job) -> str:
     return job.model
 
 
+def redirect_line(job: Job) -> str | None:
+    """One line when a retired slug was served by another model (wording: catalogue.py)."""
+    from .catalogue import redirect_note
+
+    if not job.served_model or job.served_model == job.model:
+        return None
+    catalogue = job.catalogue_lookup(job) if job.catalogue_lookup else None
+    return redirect_note(job.model, job.served_model, catalogue)
+
+
 def duration(seconds: float) -> str:
     if seconds < 60:
         return f"{seconds:.0f} s" if seconds >= 10 else f"{seconds:.1f} s"
@@ -37,6 +47,12 @@ def cost(value: float | None) -> str:
     return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
 
 
+def job_cost(job: Job) -> str:
+    """The job's cost, marked when it is computed from prices rather than billed."""
+    value = job.cost_usd
+    return f"{cost(value)} (estimated)" if job.cost_estimated and value is not None else cost(value)
+
+
 def usage_line(job: Job) -> str:
     if job.completion is None:
         return ""
@@ -47,8 +63,8 @@ def usage_line(job: Job) -> str:
         f"reasoning {tokens(u.reasoning_tokens)}",
         f"total {tokens(u.total_tokens)} tokens",
     ]
-    if u.cost_usd is not None:
-        parts.append(f"cost {cost(u.cost_usd)}")
+    if job.cost_usd is not None:
+        parts.append(f"cost {job_cost(job)}")
     if job.completion.finish_reason:
         parts.append(f"finish: {job.completion.finish_reason}")
     return " · ".join(parts)
@@ -63,7 +79,8 @@ def reasoning_hidden(reasoning_tokens: int | None) -> str:
 def status_line(job: Job) -> str:
     """One line for terminals and ``text/plain`` fallbacks."""
     rid = job.request_id or "(not submitted)"
-    line = f"[grok] {rid} {job.model}: {job.status}, {duration(job.elapsed())}, {job.polls} polls"
+    line = f"[grok] {rid} {model_label(job)}: {job.status}, {duration(job.elapsed())}"
+    line += f", {job.polls} polls"
     if job.error and job.status != "done":
         line += f" — {job.error}"
     elif job.status == "done" and job.completion is not None:
@@ -76,6 +93,9 @@ def result_text(job: Job) -> str:
     lines = [status_line(job)]
     if job.reused_from is not None:
         lines.append(job.reused_from.line())
+    note = redirect_line(job)
+    if note:
+        lines.append(note)
     if job.completion is not None:
         if job.completion.reasoning_content:
             lines += ["--- reasoning ---", job.completion.reasoning_content, "--- answer ---"]

@@ -75,19 +75,24 @@ def result_bundle(job: Job) -> dict[str, Any]:
     """Inert HTML, Markdown and text of a finished job, for saved notebooks and nbconvert."""
     from .render import answer_html, escape, safe_markdown  # markdown-it and nh3: on first use
 
-    head = f"**{job.model}** · `{job.request_id}` · {job.status}"
+    label = text.model_label(job)
+    head = f"**{safe_markdown(label)}** · `{job.request_id}` · {job.status}"
     if job.status == "done" and job.completion is not None:
         body = job.completion.content
         usage = text.usage_line(job)
         reused = job.reused_from.line() if job.reused_from else ""
-        note_html = f"<p><small><i>{escape(reused)}</i></small></p>" if reused else ""
-        note_md = f"*{reused}*\n\n" if reused else ""
+        reused_html = f"<p><small><i>{escape(reused)}</i></small></p>" if reused else ""
+        reused_md = f"*{reused}*\n\n" if reused else ""
+        note = text.redirect_line(job) or ""
+        note_md = safe_markdown(note).replace("$", r"\$")  # "$1.25 … $2.50" is not LaTeX
         return {
             "text/html": (
-                f"<p><b>{escape(job.model)}</b> · <code>{escape(job.request_id)}</code> · done"
-                f"</p>{note_html}{answer_html(body)}<p><small>{escape(usage)}</small></p>"
+                f"<p><b>{escape(label)}</b> · <code>{escape(job.request_id)}</code> · done"
+                f"</p>{reused_html}{answer_html(body)}<p><small>{escape(usage)}</small></p>"
+                + (f"<p><small>{escape(note)}</small></p>" if note else "")
             ),
-            "text/markdown": f"{head}\n\n{note_md}{safe_markdown(body)}\n\n*{usage}*\n",
+            "text/markdown": f"{head}\n\n{reused_md}{safe_markdown(body)}\n\n*{usage}*\n"
+            + (f"\n*{note_md}*\n" if note else ""),
             "text/plain": text.result_text(job),
         }
     line = text.status_line(job)

@@ -1,9 +1,10 @@
-"""Deterministic emulated answers, the model table and pricing for the offline emulator.
+"""Deterministic emulated answers and their usage for the offline emulator.
 
 Everything here is a pure function of the request (hash-seeded), so the same prompt always gets
 the same answer and the same token counts: tests and benchmarks can compare runs. Answers are
 plainly marked as emulated, and contain real Markdown (heading, list, code, table) so renderers
 get exercised; the ``[[xss]]`` marker adds hostile HTML so browser tests can prove it is inert.
+Models, efforts and prices come from :mod:`.catalogue`.
 """
 
 from __future__ import annotations
@@ -15,52 +16,15 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-TICKS_PER_USD = 10_000_000_000
+from . import catalogue
+from .catalogue import EmulatedModel, Resolution
+
 EMULATED_LINE = "*Emulated answer (xai_defer_magic offline emulator, not a real model).*"
 XSS_SCRIPT = "<script>window.__xss=1</script>"
 XSS_IMG = '<img src=x onerror="window.__xss=1">'
 XSS_LINK = "[click me](javascript:window.__xss=1)"
 XSS_BOLD = "<b>bold html</b>"
-REASONING_EFFORTS = ("low", "medium", "high")
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    """A model the emulator knows: its resolved name, reasoning behaviour and price (USD/M)."""
-
-    name: str
-    reasoning: bool = False  # reports reasoning tokens
-    returns_reasoning_content: bool = False  # ... and returns the trace in the message
-    accepts_reasoning_effort: bool = False
-    usd_per_m_input: float = 3.0
-    usd_per_m_cached: float = 0.75
-    usd_per_m_output: float = 15.0
-
-
-_GROK4 = ModelInfo("grok-4-0709", reasoning=True)
-_GROK41_R = ModelInfo("grok-4-1-fast-reasoning", True, False, False, 0.20, 0.05, 0.50)
-_GROK41_NR = ModelInfo("grok-4-1-fast-non-reasoning", False, False, False, 0.20, 0.05, 0.50)
-_GROK3 = ModelInfo("grok-3")
-_GROK3_MINI = ModelInfo("grok-3-mini", True, True, True, 0.30, 0.075, 0.50)
-_GROK_CODE = ModelInfo("grok-code-fast-1", True, True, False, 0.20, 0.02, 1.50)
-
-MODELS: dict[str, ModelInfo] = {
-    "grok-4": _GROK4,
-    "grok-4-latest": _GROK4,
-    "grok-4-0709": _GROK4,
-    "grok-4-1-fast-reasoning": _GROK41_R,
-    "grok-4-1-fast-non-reasoning": _GROK41_NR,
-    "grok-3": _GROK3,
-    "grok-3-latest": _GROK3,
-    "grok-3-mini": _GROK3_MINI,
-    "grok-3-mini-latest": _GROK3_MINI,
-    "grok-code-fast-1": _GROK_CODE,
-}
-
-
-def resolve_model(name: str) -> ModelInfo | None:
-    """Map a requested model name or alias to the model xAI would report back."""
-    return MODELS.get(name)
+EFFORT_FACTOR = {"none": 0.0, "low": 1.0, "medium": 2.0, "high": 3.0, "xhigh": 4.0}
 
 
 # --- text helpers ---------------------------------------------------------------------------
@@ -230,19 +194,9 @@ def build_reasoning(prompt: str, digest: bytes, effort: str | None, xss: bool) -
     return "\n".join(lines)
 
 
-def cost_ticks(model: ModelInfo, prompt: int, cached: int, output: int) -> int:
-    """Price in USD ticks; ``output`` includes reasoning tokens (billed as output)."""
-    usd = (
-        (prompt - cached) * model.usd_per_m_input
-        + cached * model.usd_per_m_cached
-        + output * model.usd_per_m_output
-    ) / 1_000_000
-    return round(usd * TICKS_PER_USD)
-
-
 def build_completion(
     request_id: str,
-    model: ModelInfo,
+    resolution: Resolution,
     messages: list[dict[str, Any]],
     *,
     created: int,
@@ -250,26 +204,29 @@ def build_completion(
     reasoning_effort: str | None = None,
 ) -> dict[str, Any]:
     """The full ``chat.completion`` body, shaped like the real xAI captures in fixtures/."""
+    model = resolution.model
+    effort = reasoning_effort or resolution.default_effort
     prompt = user_text(messages)
-    digest = _digest(model.name, messages)
+    digest = _digest(model.id, messages)
     xss = parse_directives(prompt).xss
-    content = build_content(model.name, prompt, digest, xss)
+    content = build_content(model.id, prompt, digest, xss)
     finish = "stop"
     if max_tokens is not None and count_tokens(content) > max_tokens:
         content, finish = truncate_to_tokens(content, max_tokens), "length"
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     reasoning_tokens = 0
     if model.returns_reasoning_content:
-        trace = build_reasoning(prompt, digest, reasoning_effort, xss)
+        trace = build_reasoning(prompt, digest, effort, xss)
         message["reasoning_content"] = trace
         reasoning_tokens = count_tokens(trace)
     elif model.reasoning:
-        reasoning_tokens = 64 + int.from_bytes(digest[5:7], "big") % 400
+        hidden = 64 + int.from_bytes(digest[5:7], "big") % 400
+        reasoning_tokens = round(hidden * EFFORT_FACTOR.get(effort or "", 1.0))
     return {
         "id": request_id,
         "object": "chat.completion",
         "created": created,
-        "model": model.name,
+        "model": model.id,
         "choices": [{"index": 0, "message": message, "finish_reason": finish}],
         "usage": _usage(model, messages, count_tokens(content), reasoning_tokens),
         "system_fingerprint": "fp_emulated",
@@ -277,10 +234,12 @@ def build_completion(
 
 
 def _usage(
-    model: ModelInfo, messages: list[dict[str, Any]], completion: int, reasoning: int
+    model: EmulatedModel, messages: list[dict[str, Any]], completion: int, reasoning: int
 ) -> dict[str, Any]:
-    prompt = max(1, sum(count_tokens(message_text(m)) for m in messages))
-    system = sum(count_tokens(message_text(m)) for m in messages if m.get("role") == "system")
+    """Prompt tokens as ``/v1/tokenize-text`` counts them; a system prompt counts as cached."""
+    count = catalogue.count_prompt_tokens
+    prompt = max(1, sum(count(message_text(m)) for m in messages))
+    system = sum(count(message_text(m)) for m in messages if m.get("role") == "system")
     cached = min(system, prompt)
     return {
         "prompt_tokens": prompt,
@@ -299,5 +258,5 @@ def _usage(
             "rejected_prediction_tokens": 0,
         },
         "num_sources_used": 0,
-        "cost_in_usd_ticks": cost_ticks(model, prompt, cached, completion + reasoning),
+        "cost_in_usd_ticks": catalogue.cost_ticks(model, prompt, cached, completion + reasoning),
     }

@@ -26,10 +26,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import answers
+from . import answers, catalogue
 
 CHAT_PATH = "/v1/chat/completions"
 DEFERRED_PREFIX = "/v1/chat/deferred-completion/"
+CATALOGUE_PATHS = ("/v1/language-models", "/v1/models", "/v1/tokenize-text")
 ADMIN_PREFIX = "/_emulator/"
 EMULATED_TEAM = "00000000-0000-4000-8000-00000000e4a1"
 MAX_RECORDS = 200_000
@@ -345,8 +346,18 @@ def check_request_shape(body: Any) -> str | None:
     return _check_optional(body)
 
 
-def _check_semantics(body: dict[str, Any]) -> _Reply | answers.ModelInfo:
-    """The 400/404/410 checks xAI makes after the body deserialized; returns the model."""
+def _model_not_found(name: Any) -> _Reply:
+    return error_reply(
+        404,
+        NOT_FOUND,
+        f"The model {name} does not exist or your team {EMULATED_TEAM} does not "
+        "have access to it. Please ensure you're using the correct API key. If you believe "
+        "this is a mistake, please contact support and quote your team ID and the model name.",
+    )
+
+
+def _check_semantics(body: dict[str, Any]) -> _Reply | catalogue.Resolution:
+    """The 400/404/410 checks xAI makes after the body deserialized; returns who answers."""
     if body.get("search_parameters") is not None:
         return error_reply(410, GONE, LIVE_SEARCH_GONE)
     if not body["messages"]:
@@ -355,27 +366,13 @@ def _check_semantics(body: dict[str, Any]) -> _Reply | answers.ModelInfo:
         return error_reply(
             400, INVALID_ARGUMENT, "Deferred completions cannot be streamed: set stream to false."
         )
-    model = answers.resolve_model(body["model"])
-    if model is None:
-        return error_reply(
-            404,
-            NOT_FOUND,
-            f"The model {body['model']} does not exist or your team {EMULATED_TEAM} does not "
-            "have access to it. Please ensure you're using the correct API key. If you believe "
-            "this is a mistake, please contact support and quote your team ID and the model name.",
-        )
-    effort = body.get("reasoning_effort")
-    if effort is not None and not model.accepts_reasoning_effort:
-        return error_reply(
-            400, INVALID_ARGUMENT, f"Model {model.name} does not support parameter reasoningEffort."
-        )
-    if effort is not None and effort not in answers.REASONING_EFFORTS:
-        return error_reply(
-            400,
-            INVALID_ARGUMENT,
-            f"Invalid reasoning effort {effort!r}: expected one of low, medium, high.",
-        )
-    return model
+    resolution = catalogue.resolve(body["model"])
+    if resolution is None:
+        return _model_not_found(body["model"])
+    problem = catalogue.effort_problem(resolution, body.get("reasoning_effort"))
+    if problem:
+        return error_reply(400, INVALID_ARGUMENT, problem)
+    return resolution
 
 
 # --- the emulator ---------------------------------------------------------------------------
@@ -661,6 +658,10 @@ class Emulator:
             return _Outcome(self._admin(method, path, raw), record=False)
         if method == "POST" and path == CHAT_PATH:
             return self._handle_post(auth, raw)
+        if path.startswith(CATALOGUE_PATHS):
+            kind = "post" if method == "POST" else "get"
+            reply = self._faults_for(kind) or self._check_auth(auth)
+            return _Outcome(reply or _catalogue_reply(method, path, raw), body=_loads_or_none(raw))
         request_id = path[len(DEFERRED_PREFIX):] if path.startswith(DEFERRED_PREFIX) else ""
         if method == "GET" and request_id and "/" not in request_id:
             return self._handle_get(request_id, auth)
@@ -739,16 +740,16 @@ class Emulator:
         problem = check_request_shape(body)
         if problem:
             return _unprocessable(problem), None
-        model = _check_semantics(body)
-        if isinstance(model, _Reply):
-            return model, None
+        resolution = _check_semantics(body)
+        if isinstance(resolution, _Reply):
+            return resolution, None
         directives = answers.parse_directives(answers.user_text(body["messages"]))
         if directives.fail is not None:
             return _fail_directive_reply(directives.fail, self.faults.retry_after), None
         request_id = str(uuid.uuid4())
         completion = answers.build_completion(
             request_id,
-            model,
+            resolution,
             body["messages"],
             created=int(time.time()),
             max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
@@ -843,6 +844,34 @@ class Emulator:
     def _closed(self, sock: socket.socket) -> None:
         with self._lock:
             self._sockets.discard(sock)
+
+
+def _catalogue_reply(method: str, path: str, raw: bytes) -> _Reply:
+    """``/v1/language-models[/{id}]``, ``/v1/models[/{id}]`` and ``/v1/tokenize-text``."""
+    if method == "POST" and path == "/v1/tokenize-text":
+        body = _loads_or_none(raw)
+        if not isinstance(body, dict):
+            return error_reply(400, INVALID_ARGUMENT, "Failed to parse the request body as JSON.")
+        text, model = body.get("text", ""), body.get("model")
+        if not isinstance(text, str) or not isinstance(model, (str, type(None))):
+            return _unprocessable("text and model: expected strings")
+        if model is not None and catalogue.resolve(model) is None:
+            return _model_not_found(model)
+        return _json_reply(200, catalogue.tokenize_body(text))
+    if method != "GET":
+        return error_reply(404, NOT_FOUND, NO_ROUTE)
+    if path in ("/v1/language-models", "/v1/models"):
+        listed = path == "/v1/models"
+        return _json_reply(200, catalogue.models_list_body() if listed
+                           else catalogue.language_models_body())
+    prefix, _, name = path.rpartition("/")
+    if prefix not in ("/v1/language-models", "/v1/models"):
+        return error_reply(404, NOT_FOUND, NO_ROUTE)
+    model = catalogue.find(name)
+    if model is None:
+        return _model_not_found(name)
+    entry = catalogue.model_entry_body if prefix == "/v1/models" else catalogue.language_model_body
+    return _json_reply(200, entry(model))
 
 
 def _loads_or_none(raw: bytes) -> Any:
