@@ -64,6 +64,7 @@ class Runtime:
         timeout: float | None = None,
         display: bool = True,
         cell_id: str | None = None,
+        response_format: dict[str, Any] | None = None,
     ) -> tuple[Job, Any]:
         """Validate, show, submit, journal and start polling; return the job and its card."""
         model = self.settings.model if model is None else model  # '' is an error, not the default
@@ -71,6 +72,8 @@ class Runtime:
             prompt, model=model, system=system, temperature=temperature,
             max_tokens=max_tokens, reasoning_effort=reasoning_effort,
         )
+        if response_format is not None:  # --schema (structured.Schema.response_format())
+            body["response_format"] = response_format
         timeout = check_timeout(timeout if timeout is not None else self.settings.timeout)
         base_url = credentials.base_url(self.settings.base_url)
         self.poller.client_check(base_url)  # a bad URL or no key: refuse before showing anything
