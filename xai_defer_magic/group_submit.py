@@ -41,7 +41,8 @@ class GroupSubmitter:
         self._paused_until = 0.0
         self._limited = 0
         self._cancelled = False
-        self._future: Any = None
+        self._workers = 0
+        self._tasks: set[asyncio.Task[None]] = set()  # strong references (asyncio keeps weak)
         group.controller = self
 
     def start(self, positions: list[int]) -> None:
@@ -79,8 +80,11 @@ class GroupSubmitter:
 
     def _enqueue(self, positions: list[int]) -> None:
         self._queue.extend(positions)
-        if self._future is None or self._future.done():
-            self._future = asyncio.ensure_future(self._run())
+        while self._workers < min(MAX_WORKERS, len(self._queue)):
+            self._workers += 1  # counted here and in _work's finally, with no await between
+            task = asyncio.ensure_future(self._work())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
 
     def _cancel_queued(self) -> None:
         while self._queue:
@@ -89,15 +93,13 @@ class GroupSubmitter:
             self.group.jobs[position].set_status("cancelled", error=JobCancelled(
                 f"Not sent: group {self.group.id} was cancelled (g.retry_failed() sends it)."))
 
-    async def _run(self) -> None:
-        workers = [asyncio.ensure_future(self._work()) for _ in range(MAX_WORKERS)]
-        try:
-            await asyncio.gather(*workers)
-        finally:
-            for worker in workers:
-                worker.cancel()
-
     async def _work(self) -> None:
+        try:
+            await self._work_until_empty()
+        finally:
+            self._workers -= 1
+
+    async def _work_until_empty(self) -> None:
         while self._queue and not self._cancelled:
             wait = self._paused_until - time.monotonic()
             if wait > 0:

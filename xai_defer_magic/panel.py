@@ -202,8 +202,10 @@ def show_jobs(runtime: Any, which: str = "all") -> JobsPanel | None:
     """``%grok_jobs``: the live panel in a kernel, a text table in terminal IPython."""
     from IPython.display import display
 
+    from .group_panel import show_groups
     from .views import has_widgets
 
+    show_groups(runtime)  # fan-out groups: one expandable row each
     if not has_widgets():
         print(text_table(runtime.jobs(), which))
         return None
