@@ -1,11 +1,11 @@
 """Submits a group's items in the background, on the loop thread, paced and never losing one.
 
-A few workers take items in input order. Each item is journaled ``sending`` before its POST
-and ``accepted`` with its request id as soon as the POST returns; then its job row goes to the
-job journal and the poller takes over. Submissions are paced (``MAX_SUBMITS_PER_SECOND``). A 429 puts the item back at the front of the queue and
-pauses every worker for the server's ``Retry-After`` (or a growing backoff): a rate limit never
-fails an item. A billing stop fails the rest at once (retrying cannot help). See
-:mod:`group_store` for the one case a crash leaves open.
+A few workers take items in input order, at most ``MAX_SUBMITS_PER_SECOND``. Each item is
+journaled ``sending`` before its POST and ``accepted`` with its request id as soon as the POST
+returns; then its job row goes to the job journal and the poller takes over. A 429 puts the
+item back at the front of the queue and pauses every worker for the server's ``Retry-After``
+(or a growing backoff): a rate limit never fails an item. A billing stop fails the rest at
+once (retrying cannot help). See :mod:`group_store` for the one case a crash leaves open.
 """
 
 from __future__ import annotations
