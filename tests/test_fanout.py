@@ -216,3 +216,15 @@ def test_bad_input_is_one_line_and_sends_nothing(
     assert len(xai_defer_magic.groups()) == before, "no group journaled"
     for name in ("n", "word", "empty", "big", "xs", "p", "frame"):
         shell.user_ns.pop(name)
+
+
+def test_a_group_with_a_pydantic_schema_expands_fields_into_columns(
+    shell: Any, emulator: Emulator
+) -> None:
+    g = xai_defer_magic.defer_many("Rate {item}", pd.Series(["a", "b"], index=[5, 6]),
+                                   model="grok-3", schema=Label)
+    g.results(timeout=HANG)
+    assert all(isinstance(job.parsed, Label) for job in g)
+    frame = g.to_pandas()
+    assert list(frame.index) == [5, 6] and {"sentiment", "score", "item"} <= set(frame.columns)
+    assert list(frame["score"]) == [job.parsed.score for job in g]
