@@ -228,3 +228,14 @@ def test_a_group_with_a_pydantic_schema_expands_fields_into_columns(
     frame = g.to_pandas()
     assert list(frame.index) == [5, 6] and {"sentiment", "score", "item"} <= set(frame.columns)
     assert list(frame["score"]) == [job.parsed.score for job in g]
+
+
+def test_ipython_expands_nothing_in_the_magic_line(shell: Any, emulator: Emulator) -> None:
+    shell.user_ns["topic"] = "polling"
+    run(shell, '%%grok_defer -s "{topic} $topic"\nhi')
+    assert posts(emulator)[0]["messages"][0] == {"role": "system", "content": "{topic} $topic"}
+
+
+def test_as_without_over_is_refused(shell: Any, emulator: Emulator) -> None:
+    assert "--as" in usage_error(shell, "%%grok_defer --as x\nhi")
+    assert posts(emulator) == []

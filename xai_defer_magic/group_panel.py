@@ -60,6 +60,14 @@ def groups_text(groups: list[Group]) -> str:
     return "\n".join(lines)
 
 
+def ungrouped(runtime: Any, jobs: list[Any]) -> list[Any]:
+    """The jobs that belong to no group: the panel lists a group's items under its row."""
+    from .fanout import groups
+
+    grouped = {id(job) for group in groups(runtime) for job in group.jobs}
+    return [job for job in jobs if id(job) not in grouped]
+
+
 def show_groups(runtime: Any) -> None:
     """``%grok_jobs`` hook: the groups above the jobs panel (nothing when there are none)."""
     from .fanout import groups

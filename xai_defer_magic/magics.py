@@ -174,7 +174,7 @@ class GrokDefer(Magics):
             raise UsageError(str(exc)) from None
         groups, jobs = prompts_magic.wait_targets(self.runtime, args.ids, self._job)
         if groups:
-            prompts_magic.wait_groups(groups, timeout)
+            prompts_magic.wait_groups(groups, timeout, self.runtime)
         if not jobs:
             if not groups:
                 print("No pending jobs.")

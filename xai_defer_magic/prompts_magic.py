@@ -54,6 +54,8 @@ def schema_option(name: str | None, namespace: dict[str, Any]) -> Schema | None:
 def prepare_single(shell: Any, args: Any, cell: str) -> Prepared:
     """The prompt of a one-job cell: the body filled from the namespace (unless ``--raw``)."""
     namespace, hidden = namespace_of(shell)
+    if args.as_name is not None:
+        raise UsageError("--as names the item of --over ITEMS; this cell has no --over.")
     schema = schema_option(args.schema, namespace)
     if args.raw:
         return Prepared(cell, (), schema)
@@ -131,10 +133,15 @@ def without_group_jobs(runtime: Any, jobs: Iterable[Job]) -> list[Job]:
     return [j for j in jobs if id(j) not in grouped]
 
 
-def wait_groups(groups: list[Group], timeout: float | None) -> None:
-    """Block until the groups end (or ``timeout``); show each one's summary in this cell."""
+def wait_groups(groups: list[Group], timeout: float | None, runtime: Any = None) -> None:
+    """Block until the groups end (or ``timeout``); show each one's summary in this cell.
+
+    Sent items that nothing polls yet (a group of an earlier kernel) are polled now."""
     import time
 
+    for g in groups if runtime is not None else ():
+        for job in g.jobs:
+            runtime.ensure_polling(job)
     deadline = None if timeout is None else time.monotonic() + timeout
     try:
         for g in groups:
