@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 import uuid
 from typing import Any
 
@@ -95,11 +96,14 @@ class GroupCard(widgets.VBox):
 
     async def _follow(self) -> None:
         """Re-render when something changed, at most 4 times a second, until the group ends."""
+        last = 0.0
         while True:
             await asyncio.sleep(1 / MAX_RENDERS_PER_SECOND)
             try:
-                if self.group.version != self._rendered_version or not self.group.done:
-                    self.render()
+                now = time.monotonic()
+                if self.group.version != self._rendered_version or now - last >= 1.0:
+                    self.render()  # on a change, or once a second for the elapsed time
+                    last = now
                 if self.group.done:
                     self.finish()
                     return
