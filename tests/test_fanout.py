@@ -239,3 +239,11 @@ def test_ipython_expands_nothing_in_the_magic_line(shell: Any, emulator: Emulato
 def test_as_without_over_is_refused(shell: Any, emulator: Emulator) -> None:
     assert "--as" in usage_error(shell, "%%grok_defer --as x\nhi")
     assert posts(emulator) == []
+
+
+def test_over_with_wait_blocks_and_leaves_the_summary(
+    shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
+) -> None:
+    shell.user_ns["xs"] = ["p", "q"]
+    run(shell, "%%grok_defer --over xs --wait -o g\n{item}")
+    assert shell.user_ns["g"].done and "2 done" in capsys.readouterr().out
