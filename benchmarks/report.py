@@ -11,6 +11,7 @@ TITLES = {
     "B4": "B4 polling efficiency (scaled clock)",
     "B5": "B5 scale (pending jobs in one process)",
     "B6": "B6 %load_ext time vs import ipywidgets (fresh processes)",
+    "B7": "B7 fan-out of 1,000 items (--over, real kernel)",
 }
 
 

@@ -28,6 +28,8 @@ REQUIRED = {
     "B5": ("rss_growth_mb_per_1000_jobs", "poller_cpu_seconds", "max_tcp_connections",
            "socket_fds"),
     "B6": ("load_ext_median_ms", "import_ipywidgets_median_ms", "ratio"),
+    "B7": ("cell_return_ms", "submissions_per_s", "responsiveness_ratio",
+           "last_ready_to_card_s", "rss_growth_mb_per_1000_items"),
 }
 
 pytestmark = pytest.mark.kernel

@@ -12,6 +12,7 @@ __version__ = "0.1.0"
 
 if TYPE_CHECKING:
     from .catalogue import LanguageModel
+    from .group import Group
     from .job import Job
     from .request import Prompt
 
@@ -27,6 +28,9 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.register_magics(_magics)
     if _magics.resume_on_load:
         _magics.runtime.resume_unfinished()
+        from .fanout import resume_groups
+
+        resume_groups(_magics.runtime)  # items a crashed kernel had not yet sent
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -70,6 +74,51 @@ def defer(
     return job
 
 
+def defer_many(
+    template: str | list[str],
+    items: Any = None,
+    *,
+    model: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    reasoning_effort: str | None = None,
+    schema: Any = None,
+    as_name: str = "item",
+    namespace: dict[str, Any] | None = None,
+    timeout: float | None = None,
+    display: bool = True,
+) -> Group:
+    """One deferred job per item (``{item}``, ``{index}``, ``{column}`` in ``template``), as
+    one group handle returned at once; or ``defer_many([prompt, ...])`` for ready prompts.
+
+    Other ``{name}`` placeholders come from ``namespace`` (default: the IPython user
+    namespace, when there is one). ``schema``: a pydantic model class or JSON-schema dict.
+    """
+    from .fanout import start_group
+    from .prompts_magic import namespace_of
+    from .runtime import get_runtime
+
+    hidden: frozenset[str] = frozenset()
+    if namespace is None:
+        from IPython import get_ipython
+
+        namespace, hidden = namespace_of(get_ipython())
+    return start_group(
+        get_runtime(), template, items, as_name=as_name, namespace=namespace, hidden=hidden,
+        model=model, system=system, temperature=temperature, max_tokens=max_tokens,
+        reasoning_effort=reasoning_effort, schema=schema, timeout=timeout, display=display,
+    )
+
+
+def groups() -> list[Group]:
+    """Every fan-out group of this kernel and the journal, newest first."""
+    from .fanout import groups as all_groups
+    from .runtime import get_runtime
+
+    return all_groups(get_runtime())
+
+
 def jobs() -> list[Job]:
     """Every job known to this kernel and the journal, newest first."""
     from .runtime import get_runtime
@@ -89,6 +138,6 @@ def models(refresh: bool = False) -> list[LanguageModel]:
 
 
 __all__ = [
-    "__version__", "defer", "jobs", "load_ipython_extension", "models",
+    "__version__", "defer", "defer_many", "groups", "jobs", "load_ipython_extension", "models",
     "unload_ipython_extension",
 ]

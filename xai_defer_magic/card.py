@@ -15,6 +15,7 @@ from typing import Any
 import ipywidgets as widgets
 
 from . import text
+from .card_extras import extras_html
 from .job import Job
 from .render import answer_html, escape, safe_markdown
 
@@ -153,7 +154,7 @@ class JobCard(widgets.VBox):
                 else:
                     self._answer.outputs = ()
                     self._reasoning.layout.display = "none"
-            self._footer.value = footer_html(job)
+            self._footer.value = footer_html(job) + extras_html(job)  # templates, --schema
             self.tick()  # last: a header saying "done" means the answer is already there
 
     def _show_answer(self, job: Job) -> None:

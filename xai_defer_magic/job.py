@@ -40,6 +40,9 @@ Listener = Callable[["Job"], None]
 class Job:
     """A deferred chat completion: created when submitted, finished when its result is shown."""
 
+    schema: Any = None  # structured.Schema of a --schema job (else read from the request)
+    template_names: tuple[str, ...] = ()  # the {names} filled into the prompt
+
     def __init__(
         self,
         *,
@@ -121,6 +124,20 @@ class Job:
                 content = message.get("content")
                 return content if isinstance(content, str) else str(content)
         return ""
+
+    @property
+    def parsed(self) -> Any:
+        """The answer validated against ``--schema`` (None without one, or if it did not fit)."""
+        from .structured import parse_job
+
+        return parse_job(self)[0]
+
+    @property
+    def parse_error(self) -> str | None:
+        """Why a ``--schema`` answer did not parse or validate (the raw text stays in content)."""
+        from .structured import parse_job
+
+        return parse_job(self)[1]
 
     @property
     def done(self) -> bool:

@@ -13,12 +13,12 @@ import time
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class
+from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from IPython.core.magic_arguments import parse_argstring as _parse_argstring
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
-from . import text, views
+from . import prompts_magic, text, views
 from .errors import GrokDeferError, InsecureTransport, MissingApiKey
 from .job import PENDING_STATUSES, Job
 from .poller import PollSettings
@@ -130,6 +130,11 @@ class GrokDefer(Magics):
     @argument("--wait", action="store_true", help="Block this cell until done; show the answer.")
     @argument("--fresh", action="store_true",
               help="Send the request even if an identical one was answered or is pending.")
+    @argument("--raw", action="store_true", help="Send the body as is: no {name} templates.")
+    @argument("--over", help="One job per item of this list, Series or DataFrame (a group).")
+    @argument("--as", dest="as_name", help="Name of the item in the template (default: item).")
+    @argument("--schema", help="Pydantic model or JSON-schema dict: a structured answer.")
+    @no_var_expand
     @cell_magic
     def grok_defer(self, line: str, cell: str) -> None:
         """Submit the cell body as a deferred chat completion and return at once."""
@@ -140,14 +145,25 @@ class GrokDefer(Magics):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}.")
         if not cell or not cell.strip():
             raise UsageError("The cell is empty: write the prompt below the %%grok_defer line.")
+        if args.over is not None:
+            group = prompts_magic.defer_group(self, args, cell)
+            if args.out and self.shell is not None:
+                self.shell.user_ns[args.out] = group
+            if args.wait:
+                prompts_magic.wait_groups([group], None)
+            return
+        prepared = prompts_magic.prepare_single(self.shell, args, cell)
         try:
             job, card = self.runtime.defer(
-                cell, model=args.model, system=args.system, temperature=args.temperature,
-                max_tokens=args.max_tokens, reasoning_effort=args.reasoning_effort,
-                timeout=args.timeout, cell_id=self._cell_id(), fresh=args.fresh,
+                prepared.prompt, model=args.model, system=args.system,
+                temperature=args.temperature, max_tokens=args.max_tokens,
+                reasoning_effort=args.reasoning_effort, timeout=args.timeout,
+                cell_id=self._cell_id(), response_format=prepared.response_format,
+                fresh=args.fresh,
             )
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None
+        prompts_magic.annotate(job, card, prepared)
         if args.out and self.shell is not None:
             self.shell.user_ns[args.out] = job
         if args.wait and job.reused_from is None:  # a reused answer is already shown in full
@@ -156,7 +172,7 @@ class GrokDefer(Magics):
     # --- %grok_wait -----------------------------------------------------------------------------
 
     @magic_arguments()
-    @argument("ids", nargs="*", help="Request ids (or unique prefixes); default: all pending.")
+    @argument("ids", nargs="*", help="Request or group ids (or prefixes); default: all pending.")
     @argument("--timeout", help="Give up waiting after this many seconds.")
     @line_magic
     def grok_wait(self, line: str) -> None:
@@ -166,9 +182,12 @@ class GrokDefer(Magics):
             timeout = check_timeout(args.timeout)
         except InvalidArgument as exc:
             raise UsageError(str(exc)) from None
-        jobs = [self._job(i) for i in args.ids] if args.ids else self.runtime.pending()
+        groups, jobs = prompts_magic.wait_targets(self.runtime, args.ids, self._job)
+        if groups:
+            prompts_magic.wait_groups(groups, timeout, self.runtime)
         if not jobs:
-            print("No pending jobs.")
+            if not groups:
+                print("No pending jobs.")
             return
         for job in jobs:
             if job.status in ("timed_out", "cancelled"):
@@ -202,11 +221,14 @@ class GrokDefer(Magics):
     # --- %grok_result ---------------------------------------------------------------------------
 
     @magic_arguments()
-    @argument("id", help="Request id (or a unique prefix).")
+    @argument("id", help="Request or group id (or a unique prefix).")
     @line_magic
     def grok_result(self, line: str) -> None:
         """Show a job's result again, from this kernel or the journal."""
         args = parse_argstring(self.grok_result, line)
+        if prompts_magic.is_group_id(args.id):
+            prompts_magic.show_group_result(self.runtime, args.id)
+            return
         job = self._job(args.id)
         if job.status in PENDING_STATUSES:
             print(f"{text.status_line(job)} (not finished: %grok_wait {job.request_id} waits)")

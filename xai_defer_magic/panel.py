@@ -202,10 +202,12 @@ def show_jobs(runtime: Any, which: str = "all") -> JobsPanel | None:
     """``%grok_jobs``: the live panel in a kernel, a text table in terminal IPython."""
     from IPython.display import display
 
+    from .group_panel import show_groups, ungrouped
     from .views import has_widgets
 
+    show_groups(runtime)  # fan-out groups: one expandable row each
     if not has_widgets():
-        print(text_table(runtime.jobs(), which))
+        print(text_table(ungrouped(runtime, runtime.jobs()), which))
         return None
     panel = JobsPanel(runtime, which=which)
     display(panel)
@@ -377,7 +379,9 @@ class JobsPanel(widgets.VBox):
         return found
 
     def _fetch(self) -> None:
-        self._jobs = list(self.runtime.jobs())
+        from .group_panel import ungrouped  # a group's items are listed under its own row
+
+        self._jobs = ungrouped(self.runtime, list(self.runtime.jobs()))
         self._known = {id(j) for j in self._jobs}
         self._fetched_at = time.monotonic()
         self._dirty = False

@@ -50,7 +50,10 @@ def find_twin(runtime: Runtime, body: dict[str, Any], base_url: str) -> Job | No
     if record is None:
         return None
     if record.status == "done":
-        return _reused_copy(record) if record.response_text is not None else None
+        copy = _reused_copy(record) if record.response_text is not None else None
+        if copy is not None:
+            copy.catalogue_lookup = runtime.catalogues.for_job
+        return copy
     twin = runtime.get(record.request_id)
     if twin is None or twin.done:
         return None

@@ -73,6 +73,7 @@ class Runtime:
         display: bool = True,
         cell_id: str | None = None,
         fresh: bool = False,
+        response_format: dict[str, Any] | None = None,
     ) -> tuple[Job, Any]:
         """Validate, show, submit, journal and start polling; return the job and its card.
 
@@ -84,6 +85,8 @@ class Runtime:
             prompt, model=model, system=system, temperature=temperature,
             max_tokens=max_tokens, reasoning_effort=reasoning_effort,
         )
+        if response_format is not None:  # --schema (structured.Schema.response_format())
+            body["response_format"] = response_format
         timeout = check_timeout(timeout if timeout is not None else self.settings.timeout)
         base_url = credentials.base_url(self.settings.base_url)
         self.poller.client_check(base_url)  # a bad URL or no key: refuse before showing anything

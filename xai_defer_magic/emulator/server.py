@@ -26,7 +26,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import urlsplit
 
-from . import answers, catalogue
+from . import answers, catalogue, structured
 
 CHAT_PATH = "/v1/chat/completions"
 DEFERRED_PREFIX = "/v1/chat/deferred-completion/"
@@ -755,6 +755,7 @@ class Emulator:
             max_tokens=body.get("max_completion_tokens") or body.get("max_tokens"),
             reasoning_effort=body.get("reasoning_effort"),
         )
+        completion = structured.apply(body, completion)  # response_format: json_schema
         if not body.get("deferred"):
             return _json_reply(200, completion), request_id
         self._add_job(request_id, completion, directives.latency)

@@ -1,0 +1,238 @@
+"""Fan-out: one prompt template applied to every item of a collection, as one durable group.
+
+:func:`start_group` validates everything and journals the group with all its requests before
+the first POST, shows one group card, hands submission to the loop thread and returns at once.
+:func:`resume_groups` (on load) picks up the items a crashed kernel had not yet sent.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import time
+import weakref
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from . import credentials
+from .group import Group
+from .group_input import Items, check_columns, collect
+from .group_store import GroupRow, GroupStore, ItemRow, new_group_id
+from .group_submit import GroupSubmitter, register, unknown_error
+from .job import Job
+from .journal import JobRecord, process_owner
+from .request import InvalidArgument, build_request, check_timeout
+from .structured import Schema, resolve_schema
+from .templates import fill
+
+
+class Registry:
+    """The groups this kernel knows, and the store they live in (one per runtime)."""
+
+    def __init__(self, runtime: Any) -> None:
+        path = getattr(runtime.journal, "path", None)
+        try:
+            self.store = GroupStore(path)
+        except Exception:  # an unusable file: the job journal has already said so in one line
+            self.store = GroupStore(None)
+        self.groups: dict[str, Group] = {}
+
+
+_registries: weakref.WeakKeyDictionary[Any, Registry] = weakref.WeakKeyDictionary()
+
+
+def registry_for(runtime: Any) -> Registry:
+    registry = _registries.get(runtime)
+    if registry is None:
+        registry = _registries[runtime] = Registry(runtime)
+        weakref.finalize(runtime, registry.store.close)
+    return registry
+
+
+def start_group(
+    runtime: Any,
+    template: str | Sequence[str],
+    items: Any,
+    *,
+    label: str = "items",
+    as_name: str = "item",
+    namespace: Mapping[str, Any] | None = None,
+    hidden: frozenset[str] = frozenset(),
+    model: str | None = None,
+    system: str | None = None,
+    temperature: float | None = None,
+    max_tokens: int | None = None,
+    reasoning_effort: str | None = None,
+    schema: Any = None,
+    timeout: float | None = None,
+    display: bool = True,
+    cell_id: str | None = None,
+) -> Group:
+    """Validate, journal and show a group, start submitting it; InvalidArgument if bad."""
+    namespace = namespace or {}
+    model = runtime.settings.model if model is None else model
+    resolved: Schema | None = None if schema is None else (
+        schema if isinstance(schema, Schema) else resolve_schema(schema, label="schema"))
+    timeout = check_timeout(timeout if timeout is not None else runtime.settings.timeout)
+    if not as_name.isidentifier():
+        raise InvalidArgument(f"--as needs a Python name, not {as_name!r}.")
+    if isinstance(template, str):
+        collected = collect(items, label)
+        check_columns(template, collected, label, as_name, namespace, hidden)
+        prompts = [fill(template, collected.context(i, as_name), namespace, hidden=hidden)
+                   for i in range(len(collected.values))]
+        texts, names = [p.text for p in prompts], [p.names for p in prompts]
+        shown_template = template
+    else:
+        if items is not None:
+            raise InvalidArgument("Give either a template and items, or a list of prompts.")
+        texts = [str(t) for t in template]
+        collected = collect(texts, label)
+        names, shown_template = [() for _ in texts], ""
+    base_url = credentials.base_url(runtime.settings.base_url)
+    runtime.poller.client_check(base_url)  # a bad URL or no key: refuse before anything shows
+    bodies = []
+    for text in texts:
+        body = build_request(text, model=model, system=system, temperature=temperature,
+                             max_tokens=max_tokens, reasoning_effort=reasoning_effort)
+        if resolved is not None:
+            body["response_format"] = resolved.response_format()
+        bodies.append(body)
+    group_id = new_group_id()
+    now = time.time()
+    registry = registry_for(runtime)
+    registry.store.create(
+        GroupRow(group_id, now, base_url, model, shown_template, len(bodies), collected.columns,
+                 process_owner(), False),
+        [ItemRow(i, collected.labels[i], collected.values[i], body, names=names[i])
+         for i, body in enumerate(bodies)],
+    )
+    jobs = [_new_job(model, body, base_url, timeout, cell_id, names[i], resolved, now)
+            for i, body in enumerate(bodies)]
+    group = _group(group_id, jobs, collected, shown_template, model, now)
+    registry.groups[group_id] = group
+    submitter = GroupSubmitter(runtime, registry.store, group)
+    if display:
+        from .group_views import show_group
+
+        show_group(runtime, group)
+    submitter.start(list(range(len(jobs))))
+    return group
+
+
+def _new_job(model: str, body: dict[str, Any], base_url: str, timeout: float | None,
+             cell_id: str | None, names: tuple[str, ...], schema: Schema | None,
+             created_at: float) -> Job:
+    job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id,
+              created_at=created_at)
+    job.template_names = names
+    job.schema = schema
+    return job
+
+
+def _group(group_id: str, jobs: list[Job], items: Items, template: str, model: str,
+           created_at: float) -> Group:
+    group = Group(group_id, jobs, labels=items.labels, values=items.values, columns=items.columns,
+                  template=template, model=model, created_at=created_at)
+    group.source_index = items.source_index
+    return group
+
+
+# --- groups of earlier kernels ----------------------------------------------------------------
+
+
+def groups(runtime: Any) -> list[Group]:
+    """Every group of this kernel and the journal, newest first."""
+    registry = registry_for(runtime)
+    found = []
+    for row in registry.store.groups():
+        group = registry.groups.get(row.group_id)
+        if group is None:
+            group = registry.groups[row.group_id] = _rebuild(runtime, registry, row)
+        found.append(group)
+    return found
+
+
+def find(runtime: Any, group_id: str) -> Group | None:
+    """A group by id or unique prefix (ids start with ``g-``)."""
+    matches = [g for g in groups(runtime) if g.id == group_id or g.id.startswith(group_id)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def resume_groups(runtime: Any) -> list[Group]:
+    """Continue submitting the groups a dead kernel left half-sent (same server only).
+
+    An item that was being sent when the kernel died becomes "unknown" (see group_store)."""
+    registry = registry_for(runtime)
+    current = credentials.base_url(runtime.settings.base_url)
+    resumed = []
+    for row in registry.store.groups():
+        if row.group_id in registry.groups or row.cancelled or row.base_url != current:
+            continue
+        if row.owner and row.owner != process_owner() and _alive(row.owner):
+            continue  # another kernel is still submitting it
+        items = registry.store.items(row.group_id)
+        if not any(i.state in ("queued", "sending") for i in items):
+            continue
+        registry.store.set_owner(row.group_id, process_owner())
+        group = _rebuild(runtime, registry, row, items, claim=True)
+        registry.groups[row.group_id] = group
+        submitter = GroupSubmitter(runtime, registry.store, group)
+        submitter.start([i.idx for i in items if i.state == "queued"])
+        resumed.append(group)
+    return resumed
+
+
+def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
+             items: list[ItemRow] | None = None, claim: bool = False) -> Group:
+    """A handle from the store; ``claim`` (the owner is dead) settles its half-sent items."""
+    items = registry.store.items(row.group_id) if items is None else items
+    jobs = []
+    for item in items:
+        job = _job_for(runtime, row, item)
+        if claim and item.state == "sending":  # the kernel died during this item's POST
+            registry.store.set_state(row.group_id, item.idx, "unknown", error=unknown_error(
+                "the kernel stopped during its POST").message)
+            job.set_status("failed", error=unknown_error("the kernel stopped during its POST"))
+        jobs.append(job)
+    collected = Items([i.label for i in items], [i.value for i in items], row.columns)
+    return _group(row.group_id, jobs, collected, row.template, row.model, row.created_at)
+
+
+def _job_for(runtime: Any, row: GroupRow, item: ItemRow) -> Job:
+    if item.state == "accepted" and item.request_id:
+        job = runtime.get(item.request_id)
+        if job is None:  # died between the two writes: the job row is missing, add it
+            job = _new_job(row.model, item.request, row.base_url, None, None, item.names, None,
+                           row.created_at)
+            job.request_id = item.request_id
+            runtime.journal.add(JobRecord(
+                request_id=item.request_id, created_at=row.created_at, model=row.model,
+                request=item.request, base_url=row.base_url, status="pending",
+                owner=process_owner()))
+            register(runtime, job)
+            job.set_status("pending")
+            runtime.ensure_polling(job)
+        job.template_names = item.names
+        return job
+    job = _new_job(row.model, item.request, row.base_url, None, None, item.names, None,
+                   row.created_at)
+    if item.state in ("failed", "unknown"):
+        job.set_status("failed", error=item.error or "failed")
+    elif item.state == "cancelled":
+        job.set_status("cancelled", error=item.error or "cancelled")
+    return job
+
+
+def _alive(owner: str) -> bool:
+    """False only for a process of this host that certainly no longer exists."""
+    host, _, pid = owner.rpartition(":")
+    if host != socket.gethostname() or not pid.isdigit():
+        return True
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True
+    return True
