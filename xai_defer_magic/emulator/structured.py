@@ -13,7 +13,7 @@ import json
 import random
 from typing import Any
 
-from . import answers
+from . import answers, catalogue
 
 _WORDS = ("alpha", "bravo", "delta", "echo", "kilo", "lima", "oscar", "sierra", "tango", "zulu")
 _MAX_DEPTH = 8
@@ -37,14 +37,14 @@ def apply(body: dict[str, Any], completion: dict[str, Any]) -> dict[str, Any]:
     seed = hashlib.sha256(json.dumps(body.get("messages"), sort_keys=True).encode()).digest()
     content = json.dumps(instance(schema, random.Random(seed)), ensure_ascii=False)
     completion["choices"][0]["message"]["content"] = content
-    usage, model = completion.get("usage") or {}, answers.resolve_model(str(body.get("model")))
-    if usage and model is not None:  # bill the JSON actually returned
+    usage, resolution = completion.get("usage") or {}, catalogue.resolve(str(body.get("model")))
+    if usage and resolution is not None:  # bill the JSON actually returned
         reasoning = usage["total_tokens"] - usage["prompt_tokens"] - usage["completion_tokens"]
         usage["completion_tokens"] = answers.count_tokens(content)
         usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"] + reasoning
-        usage["cost_in_usd_ticks"] = answers.cost_ticks(
-            model, usage["prompt_tokens"], usage["prompt_tokens_details"]["cached_tokens"],
-            usage["completion_tokens"] + reasoning)
+        usage["cost_in_usd_ticks"] = catalogue.cost_ticks(
+            resolution.model, usage["prompt_tokens"],
+            usage["prompt_tokens_details"]["cached_tokens"], usage["completion_tokens"] + reasoning)
     return completion
 
 
