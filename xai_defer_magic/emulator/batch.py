@@ -27,8 +27,8 @@ from .batch_state import (
     Item,
     _model_info,
     batch_body,
-    canonical,
     cancel,
+    canonical,
     key_id,
     metadata_body,
     new_batch_id,
@@ -217,9 +217,10 @@ class BatchService:
                                  "batch_result": item.result})
                 elif key != "results":
                     rows.append(metadata_body(item, self.dates))
-            more = key == "results" and any(
-                batch.items[i].result is not None for i in ids[index:]
-            ) or (key != "results" and index < len(ids))
+            if key == "results":
+                more = any(batch.items[i].result is not None for i in ids[index:])
+            else:
+                more = index < len(ids)
             next_token = _make_token(ids[index - 1]) if more else None
             return _json_reply(200, {key: rows, "pagination_token": next_token})
 
