@@ -11,8 +11,6 @@ add-call rate limit (429 with ``Retry-After``). The rules themselves live in :mo
 
 from __future__ import annotations
 
-import base64
-import binascii
 import random
 from collections import deque
 from typing import TYPE_CHECKING, Any
@@ -367,7 +365,8 @@ def _limit(query: dict[str, str]) -> int:
 
 
 def _make_token(last_id: str) -> str:
-    return base64.urlsafe_b64encode(last_id.encode()).decode()
+    """Opaque to clients: the last id of the page, so pages stay stable while results land."""
+    return "p1" + last_id.encode().hex()
 
 
 def _token(query: dict[str, str]) -> str | None:
@@ -375,6 +374,8 @@ def _token(query: dict[str, str]) -> str | None:
     if not text:
         return None
     try:
-        return base64.urlsafe_b64decode(text.encode()).decode()
-    except (binascii.Error, UnicodeDecodeError, ValueError):
+        if not text.startswith("p1"):
+            raise ValueError(text)
+        return bytes.fromhex(text[2:]).decode()
+    except (UnicodeDecodeError, ValueError):
         raise _BadQuery("pagination_token is not a token this server issued") from None
