@@ -221,7 +221,7 @@ def test_results_are_sorted_paged_and_re_readable(emu: Emulator, api: httpx.Clie
         if not token:
             break
     assert [len(p) for p in pages] == [10, 10, 5]
-    assert [i for page in pages for i in page] == ids  # sorted by batch_request_id, whatever the order of adding
+    assert [i for page in pages for i in page] == ids  # sorted by id, not by order of adding
     again = [r["batch_request_id"] for r in all_results(api, batch_id, limit=7)]
     assert again == ids  # reading does not consume
     alias = api.get(f"/batches/{batch_id}/results", params={"page_size": 3}).json()
