@@ -193,9 +193,10 @@ class BatchClient(XaiClient):
 
     def __init__(self, http: httpx.AsyncClient, base_url: str, api_key: str, *,
                  attempts: int = 6, max_items: int = MAX_ITEMS_PER_ADD,
-                 max_bytes: int = MAX_BYTES_PER_ADD) -> None:
+                 max_bytes: int = MAX_BYTES_PER_ADD, retry_base: float = 0.5) -> None:
         super().__init__(http, base_url, api_key, submit_attempts=attempts)
         self.attempts = attempts
+        self.retry_base = retry_base  # first backoff step in seconds (Retry-After wins)
         self.max_items = max_items
         self.max_bytes = max_bytes
         self.calls = 0  # HTTP requests sent, retries included (benchmarks read it)
@@ -296,7 +297,7 @@ class BatchClient(XaiClient):
                     isinstance(exc, NetworkError) and exc.never_sent)
                 if not safe or attempt + 1 >= self.attempts:
                     raise
-                await asyncio.sleep(retry_delay(attempt, exc))
+                await asyncio.sleep(retry_delay(attempt, exc, base=self.retry_base))
         raise AssertionError("unreachable")  # pragma: no cover
 
 
