@@ -11,6 +11,8 @@ TITLES = {
     "B4": "B4 polling efficiency (scaled clock)",
     "B5": "B5 scale (pending jobs in one process)",
     "B6": "B6 %load_ext time vs import ipywidgets (fresh processes)",
+    "B8": "B8 Batch API vs deferred, same items (scaled clock)",
+    "B9": "B9 batch scale (items added through the batch engine)",
 }
 
 

@@ -38,7 +38,8 @@ from xai_defer_magic.schedule import PollSchedule
 
 KEY = "fake-test-key-not-a-secret"
 REPO = Path(__file__).resolve().parent.parent
-FAST = EngineSettings(schedule=PollSchedule(first=0.05, growth=0.1, cap=0.2))
+FAST = EngineSettings(schedule=PollSchedule(first=0.05, growth=0.1, cap=0.2),
+                      results_schedule=PollSchedule(first=0.05, growth=0.25, cap=0.3, jitter=0))
 
 
 def items(group: str, n: int, latency: str = "0", model: str = "grok-4.3"
@@ -255,7 +256,8 @@ async def main():
     async with httpx.AsyncClient(timeout=10) as http:
         client = BatchClient(http, base_url, "fake-test-key-not-a-secret", max_items=15)
         engine = BatchEngine(client, SQLiteBatchStore(home, group), work, name=f"cell [{group}]",
-                             settings=EngineSettings(schedule=PollSchedule(0.2, 0.1, 0.4)),
+                             settings=EngineSettings(schedule=PollSchedule(0.2, 0.1, 0.4),
+                                                     results_schedule=PollSchedule(0.2, 0.25, 0.4)),
                              on_added=added)
         results = await engine.run()
         print("RESULTS", json.dumps([[r.batch_request_id, r.completion["choices"][0]

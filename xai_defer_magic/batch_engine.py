@@ -28,6 +28,10 @@ from .errors import GrokDeferError
 from .schedule import PollSchedule
 
 BATCH_SCHEDULE = PollSchedule(first=1.0, growth=0.1, cap=10.0, jitter=0.1)
+# Result pages are re-read from the start (xAI sorts them by id, so new ones land anywhere in
+# the order), which makes each read cost up to a full page: read at most every quarter of the
+# batch's age, capped at 30 s, and at once when the batch is finished or cancelled.
+RESULTS_SCHEDULE = PollSchedule(first=1.0, growth=0.25, cap=30.0, jitter=0.0)
 NAME_PREFIX = "xai_defer_magic"
 
 
@@ -59,6 +63,7 @@ class BatchStorage(Protocol):
 @dataclass
 class EngineSettings:
     schedule: PollSchedule = BATCH_SCHEDULE
+    results_schedule: PollSchedule = RESULTS_SCHEDULE
     page_limit: int = 1000
     max_transient_failures: int = 8  # consecutive failed polls before giving up (resumable)
     rng: random.Random = field(default_factory=random.Random)
@@ -160,15 +165,21 @@ class BatchEngine:
         schedule = self.settings.schedule
         started = time.monotonic()
         delay = schedule.first
+        next_read = started
         failures = 0
         while True:
             await self._sleep(delay)
-            delay = schedule.next_delay(time.monotonic() - started, self.settings.rng)
+            now = time.monotonic()
+            delay = schedule.next_delay(now - started, self.settings.rng)
             try:
                 info = await self.client.get_batch(self.batch_id)
                 self._state(info)
-                if info.num_finished > len(self._results) or self._cancel_requested:
+                settled = info.num_pending == 0 or info.cancelled or self._cancel_requested
+                new = info.num_finished > len(self._results)
+                if (new and (settled or now >= next_read)) or self._cancel_requested:
                     await self._read_results(info)
+                    age = time.monotonic() - started
+                    next_read = time.monotonic() + self.settings.results_schedule.next_delay(age)
                 failures = 0
             except GrokDeferError as exc:
                 failures += 1
