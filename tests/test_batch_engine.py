@@ -15,6 +15,7 @@ import stat
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -300,3 +301,32 @@ def test_kill_9_between_adds_and_first_result_resumes_without_duplicates(
     assert len(emu.batches.items(batch_id)) == 40
     assert not any(ln.startswith("ADDED") for ln in second.stdout.splitlines())
     assert list(SQLiteBatchStore(home, "g9").saved_results()) == [r for r, _ in rows]
+
+
+def test_cancel_while_adding_stops_the_adds(
+    loop: LoopThread, emu: Emulator, tmp_path: Path
+) -> None:
+    emu.batches.add_calls_per_window, emu.batches.add_window = 1, 0.5  # one chunk per 0.5 s
+    work = items("g6", 40, latency="1000")
+    engines: list[BatchEngine] = []
+
+    async def main() -> list[BatchResult | None]:
+        async with httpx.AsyncClient(timeout=10) as http:
+            client = BatchClient(http, emu.base_url, KEY, max_items=10, retry_base=0.01)
+            engine = BatchEngine(client, SQLiteBatchStore(tmp_path, "g6"), work, name="c",
+                                 settings=FAST)
+            engines.append(engine)
+            return await engine.run()
+
+    future = loop.submit(main())
+    deadline = time.monotonic() + 20
+    while not (emu.batches.batch_ids() and emu.batches.items(emu.batches.batch_ids()[0])):
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    loop.run(engines[0].cancel(), 10)
+    results = future.result(20)
+    (batch_id,) = emu.batches.batch_ids()
+    admitted = len(emu.batches.items(batch_id))
+    assert 10 <= admitted < 40  # the adds stopped
+    assert sum(1 for r in results if r is not None and r.cancelled) == admitted
+    assert sum(1 for r in results if r is None) == 40 - admitted  # never sent

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from .batch_protocol import CANCELLED_TEXT, BatchClient, BatchInfo, BatchResult, parse_result
-from .errors import GrokDeferError
+from .errors import GrokDeferError, PermissionDenied
 from .schedule import PollSchedule
 
 BATCH_SCHEDULE = PollSchedule(first=1.0, growth=0.1, cap=10.0, jitter=0.1)
@@ -132,6 +132,8 @@ class BatchEngine:
             info = await self.client.create_batch(self.name)
             self.batch_id = info.batch_id
             self.storage.save_batch_id(self.batch_id)
+            if self._cancel_requested:  # cancel() came while the create was on the wire
+                self.info = await self.client.cancel_batch(self.batch_id)
         if saved is None or not saved.adds_done:
             await self._add_all()
         await self._poll_until_done()
@@ -139,7 +141,8 @@ class BatchEngine:
 
     async def cancel(self) -> BatchInfo | None:
         """Cancel the batch (``:cancel``): finished results stay, the rest become cancelled;
-        ``run()`` then reads what is left and returns."""
+        ``run()`` stops adding, reads what is left and returns. Call it on the loop thread
+        (e.g. ``loop.run(engine.cancel())``)."""
         self._cancel_requested = True
         if self._wake is not None:
             self._wake.set()
@@ -152,9 +155,14 @@ class BatchEngine:
         assert self.batch_id is not None
         todo = [(rid, body) for rid, body in self.items if rid not in self._results]
         if todo and not self._cancel_requested:
-            await self.client.add_requests(
-                self.batch_id, todo, should_stop=lambda: self._cancel_requested
-            )
+            try:
+                await self.client.add_requests(
+                    self.batch_id, todo, should_stop=lambda: self._cancel_requested
+                )
+            except PermissionDenied:
+                if not self._cancel_requested:
+                    raise  # a 403 we did not cause
+                # else: a chunk was on the wire when cancel() went out: xAI refused it (403)
         if not self._cancel_requested:
             self.storage.save_adds_done()
             if self._on_added is not None:
