@@ -28,61 +28,48 @@ CHAT_KEY = "chat_get_completion"
 
 # --- model facts ----------------------------------------------------------------------------
 # A minimal table until the "models" helper's ``emulator/catalogue.py`` (the single source of
-# model facts and prices) is merged; then ``_model_info`` becomes a one-line lookup there.
-# Sources: CHANGES.md (grok-4.3 prices, retired slugs served by grok-4.3), BATCH.md §7
-# (batch-enabled models, 20 % off), examples/language_models_response.json (grok-4.20 prices).
+# model facts and prices) is merged; then ``_model_info`` becomes a lookup there, e.g.
+#     r = catalogue.resolve(model)
+#     return None if r is None else BatchModel(r, r.model.batch, 0.2 if r.model.batch else 0.0)
+# and everything else here stays. Sources: CHANGES.md (grok-4.3 prices; retired slugs served
+# and billed as grok-4.3), BATCH.md §7 (batch-enabled models, 20 % off on all token types),
+# examples/language_models_response.json (grok-4.20 prices).
 
 
 @dataclass(frozen=True)
 class BatchModel:
-    """What the Batch API needs to know about a model: its pricing and batch terms."""
+    """What the Batch API needs to know about a model."""
 
-    info: answers.ModelInfo
+    chat_model: Any  # what answers.build_completion takes for it: the chat endpoint's own model
     batch_enabled: bool
     discount: float  # fraction off every token type on the Batch API
 
-    def batch_priced(self) -> answers.ModelInfo:
-        """The model with its batch prices, so usage.cost_in_usd_ticks comes out discounted."""
-        keep = 1.0 - self.discount
-        info = self.info
-        return replace(
-            info,
-            usd_per_m_input=info.usd_per_m_input * keep,
-            usd_per_m_cached=info.usd_per_m_cached * keep,
-            usd_per_m_output=info.usd_per_m_output * keep,
-        )
-
 
 _GROK_43 = answers.ModelInfo("grok-4.3", True, False, True, 1.25, 0.20, 2.50)
-_GROK_420_R = answers.ModelInfo("grok-4.20-0309-reasoning", True, False, False, 2.0, 0.20, 8.0)
-_GROK_420_NR = answers.ModelInfo("grok-4.20-0309-non-reasoning", False, False, False, 2.0, 0.20,
-                                 8.0)
-_GROK_420_MA = answers.ModelInfo("grok-4.20-multi-agent-0309", True, False, False, 2.0, 0.20, 8.0)
+_GROK_420 = answers.ModelInfo("grok-4.20-0309-reasoning", True, False, False, 2.0, 0.20, 8.0)
 _BATCH_TABLE: dict[str, BatchModel] = {
     "grok-4.3": BatchModel(_GROK_43, True, 0.2),
     "grok-4.3-latest": BatchModel(_GROK_43, True, 0.2),
-    "grok-4.20-0309-reasoning": BatchModel(_GROK_420_R, True, 0.2),
-    "grok-4.20-0309-non-reasoning": BatchModel(_GROK_420_NR, True, 0.2),
-    "grok-4.20-multi-agent-0309": BatchModel(_GROK_420_MA, True, 0.2),
+    "grok-4.20-0309-reasoning": BatchModel(_GROK_420, True, 0.2),
+    "grok-4.20-0309-non-reasoning": BatchModel(
+        replace(_GROK_420, name="grok-4.20-0309-non-reasoning", reasoning=False), True, 0.2),
+    "grok-4.20-multi-agent-0309": BatchModel(
+        replace(_GROK_420, name="grok-4.20-multi-agent-0309"), True, 0.2),
 }
 # Retired slugs are served (and billed) as grok-4.3, so they take its batch terms (CHANGES.md).
 _RETIRED = ("grok-4", "grok-4-latest", "grok-4-0709", "grok-4-1-fast-reasoning",
             "grok-4-1-fast-non-reasoning", "grok-3", "grok-3-latest", "grok-code-fast-1")
-# Known but not batch-enabled (BATCH.md §7: a 2026-08 probe rejected them).
-_NOT_BATCH = ("grok-3-mini", "grok-3-mini-latest", "grok-4.5", "grok-4.6", "grok-4.7",
-              "grok-build-0.1")
 
 
 def _model_info(model: str) -> BatchModel | None:
-    """Batch terms of ``model``; pricing agrees with the chat endpoint's table where it has one."""
-    chat = answers.resolve_model(model)
+    """Batch terms of ``model``, or None if unknown. Known to the chat endpoint but not
+    batch-enabled (grok-3-mini: BATCH.md §7) gives ``batch_enabled=False``."""
     if model in _BATCH_TABLE:
         return _BATCH_TABLE[model]
-    if model in _RETIRED and chat is not None:
-        return BatchModel(chat, True, 0.2)
-    if model in _NOT_BATCH:
-        return BatchModel(chat or replace(_GROK_43, name=model), False, 0.0)
-    return None
+    chat = answers.resolve_model(model)
+    if chat is None:
+        return None
+    return BatchModel(chat, model in _RETIRED, 0.2 if model in _RETIRED else 0.0)
 
 
 # --- records --------------------------------------------------------------------------------
@@ -239,12 +226,16 @@ def execute(item: Item, now: float) -> None:
         return
     completion = answers.build_completion(
         str(uuid.uuid4()),
-        model.batch_priced(),
+        model.chat_model,
         chat["messages"],
         created=int(time.time()),
         max_tokens=chat.get("max_completion_tokens") or chat.get("max_tokens"),
         reasoning_effort=chat.get("reasoning_effort"),
     )
+    usage = completion.get("usage")
+    ticks = usage.get("cost_in_usd_ticks") if isinstance(usage, dict) else None
+    if isinstance(usage, dict) and isinstance(ticks, int):  # the chat price, less the discount
+        usage["cost_in_usd_ticks"] = round(ticks * (1.0 - model.discount))
     item.state, item.result = "succeeded", {"response": {CHAT_KEY: completion}}
 
 
