@@ -12,6 +12,8 @@ TITLES = {
     "B5": "B5 scale (pending jobs in one process)",
     "B6": "B6 %load_ext time vs import ipywidgets (fresh processes)",
     "B7": "B7 fan-out of 1,000 items (--over, real kernel)",
+    "B8": "B8 Batch API vs deferred, same items (scaled clock)",
+    "B9": "B9 batch scale (items added through the batch engine)",
 }
 
 

@@ -25,11 +25,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import cell_latency, fanout, liveness, load_time, polling, report, responsiveness, scale
+from . import (
+    batch,
+    batch_scale,
+    cell_latency,
+    fanout,
+    liveness,
+    load_time,
+    polling,
+    report,
+    responsiveness,
+    scale,
+)
 from .common import machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7")
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9")
 
 
 @dataclass(frozen=True)
@@ -46,6 +57,8 @@ class Config:
     b5_window: float = 30.0
     b6_runs: int = 10
     b7_items: int = 1000
+    b8_plan: batch.Plan = field(default_factory=lambda: batch.Plan(model=batch.default_model()))
+    b9_items: int = 10_000
 
     @classmethod
     def quick(cls) -> Config:
@@ -53,6 +66,9 @@ class Config:
             b1_runs=3, b1_warmup=1, b2_levels=(0, 10, 50), b2_samples=5, b3_sleep=4.0,
             b4_plan=polling.Plan(jobs=16, high=120.0, window=20.0, scale=20.0),
             b5_jobs=50, b5_window=3.0, b6_runs=3, b7_items=40,
+            b8_plan=batch.Plan(items=50, low=5.0, high=60.0, scale=50.0,
+                               model=batch.default_model()),
+            b9_items=1000,
         )
 
 
@@ -80,6 +96,8 @@ def runners(config: Config) -> dict[str, Callable[[], dict[str, Any]]]:
         "B5": lambda: scale.run(config.b5_jobs, config.b5_window),
         "B6": lambda: load_time.run(config.b6_runs),
         "B7": lambda: fanout.run(config.b7_items),
+        "B8": lambda: batch.run(config.b8_plan),
+        "B9": lambda: batch_scale.run(config.b9_items),
     }
 
 

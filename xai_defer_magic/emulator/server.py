@@ -423,6 +423,9 @@ class Emulator:
         self._max_active = 0
         self._server: _Server | None = None
         self._thread: threading.Thread | None = None
+        from .batch import BatchService  # late: batch.py builds on this module
+
+        self.batches = BatchService(self)  # the Batch API (BATCH.md), with its own knobs
 
     # -- lifecycle --
 
@@ -639,6 +642,7 @@ class Emulator:
             self._fault_requests = self._burst_left = 0
             if jobs:
                 self._jobs.clear()
+                self.batches.clear()
             if faults:
                 for f in fields(Faults):
                     setattr(self.faults, f.name, getattr(Faults(), f.name))
@@ -662,6 +666,8 @@ class Emulator:
             kind = "post" if method == "POST" else "get"
             reply = self._faults_for(kind) or self._check_auth(auth)
             return _Outcome(reply or _catalogue_reply(method, path, raw), body=_loads_or_none(raw))
+        if path == "/v1/batches" or path.startswith("/v1/batches/"):
+            return self.batches.handle(method, target, auth, raw)
         request_id = path[len(DEFERRED_PREFIX):] if path.startswith(DEFERRED_PREFIX) else ""
         if method == "GET" and request_id and "/" not in request_id:
             return self._handle_get(request_id, auth)
