@@ -447,6 +447,20 @@ class Journal:
         )
         self._run(lambda conn: conn.execute(sql, (status, error, finished_at, request_id)))
 
+    def assign_request_id(self, placeholder: str, request_id: str) -> bool:
+        """Re-key an intent row (journaled before its POST) to the id the server answered
+        with, as ``pending``; False if there was no such row."""
+        sql = "UPDATE jobs SET request_id = ?, status = 'pending' WHERE request_id = ?"
+
+        def rekey(conn: sqlite3.Connection) -> int:
+            conn.execute("PRAGMA synchronous=FULL")
+            try:
+                return int(conn.execute(sql, (request_id, placeholder)).rowcount)
+            finally:
+                conn.execute("PRAGMA synchronous=NORMAL")
+
+        return self._run(rekey) > 0
+
     def forget(self, request_id: str) -> None:
         """Delete a job's row (its result, if any, is gone with it)."""
         self._run(lambda conn: conn.execute("DELETE FROM jobs WHERE request_id = ?", (request_id,)))
@@ -521,8 +535,7 @@ class Journal:
             ).fetchone()
             now = time.time()
             granted = row is not None and bool(row[0]) and _lease_free(row[1], row[2], owner, now)
-            fresh = granted and row[1] == owner and (row[2] or 0) - now > lease / 2
-            if granted and not fresh:  # renewing a lease with time left would be a wasted write
+            if granted:  # always a full term: a GET starting now must be covered to its end
                 conn.execute(
                     "UPDATE jobs SET lease_owner = ?, lease_until = ? WHERE request_id = ?",
                     (owner, now + lease, request_id),

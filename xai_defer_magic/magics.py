@@ -6,7 +6,6 @@ bad value into one ``UsageError`` line, and hands everything else to the runtime
 
 from __future__ import annotations
 
-import concurrent.futures
 import keyword
 import time
 from typing import Any
@@ -91,6 +90,7 @@ class GrokDefer(Magics):
     @observe(
         "model", "base_url", "timeout", "first_poll", "poll_growth", "max_poll_interval",
         "max_in_flight", "request_timeout", "max_transient_failures", "max_polls_per_second",
+        "journal_dir",
     )
     def _apply(self, change: Any) -> None:
         if hasattr(self, "runtime"):
@@ -131,16 +131,18 @@ class GrokDefer(Magics):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}.")
         if not cell or not cell.strip():
             raise UsageError("The cell is empty: write the prompt below the %%grok_defer line.")
+        def store(job: Job) -> None:  # before the POST: an interrupt during it keeps the handle
+            if args.out and self.shell is not None:
+                self.shell.user_ns[args.out] = job
+
         try:
             job, card = self.runtime.defer(
                 cell, model=args.model, system=args.system, temperature=args.temperature,
                 max_tokens=args.max_tokens, reasoning_effort=args.reasoning_effort,
-                timeout=args.timeout, cell_id=self._cell_id(),
+                timeout=args.timeout, cell_id=self._cell_id(), on_created=store,
             )
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None
-        if args.out and self.shell is not None:
-            self.shell.user_ns[args.out] = job
         if args.wait:
             self._wait_and_show([job], None, cards={id(job): card})
 
@@ -161,12 +163,19 @@ class GrokDefer(Magics):
         if not jobs:
             print("No pending jobs.")
             return
+        waiting = []
         for job in jobs:
+            note = None if job.done else self.runtime.foreign_note(job)
+            if note is not None:  # never polled with this kernel's key
+                print(note)
+                continue
             if job.status in ("timed_out", "cancelled"):
                 job.resume()
             else:
-                self.runtime.ensure_polling(job)  # e.g. a job left to another server on load
-        self._wait_and_show(jobs, timeout)
+                self.runtime.ensure_polling(job)
+            waiting.append(job)
+        if waiting:
+            self._wait_and_show(waiting, timeout)
 
     def _wait_and_show(
         self, jobs: list[Job], timeout: float | None, cards: dict[int, Any] | None = None
@@ -176,9 +185,7 @@ class GrokDefer(Magics):
         try:
             for job in jobs:
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    job._finished.result(remaining)
-                except concurrent.futures.TimeoutError:
+                if not job.wait(remaining):
                     break
         except KeyboardInterrupt:
             print("Stopped waiting; the jobs keep polling in the background.")
