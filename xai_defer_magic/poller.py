@@ -132,7 +132,7 @@ class Poller:
         bound = self.settings.request_timeout + 5 if timeout is None else timeout
         if self.loop.loop.is_running():
             try:
-                self.loop.run(self._close(bound), timeout=bound + 1)
+                self.loop.run(self._close(bound), timeout=bound + 0.5)
             except Exception:
                 pass
 

@@ -278,7 +278,7 @@ class Runtime:
         self._ticking.cancel()
         for engine in self.engines.values():
             engine.close(timeout)
-        self.loop.stop()
+        self.loop.stop(5.0 if timeout is None else 1.0)
         self.journal.close()
 
 
@@ -326,6 +326,8 @@ class _Dispatch:
         runtime.engine_for(job).cancel(job)
 
     def resume(self, job: Job) -> None:
+        if job.request_id is None:  # never got an id from the server: nothing to poll
+            return
         runtime = get_runtime()
         if runtime.ensure_polling(job):
             runtime.engine_for(job).resume(job)

@@ -14,7 +14,7 @@ import concurrent.futures
 import time
 from typing import TYPE_CHECKING, Any
 
-from .errors import GrokDeferError
+from .errors import GrokDeferError, NetworkError
 from .job import Job
 from .journal import JobRecord, process_owner
 
@@ -64,8 +64,17 @@ class Submitter:
         except Exception as exc:  # never leave a handle "submitting" forever
             self._failed(job, GrokDeferError(f"Internal error while submitting: {exc!r}"))
             return
-        journal = poller.journal
         job.request_id = request_id
+        try:
+            self._journal_and_track(job, request_id)
+        except Exception as exc:  # the id is known: say it, so the job can be found again
+            job.set_status("failed", error=GrokDeferError(
+                f"Internal error after submitting {request_id}: {exc!r}"
+            ))
+
+    def _journal_and_track(self, job: Job, request_id: str) -> None:
+        poller = self._poller
+        journal = poller.journal
         if not journal.assign_request_id(job.local_id, request_id):
             journal.add(job_record(job, "pending"))  # the intent row is gone (e.g. forgotten)
         poller.on_submitted(job)
@@ -74,7 +83,12 @@ class Submitter:
         poller.track(job)
 
     def _failed(self, job: Job, error: GrokDeferError) -> None:
+        """Keep the intent row (as failed) only if the server may have created the job."""
         job.set_status("failed", error=error)
-        self._poller.journal.set_status(
-            job.local_id, "failed", error=error.message, finished_at=job.finished_at
-        )
+        journal = self._poller.journal
+        if isinstance(error, NetworkError) and not error.never_sent:
+            journal.set_status(
+                job.local_id, "failed", error=error.message, finished_at=job.finished_at
+            )
+        else:  # refused, or never sent: no job exists at xAI, so nothing to remember
+            journal.forget(job.local_id)
