@@ -4,8 +4,11 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+import pytest
 
 from tests.test_in_flight import until
 from xai_defer_magic.emulator import Emulator
@@ -34,6 +37,15 @@ def test_handles_survive_reload_ext(ip: Any, emulator: Emulator) -> None:
         assert (emulator.delivered_count(rid), emulator.gets_after_delivery(rid)) == (1, 0)
 
 
+@pytest.fixture
+def restore_config(ip: Any) -> Iterator[None]:
+    """%config lands in the shared test shell's config: put back what this module changes."""
+    yield
+    for line in ("journal_dir = None", "max_in_flight = 8", "request_timeout = 30.0"):
+        ip.run_line_magic("config", f"GrokDefer.{line}")
+
+
+@pytest.mark.usefixtures("restore_config")
 def test_config_reaches_the_live_runtime(ip: Any, emulator: Emulator, tmp_path: Path) -> None:
     emulator.latency = 0.0
     ip.run_line_magic("config", "GrokDefer.first_poll = 0.1")

@@ -18,8 +18,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-import httpx
-
 from .completion import parse_completion_text
 from .errors import (
     AnswerLost,
@@ -39,6 +37,7 @@ from .loop import LoopThread
 from .protocol import Pending, Ready, XaiClient, check_transport, retry_delay
 from .schedule import Pacer, PollSchedule
 from .submit import Submitter
+from .transport import Transport
 
 RESULT_LIFETIME = 24 * 3600.0  # xAI keeps a deferred result this long
 LOST_AFTER_FAILED_GET = (
@@ -88,11 +87,7 @@ class Poller:
         self._tracked: set[int] = set()  # jobs being polled; updated on the caller's thread
         self._requests: set[asyncio.Future[Any]] = set()  # GETs and POSTs in flight
         self._gets: dict[int, asyncio.Future[Pending | Ready]] = {}  # the GET of each job
-        self._http: httpx.AsyncClient | None = None
-        self._http_size = 0
-        self._retired: list[httpx.AsyncClient] = []
-        self._limit: asyncio.Semaphore | None = None
-        self._limit_size = 0
+        self._transport = Transport()
         self._pacer: Pacer | None = None
         self._rng = random.Random()
         self._submitter = Submitter(self)
@@ -162,23 +157,12 @@ class Poller:
         """A client with the key, for the current server only; request_timeout as it is now."""
         if self._current_base_url is not None and base_url != self._current_base_url():
             raise InsecureTransport(f"Refusing to send this kernel's key to {base_url}.")
-        size = self.settings.max_in_flight + 2
-        if self._http is None or self._http_size != size:  # %config max_in_flight changed
-            if self._http is not None:
-                self._retired.append(self._http)
-            limits = httpx.Limits(max_connections=size, max_keepalive_connections=size)
-            self._http, self._http_size = httpx.AsyncClient(limits=limits), size
-        return XaiClient(
-            self._http, base_url, self._key_provider(), timeout=self.settings.request_timeout
-        )
+        http = self._transport.http(self.settings.max_in_flight)
+        key, timeout = self._key_provider(), self.settings.request_timeout
+        return XaiClient(http, base_url, key, timeout=timeout)
 
     def semaphore(self) -> asyncio.Semaphore:
-        """The in-flight limit, rebuilt when ``max_in_flight`` changes (holders release the
-        one they took)."""
-        size = max(1, self.settings.max_in_flight)
-        if self._limit is None or self._limit_size != size:
-            self._limit, self._limit_size = asyncio.Semaphore(size), size
-        return self._limit
+        return self._transport.semaphore(self.settings.max_in_flight)
 
     def hold(self, request: asyncio.Future[Any]) -> None:
         """Keep a request in flight alive until it ends; close() waits for it."""
@@ -216,9 +200,7 @@ class Poller:
         await asyncio.gather(*tasks, return_exceptions=True)
         if self._requests:  # GETs and POSTs in flight land their answers in the journal
             await asyncio.wait(set(self._requests), timeout=max(0.0, give_up_at - time.monotonic()))
-        for client in [*self._retired, *([self._http] if self._http else [])]:
-            await client.aclose()
-        self._http, self._retired = None, []
+        await self._transport.aclose()
 
     async def _run(self, job: Job) -> None:
         try:
