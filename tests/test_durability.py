@@ -372,10 +372,11 @@ def test_grok_result_in_a_fresh_kernel_days_later_reads_the_journal_only(
 # --- 7. shutdown and restart while the 200 is on the wire ----------------------------------
 
 
-def start_slow_delivery(kernel: Kernel, emulator: Emulator, prompt: str) -> str:
-    """Submit a job whose 200 trickles out over 2 s; return once the server has handed it out
-    (marked delivered: a second GET would be a 404) and the client is still reading it."""
-    emulator.configure({"latency": 0.0, "deliver_seconds": 2.0})
+def start_slow_delivery(kernel: Kernel, emulator: Emulator, prompt: str,
+                        seconds: float = 2.0) -> str:
+    """Submit a job whose 200 trickles out over ``seconds``; return once the server has handed
+    it out (marked delivered: a second GET would be a 404) and the client is still reading."""
+    emulator.configure({"latency": 0.0, "deliver_seconds": seconds})
     kernel.run(f"%%grok_defer -o job\n{prompt}")
     rid = kernel.run("print(job.request_id)").text().strip()
     kernel.pump_until(lambda: emulator.delivered_count(rid) == 1, 20, "the 200 to start")
@@ -405,3 +406,11 @@ def test_shutdown_and_restart_mid_delivery_keep_the_answer_fetched_once(
     shown = second.run(f"%grok_result {restarted}")
     assert_answer(answer_for(shown, restarted), "Delivered while the kernel restarts")
     assert_fetched_once(emulator, [shut, restarted])
+
+    # Honest about the bound: a body still arriving when the 3 s are up is lost, and says so.
+    cut = start_slow_delivery(second, emulator, "Still arriving when time is up", seconds=8.0)
+    took = second.shutdown()
+    assert took < 5.0, f"shutdown waited {took:.1f} s: past jupyter_client's grace"
+    row = with_journal(home, lambda j: j.get(cut))
+    assert row.status == "failed" and row.response_text is None, row
+    assert "handed the answer out but it never arrived" in (row.error or ""), row.error
