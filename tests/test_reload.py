@@ -78,3 +78,35 @@ def test_config_reaches_the_live_runtime(ip: Any, emulator: Emulator, tmp_path: 
     slow = ip.user_ns["slow"]
     until(lambda: slow.note and "Timed out" in slow.note, 10, "the 0.6 s timeout to apply")
     slow.cancel()
+
+
+def test_a_handle_waits_listens_and_binds_through_public_methods() -> None:
+    """What the magic, the views and the engines use instead of the job's private state."""
+    from xai_defer_magic.job import Job
+
+    calls: list[str] = []
+
+    class Controller:
+        def cancel(self, job: Job) -> None:
+            calls.append("cancel")
+
+        def resume(self, job: Job) -> None:
+            calls.append("resume")
+
+    job = Job(model="grok-3", request={}, base_url="http://127.0.0.1:1/v1")
+    job.bind(Controller())
+    job.cancel()
+    job.resume()
+    assert calls == ["cancel", "resume"]
+
+    def listener(j: Job) -> None:
+        calls.append(j.status)
+
+    assert not job.is_listening(listener)
+    job.add_listener(listener)
+    assert job.is_listening(listener)
+    assert job.wait(0.01) is False
+    job.set_status("failed", error="stopped")
+    assert job.wait(0) is True and calls[-1] == "failed"
+    job.set_status("pending")  # resumed: waiting blocks again
+    assert job.wait(0.01) is False
