@@ -164,6 +164,23 @@ class Kernel:
             time.sleep(0.02)
         self.km.cleanup_resources()
 
+    def restart(self) -> float:
+        """A graceful ``restart_kernel()`` (the kernel's atexit handlers run); its duration."""
+        started = time.monotonic()
+        self.km.restart_kernel()
+        took = time.monotonic() - started
+        self.kc.wait_for_ready(timeout=60)
+        self.widgets = WidgetStates()
+        return took
+
+    def shutdown(self) -> float:
+        """A graceful ``shutdown_kernel()``, as JupyterLab's "Shut Down Kernel"; its duration."""
+        started = time.monotonic()
+        self.km.shutdown_kernel()
+        took = time.monotonic() - started
+        self.kc.stop_channels()
+        return took
+
     def stop(self) -> None:
         try:
             self.kc.stop_channels()

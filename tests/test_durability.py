@@ -367,3 +367,50 @@ def test_grok_result_in_a_fresh_kernel_days_later_reads_the_journal_only(
     assert run_json(second, STATUS_BY_ID) == {rid: "done"}
     assert len(emulator.requests()) == requests_before, "showing an old result made a request"
     assert_fetched_once(emulator, [rid])
+
+
+# --- 7. shutdown and restart while the 200 is on the wire ----------------------------------
+
+
+def start_slow_delivery(kernel: Kernel, emulator: Emulator, prompt: str,
+                        seconds: float = 2.0) -> str:
+    """Submit a job whose 200 trickles out over ``seconds``; return once the server has handed
+    it out (marked delivered: a second GET would be a 404) and the client is still reading."""
+    emulator.configure({"latency": 0.0, "deliver_seconds": seconds})
+    kernel.run(f"%%grok_defer -o job\n{prompt}")
+    rid = kernel.run("print(job.request_id)").text().strip()
+    kernel.pump_until(lambda: emulator.delivered_count(rid) == 1, 20, "the 200 to start")
+    return rid
+
+
+def test_shutdown_and_restart_mid_delivery_keep_the_answer_fetched_once(
+    start_kernel: StartKernel, emulator: Emulator, home: Path
+) -> None:
+    first = start_kernel()
+    first.run(FAST)
+    shut = start_slow_delivery(first, emulator, "Delivered while the kernel shuts down")
+    took = first.shutdown()
+    assert took < 5.0, f"shutdown waited {took:.1f} s: past jupyter_client's grace"
+    assert with_journal(home, lambda j: j.get(shut)).response_text, "answer lost at shutdown"
+
+    second = start_kernel()
+    second.run(FAST)
+    shown = second.run(f"%grok_result {shut}")
+    assert_answer(answer_for(shown, shut), "Delivered while the kernel shuts down")
+
+    restarted = start_slow_delivery(second, emulator, "Delivered while the kernel restarts")
+    took = second.restart()
+    assert took < 5.0, f"restart waited {took:.1f} s: past jupyter_client's grace"
+    second.run(LOAD)
+    assert run_json(second, STATUS_BY_ID) == {shut: "done", restarted: "done"}
+    shown = second.run(f"%grok_result {restarted}")
+    assert_answer(answer_for(shown, restarted), "Delivered while the kernel restarts")
+    assert_fetched_once(emulator, [shut, restarted])
+
+    # Honest about the bound: a body still arriving when the 3 s are up is lost, and says so.
+    cut = start_slow_delivery(second, emulator, "Still arriving when time is up", seconds=8.0)
+    took = second.shutdown()
+    assert took < 5.0, f"shutdown waited {took:.1f} s: past jupyter_client's grace"
+    row = with_journal(home, lambda j: j.get(cut))
+    assert row.status == "failed" and row.response_text is None, row
+    assert "handed the answer out but it never arrived" in (row.error or ""), row.error

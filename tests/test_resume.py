@@ -41,17 +41,16 @@ def test_only_jobs_of_the_current_server_are_resumed(
         try:
             resumed = runtime.resume_unfinished()
             assert [j.request_id for j in resumed] == [here.request_id]
-            assert resumed[0].result(timeout=20)
             left = runtime.get(there.request_id)
             assert left is not None and left.status == "pending"
-            assert left.note and "%grok_wait" in left.note and other.base_url in left.note
-            assert runtime.pending() == [], "%grok_wait alone must not wait for it"
-            time.sleep(0.5)
-            assert other.get_count(there.request_id) == 0, "polled with this server's key"
-
-            runtime.ensure_polling(left)  # what %grok_wait ID does
-            assert "there" in left.result(timeout=20)
-            assert other.delivered_count(there.request_id) == 1
+            assert left.note and f"XAI_BASE_URL={other.base_url}" in left.note
+            assert runtime.pending() == resumed, "%grok_wait alone must not wait for it"
+            assert not runtime.ensure_polling(left)  # what %grok_wait ID asks: refused
+            left.resume()  # and a handle's resume(): refused too
+            assert resumed[0].result(timeout=20)  # the poller ran meanwhile (positive control)
+            assert emulator.delivered_count(here.request_id) == 1
+            assert other.requests()[-1].method == "POST", "this server's key went to the other"
+            assert other.get_count(there.request_id) == 0
         finally:
             runtime.close()
 
@@ -72,16 +71,17 @@ def test_resume_right_after_cancel_polls_again(env: dict[str, str], emulator: Em
 
 
 def defer_with_get_in_flight(runtime: Runtime, emulator: Emulator, prompt: str) -> str:
-    """Submit a job whose answer is ready, and return once its GET (slowed to 1 s) is on the
-    wire: the server has handed the answer out, the client has not read it yet."""
+    """Submit a job whose answer is ready, and return once its 200 (trickling out over 1 s) is
+    on the wire: the server has handed the answer out, the client has not read it yet."""
     emulator.latency = 0.0
-    emulator.configure({"faults_apply_to": "get", "slow_rate": 1.0, "slow_seconds": 1.0})
+    emulator.configure({"deliver_seconds": 1.0})
     job, _card = runtime.defer(prompt, model="grok-3", display=False)
     rid = job.request_id or ""
     deadline = time.monotonic() + 10
-    while emulator.get_count(rid) == 0:
-        assert time.monotonic() < deadline, "no GET was sent"
+    while emulator.delivered_count(rid) == 0:
+        assert time.monotonic() < deadline, "no 200 was sent"
         time.sleep(0.02)
+    assert runtime.journal.get(rid).response_text is None, "the body arrived too soon"
     return rid
 
 

@@ -360,11 +360,9 @@ def test_journaled_job_with_plain_http_url_is_not_polled(
         assert runtime.resume_unfinished() == []  # another server's job: not resumed on load
         job = runtime.get(rid)
         assert job is not None
-        runtime.ensure_polling(job)  # what %grok_wait ID does
-        with pytest.raises(InsecureTransport):
-            job.result(20)
-        assert job.status == "failed" and job.error and "\n" not in job.error
-        assert "plain http" in job.error and canary not in job.error
+        assert not runtime.ensure_polling(job)  # what %grok_wait ID asks: refused
+        assert job.status == "pending" and canary not in (job.note or "")
+        assert "XAI_BASE_URL=http://example.com/v1" in (job.note or "")
     finally:
         runtime.close()
     assert network_watch.attempts == [] and emulator.requests() == []

@@ -70,6 +70,10 @@ class ResultGone(GrokDeferError):
     """404 on poll: the id is unknown, was already retrieved, or is older than 24 h."""
 
 
+class AnswerLost(GrokDeferError):
+    """The server handed the answer out (fetch-once) but it never arrived: gone for good."""
+
+
 class ModelNotFound(GrokDeferError):
     """404 or 400 "model not found" on submit."""
 

@@ -192,8 +192,12 @@ def unknown_error(detail: str) -> GrokDeferError:
 
 
 def register(runtime: Any, job: Job) -> None:
-    """Make an accepted item a job of the runtime (``jobs()``, ``%grok_wait``, the panel)."""
-    with runtime._lock:
-        if job.request_id and job.request_id not in runtime._jobs:
-            runtime._jobs[job.request_id] = job
-            runtime._order.append(job)
+    """Make an accepted item a job of the runtime (``jobs()``, ``%grok_wait``, the panel) and
+    of the process's registry, bound to the controller that outlives ``%reload_ext``."""
+    from .registry import JOBS
+    from .runtime import CONTROLLER
+
+    job.bind(CONTROLLER)
+    job.catalogue_lookup = runtime.catalogues.for_job
+    JOBS.add(job)
+    runtime._remember(job)

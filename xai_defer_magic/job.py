@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import threading
 import time
+import uuid
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -30,6 +31,9 @@ FINISHED_STATUSES = ("done", "failed", "expired", "timed_out", "cancelled")
 
 
 class JobController(Protocol):
+    """What a handle's ``cancel()`` and ``resume()`` go to (an engine, or the process's
+    dispatcher that finds the current engine after ``%reload_ext``)."""
+
     def cancel(self, job: Job) -> None: ...
     def resume(self, job: Job) -> None: ...
 
@@ -54,6 +58,9 @@ class Job:
         cell_id: str | None = None,
     ) -> None:
         self.request_id: str | None = None
+        # Journal key until the server gives the id: the intent row written before the POST.
+        self.local_id = f"local+{uuid.uuid4().hex}"
+        self.engine = "deferred"  # which engine runs it (the runtime's engines by name)
         self.model = model
         self.request = request
         self.base_url = base_url
@@ -172,6 +179,14 @@ class Job:
             ) from None
         return self._outcome()
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Block until the job is finished or ``timeout`` passes; True if it is finished."""
+        try:
+            self._finished.result(timeout)
+        except concurrent.futures.TimeoutError:
+            return False
+        return True
+
     def __await__(self) -> Generator[Any, None, str]:
         return self._wait_async().__await__()
 
@@ -213,6 +228,13 @@ class Job:
             self._controller.resume(self)
 
     # --- used by the poller and the cards ------------------------------------------------------
+
+    def bind(self, controller: JobController) -> None:
+        """Say what ``cancel()`` and ``resume()`` go to."""
+        self._controller = controller
+
+    def is_listening(self, listener: Listener) -> bool:
+        return listener in self._listeners
 
     def add_listener(self, listener: Listener) -> None:
         self._listeners.append(listener)

@@ -7,7 +7,6 @@ bad value into one ``UsageError`` line, and hands everything else to the runtime
 
 from __future__ import annotations
 
-import concurrent.futures
 import keyword
 import time
 from typing import Any
@@ -95,6 +94,7 @@ class GrokDefer(Magics):
     @observe(
         "model", "base_url", "timeout", "reuse", "first_poll", "poll_growth", "max_poll_interval",
         "max_in_flight", "request_timeout", "max_transient_failures", "max_polls_per_second",
+        "journal_dir",
     )
     def _apply(self, change: Any) -> None:
         if hasattr(self, "runtime"):
@@ -153,19 +153,23 @@ class GrokDefer(Magics):
                 prompts_magic.wait_groups([group], None)
             return
         prepared = prompts_magic.prepare_single(self.shell, args, cell)
+
+        def store(job: Job) -> None:  # before the POST: an interrupt during it keeps the handle
+            if args.out and self.shell is not None:
+                self.shell.user_ns[args.out] = job
+
         try:
             job, card = self.runtime.defer(
                 prepared.prompt, model=args.model, system=args.system,
                 temperature=args.temperature, max_tokens=args.max_tokens,
                 reasoning_effort=args.reasoning_effort, timeout=args.timeout,
                 cell_id=self._cell_id(), response_format=prepared.response_format,
-                fresh=args.fresh,
+                fresh=args.fresh, on_created=store,
             )
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None
         prompts_magic.annotate(job, card, prepared)
-        if args.out and self.shell is not None:
-            self.shell.user_ns[args.out] = job
+        store(job)  # a reused or attached job was never "created"
         if args.wait and job.reused_from is None:  # a reused answer is already shown in full
             self._wait_and_show([job], None, cards={id(job): card})
 
@@ -189,12 +193,19 @@ class GrokDefer(Magics):
             if not groups:
                 print("No pending jobs.")
             return
+        waiting = []
         for job in jobs:
+            note = None if job.done else self.runtime.foreign_note(job)
+            if note is not None:  # never polled with this kernel's key
+                print(note)
+                continue
             if job.status in ("timed_out", "cancelled"):
                 job.resume()
             else:
-                self.runtime.ensure_polling(job)  # e.g. a job left to another server on load
-        self._wait_and_show(jobs, timeout)
+                self.runtime.ensure_polling(job)
+            waiting.append(job)
+        if waiting:
+            self._wait_and_show(waiting, timeout)
 
     def _wait_and_show(
         self, jobs: list[Job], timeout: float | None, cards: dict[int, Any] | None = None
@@ -204,9 +215,7 @@ class GrokDefer(Magics):
         try:
             for job in jobs:
                 remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                try:
-                    job._finished.result(remaining)
-                except concurrent.futures.TimeoutError:
+                if not job.wait(remaining):
                     break
         except KeyboardInterrupt:
             print("Stopped waiting; the jobs keep polling in the background.")

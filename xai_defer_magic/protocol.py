@@ -18,11 +18,12 @@ import time
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import unquote, urlsplit
+from urllib.parse import quote, unquote, urlsplit
 
 import httpx
 
 from .errors import (
+    AnswerLost,
     BadApiKey,
     BillingExhausted,
     FeatureGone,
@@ -45,6 +46,11 @@ DEFAULT_BASE_URL = "https://api.x.ai/v1"
 USER_AGENT = "xai_defer_magic"
 _BILLING_WORDS = ("used all available credits", "spending limit")
 _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
+# A request id is an opaque token from the server that goes into a URL path: letters, digits
+# and ``-_.:`` only (xAI's are uuids), never ``..``; anything else could steer the GET elsewhere.
+_SAFE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
+SUBMIT_RETRY_BUDGET = 10.0  # seconds a cell may wait on POST retries (429s) in all
+CONSOLE = "https://console.x.ai"
 
 
 @dataclass(frozen=True)
@@ -87,7 +93,11 @@ def is_loopback(host: str) -> bool:
 
 
 class XaiClient:
-    """A thin async client over one shared ``httpx.AsyncClient`` (created on the loop thread)."""
+    """A thin async client over one shared ``httpx.AsyncClient`` (created on the loop thread).
+
+    ``timeout`` bounds each request as a whole (httpx's own timeouts are per phase, so a body
+    that trickles in would never time out), which is what lets a lease outlast any GET.
+    """
 
     def __init__(
         self,
@@ -96,21 +106,25 @@ class XaiClient:
         api_key: str,
         *,
         submit_attempts: int = 4,
+        timeout: float = 30.0,
     ) -> None:
         check_transport(base_url)
         self._http = http
         self._base = base_url.rstrip("/")
         self._headers = {"Authorization": f"Bearer {api_key}", "User-Agent": USER_AGENT}
         self._submit_attempts = submit_attempts
+        self._timeout = timeout
 
     def __repr__(self) -> str:  # never show the key
         return f"XaiClient(base_url={self._base!r})"
 
     async def submit(self, body: dict[str, Any]) -> str:
         """POST a deferred chat request; retried only if it provably never reached the server,
-        or on a rate limit (which the server answered without starting a job)."""
+        or on a rate limit (which the server answered without starting a job), for at most
+        ``SUBMIT_RETRY_BUDGET`` seconds in all: the cell waits for this."""
         payload = {**body, "deferred": True}
         payload.pop("stream", None)
+        give_up_at = time.monotonic() + SUBMIT_RETRY_BUDGET
         for attempt in range(self._submit_attempts):
             try:
                 response = await self._send("POST", "/chat/completions", json=payload)
@@ -118,15 +132,41 @@ class XaiClient:
                     raise error_for(response, on_poll=False)
                 return _request_id(response)
             except (NetworkError, RateLimited) as exc:
-                retryable = isinstance(exc, RateLimited) or exc.never_sent
-                if not retryable or attempt + 1 >= self._submit_attempts:
+                if isinstance(exc, NetworkError) and not exc.never_sent:
+                    raise NetworkError(
+                        f"{exc.message.rstrip('.')} while submitting: the job may have "
+                        f"been created; check the xAI console ({CONSOLE})."
+                    ) from None
+                delay = retry_delay(attempt, exc)
+                if attempt + 1 >= self._submit_attempts or time.monotonic() + delay > give_up_at:
                     raise
-                await asyncio.sleep(retry_delay(attempt, exc))
+                await asyncio.sleep(delay)
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def poll(self, request_id: str) -> PollOutcome:
-        """One GET of the deferred result."""
-        response = await self._send("GET", f"/chat/deferred-completion/{request_id}")
+        """One GET of the deferred result. A 200 whose body then fails to arrive is
+        :class:`AnswerLost`: the server has handed the answer out and will not again."""
+        path = f"/chat/deferred-completion/{quote(check_request_id(request_id), safe='')}"
+        handed_out = False
+
+        async def get() -> httpx.Response:
+            nonlocal handed_out
+            async with self._http.stream(
+                "GET", self._base + path, headers=self._headers, timeout=self._timeout
+            ) as response:
+                handed_out = response.status_code == 200
+                await response.aread()
+                return response
+
+        try:
+            response = await asyncio.wait_for(get(), self._timeout)
+        except (httpx.TransportError, asyncio.TimeoutError) as exc:
+            if handed_out:
+                raise AnswerLost(
+                    "The server handed the answer out but it never arrived (a 200 whose body "
+                    f"{_transport_reason(exc, self._timeout)}); it cannot be fetched again."
+                ) from None
+            raise self._network_error(exc) from None
         if response.status_code == 202:
             if response.content.strip():
                 raise MalformedResponse(
@@ -138,20 +178,42 @@ class XaiClient:
         raise error_for(response, on_poll=True)
 
     async def _send(self, method: str, path: str, **kwargs: Any) -> httpx.Response:
+        request = self._http.request(
+            method, self._base + path, headers=self._headers, timeout=self._timeout, **kwargs
+        )
         try:
-            return await self._http.request(
-                method, self._base + path, headers=self._headers, **kwargs
-            )
-        except httpx.ConnectError as exc:
+            return await asyncio.wait_for(request, self._timeout)
+        except (httpx.TransportError, asyncio.TimeoutError) as exc:
+            raise self._network_error(exc) from None
+
+    def _network_error(self, exc: BaseException) -> NetworkError:
+        if isinstance(exc, httpx.ConnectError):
             message = f"Could not connect to {self._base}: {exc}"
-            raise NetworkError(message, never_sent=True) from None
-        except httpx.ConnectTimeout:
-            raise NetworkError(f"Timed out connecting to {self._base}.", never_sent=True) from None
-        except httpx.TimeoutException:
-            raise NetworkError(f"Timed out waiting for {self._base}.") from None
-        except httpx.TransportError as exc:
-            name = type(exc).__name__
-            raise NetworkError(f"Connection to {self._base} failed ({name}).") from None
+            return NetworkError(message, never_sent=True)
+        if isinstance(exc, httpx.ConnectTimeout):
+            return NetworkError(f"Timed out connecting to {self._base}.", never_sent=True)
+        if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError)):
+            return NetworkError(f"Timed out waiting for {self._base} ({self._timeout:g} s).")
+        return NetworkError(f"Connection to {self._base} failed ({type(exc).__name__}).")
+
+
+def check_request_id(request_id: str) -> str:
+    """The id itself if it is a plain token safe in a URL path, else MalformedResponse."""
+    if not isinstance(request_id, str) or not _SAFE_ID.fullmatch(request_id) or (
+        ".." in request_id
+    ):
+        shown = one_line(repr(request_id), 60)
+        raise MalformedResponse(
+            f"The server answered with an unusable request id {shown}: only letters, digits "
+            "and -_.: are accepted; nothing was fetched with it."
+        )
+    return request_id
+
+
+def _transport_reason(exc: BaseException, timeout: float) -> str:
+    if isinstance(exc, (httpx.TimeoutException, asyncio.TimeoutError)):
+        return f"did not arrive within {timeout:g} s"
+    return f"was cut off: {type(exc).__name__}"
 
 
 def retry_delay(attempt: int, error: GrokDeferError, base: float = 0.5, cap: float = 30.0) -> float:
@@ -248,4 +310,4 @@ def _request_id(response: httpx.Response) -> str:
     request_id = data.get("request_id") if isinstance(data, dict) else None
     if not isinstance(request_id, str) or not request_id.strip():
         raise MalformedResponse("The submit answer has no request_id.")
-    return request_id
+    return check_request_id(request_id)

@@ -1,16 +1,22 @@
-"""The per-process state: loop thread, poller, journal, and every job this kernel knows.
+"""The per-process state: loop thread, engines, journal, and the jobs this kernel knows.
 
-Created lazily (by ``%load_ext`` or the first ``defer()``), closed by ``%unload_ext``. It is the
-one place that turns a request into a journaled, polled, displayed job; the magic and
-``defer()`` only parse their input and call :meth:`Runtime.defer`.
+Created lazily (by ``%load_ext`` or the first ``defer()``), closed by ``%unload_ext`` and at
+interpreter exit. It is the one place that turns a request into a journaled, polled, displayed
+job; the magic and ``defer()`` only parse their input and call :meth:`Runtime.defer`. Handles
+outlive a runtime: they are bound to :data:`CONTROLLER`, which finds the current one, and the
+process's one :data:`registry.JOBS` maps journal rows back to the handles users hold.
 """
 
 from __future__ import annotations
 
 import asyncio
+import atexit
+import contextlib
+import signal
 import sys
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -18,14 +24,25 @@ from . import credentials, views
 from .catalogue import Catalogue
 from .catalogue_client import CatalogueCache
 from .completion import parse_completion_text
-from .errors import GrokDeferError, MalformedResponse
+from .engine import Engine
+from .errors import JobCancelled, MalformedResponse
 from .job import PENDING_STATUSES, Job
-from .journal import JobRecord, Journal, process_owner
+from .journal import JobRecord, Journal
 from .loop import LoopThread
 from .poller import RESULT_LIFETIME, Poller, PollSettings
+from .protocol import CONSOLE
+from .registry import JOBS
 from .request import Prompt, build_request, check_timeout
 from .reuse import find_twin
+from .submit import is_local_id, job_record
 from .ticker import CardTicker
+
+EXIT_GRACE = 3.0  # seconds GETs in flight get at exit (jupyter_client kills after 5)
+SUBMIT_GRACE = 300.0  # an intent row older than this is no POST still on its way
+LOST_SUBMIT = (
+    "The kernel stopped while this job was being submitted: it may have been created; "
+    f"check the xAI console ({CONSOLE})."
+)
 
 
 @dataclass
@@ -41,22 +58,51 @@ class Settings:
     poll: PollSettings = field(default_factory=PollSettings)
 
 
+_TICKER = CardTicker()  # cards outlive a runtime (%reload_ext): one ticker per process
+
+
 class Runtime:
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
         self.loop = LoopThread()
         self.journal = Journal(self.settings.home, on_problem=_warn)
-        self.poller = Poller(self.loop, self.journal, credentials.api_key, self.settings.poll)
-        self.ticker = CardTicker()
+        self.poller = Poller(
+            self.loop, self.journal, credentials.api_key, self.settings.poll,
+            current_base_url=self.base_url, on_submitted=self._submitted,
+        )
+        self.engines: dict[str, Engine] = {self.poller.name: self.poller}
+        self.ticker = _TICKER
         self.catalogues = CatalogueCache(
-            self.loop, credentials.api_key, lambda: credentials.base_url(self.settings.base_url),
+            self.loop, credentials.api_key, self.base_url,
             lambda: self.settings.poll.request_timeout,
         )
         self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
-        self._jobs: dict[str, Job] = {}
-        self._order: list[Job] = []
+        self._known: list[Job] = []  # jobs of this runtime: created here or read from its journal
         self._lock = threading.Lock()
         self._ticking = self.loop.submit(self._tick_forever())
+        _close_at_exit()
+
+    def base_url(self) -> str:
+        """The server this kernel talks to, and the only one its key is sent to."""
+        return credentials.base_url(self.settings.base_url)
+
+    def engine_for(self, job: Job) -> Engine:
+        return self.engines[job.engine]
+
+    def apply(self, settings: Settings) -> None:
+        """``%config`` reaches the live runtime: poll settings at once, a new journal_dir by
+        reopening the journal there (with this kernel's unfinished jobs copied over)."""
+        home_changed = settings.home != self.settings.home
+        self.settings = settings
+        self.poller.settings = settings.poll
+        if home_changed:
+            journal = Journal(settings.home, on_problem=_warn)
+            for job in self._jobs():
+                if job.request_id and not job.done:
+                    journal.add(job_record(job, job.status))
+            old, self.journal = self.journal, journal
+            self.poller.journal = journal
+            old.close()
 
     # --- creating jobs ------------------------------------------------------------------------
 
@@ -74,11 +120,14 @@ class Runtime:
         cell_id: str | None = None,
         fresh: bool = False,
         response_format: dict[str, Any] | None = None,
+        on_created: Callable[[Job], None] | None = None,
     ) -> tuple[Job, Any]:
-        """Validate, show, submit, journal and start polling; return the job and its card.
+        """Validate, show, journal, submit and start polling; return the job and its card.
 
-        An identical request already answered (or still pending) is reused instead of sent
-        again unless ``fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
+        ``on_created`` gets the handle before anything is sent (``-o`` stores it there), so
+        an interrupt while the POST is on the wire still leaves the user holding it. An
+        identical request already answered (or still pending) is reused instead of sent again
+        unless ``fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
         """
         model = self.settings.model if model is None else model  # '' is an error, not the default
         body = build_request(
@@ -88,7 +137,7 @@ class Runtime:
         if response_format is not None:  # --schema (structured.Schema.response_format())
             body["response_format"] = response_format
         timeout = check_timeout(timeout if timeout is not None else self.settings.timeout)
-        base_url = credentials.base_url(self.settings.base_url)
+        base_url = self.base_url()
         self.poller.client_check(base_url)  # a bad URL or no key: refuse before showing anything
         if self.settings.reuse and not fresh:
             twin = find_twin(self, body, base_url)
@@ -96,33 +145,32 @@ class Runtime:
                 return twin, views.show_reused(twin, self.ticker) if display else None
         job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id)
         job.catalogue_lookup = self.catalogues.for_job
+        job.bind(CONTROLLER)
+        JOBS.add(job)
         self._remember(job)
         card = views.show_live(job, self.ticker) if display else None
+        if on_created is not None:
+            on_created(job)
+        sent = self.engine_for(job).submit(job, body)
         try:
-            job.request_id = self.poller.submit(job, body)
-        except GrokDeferError as exc:
-            job.set_status("failed", error=exc)
-            return job, card
-        self.journal.add(self._record(job))
-        with self._lock:
-            self._jobs[job.request_id] = job
-        job.poll_started = time.monotonic()
-        job.set_status("pending")
-        self.poller.track(job)
+            sent.result()
+        except KeyboardInterrupt:
+            _warn("interrupted while submitting: the request finishes in the background and "
+                  "this job follows it (its card, %grok_jobs).")
+            raise
         return job, card
+
+    def _submitted(self, job: Job) -> None:
+        JOBS.index(job)
 
     def _remember(self, job: Job) -> None:
         with self._lock:
-            self._order.append(job)
+            if job not in self._known:
+                self._known.append(job)
 
-    @staticmethod
-    def _record(job: Job) -> JobRecord:
-        assert job.request_id
-        return JobRecord(
-            request_id=job.request_id, created_at=job.created_at, model=job.model,
-            request=job.request, base_url=job.base_url, status="pending",
-            owner=process_owner(), cell_id=job.cell_id,
-        )
+    def _jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._known)
 
     # --- jobs from the journal -------------------------------------------------------------------
 
@@ -130,14 +178,11 @@ class Runtime:
         """Every job of this kernel and of the journal, newest first."""
         for record in self.journal.all():
             self._adopt(record)
-        with self._lock:
-            known = list(self._order)
-        return sorted(known, key=lambda j: j.created_at, reverse=True)
+        return sorted(self._jobs(), key=lambda j: j.created_at, reverse=True)
 
     def get(self, request_id: str) -> Job | None:
         """A job by full id or unique prefix, from this kernel or the journal."""
-        with self._lock:
-            job = self._jobs.get(request_id)
+        job = JOBS.find(request_id)
         if job is not None:
             return job
         record = self.journal.get(request_id)
@@ -147,17 +192,18 @@ class Runtime:
         return matches[0] if len(matches) == 1 else None
 
     def resume_unfinished(self) -> list[Job]:
-        """Pick up jobs a previous kernel left pending; expire the ones past 24 h.
+        """Pick up jobs a previous kernel (or runtime) left pending; expire those past 24 h.
 
-        Only jobs of the server this kernel talks to are resumed: the key in the environment
-        belongs to that server (an emulator's fake key would make xAI answer "bad key"), and an
-        old emulator's port is long gone. The others wait, listed, for ``%grok_wait ID``.
+        Only jobs of the server this kernel talks to are polled: its key belongs to that
+        server alone. The others are listed with a note saying how to poll them.
         """
-        current = credentials.base_url(self.settings.base_url)
         for record in self.journal.unparsed():  # crashed between storing the 200 and its status
             self._settle_stored(self._adopt(record))
         resumed = []
         for record in self.journal.unfinished():
+            if record.status == "submitting":
+                self._settle_intent(record)
+                continue
             if record.status not in PENDING_STATUSES:
                 continue
             job = self._adopt(record)
@@ -166,19 +212,31 @@ class Runtime:
             if time.time() - job.created_at > RESULT_LIFETIME:
                 self.poller.expire(job)
                 continue
-            if job.base_url != current:
-                job.note = f"submitted to {job.base_url}: %grok_wait {job.request_id} polls it"
-                continue
-            self.ensure_polling(job)
-            resumed.append(job)
+            if self.ensure_polling(job):
+                resumed.append(job)
         return resumed
 
-    def ensure_polling(self, job: Job) -> None:
-        """Poll a pending job that nothing polls yet (a no-op for one already polled)."""
-        if job.status in PENDING_STATUSES and job.request_id and not self.poller.tracks(job):
+    def foreign_note(self, job: Job) -> str | None:
+        """One line for a job of another server (never polled with this key), else None."""
+        if job.base_url == self.base_url():
+            return None
+        return (
+            f"{job.request_id}: submitted to {job.base_url}, which is not this kernel's server; "
+            f"its key is sent only there. To poll it, restart with XAI_BASE_URL={job.base_url}"
+        )
+
+    def ensure_polling(self, job: Job) -> bool:
+        """Poll a pending job that nothing polls yet; False for a job of another server."""
+        note = self.foreign_note(job)
+        if note is not None:
+            job.note = note
+            return False
+        engine = self.engine_for(job)
+        if job.status in PENDING_STATUSES and job.request_id and not engine.tracks(job):
             job.poll_started = time.monotonic()
             job.note = None
-            self.poller.track(job)
+            engine.track(job)
+        return True
 
     def _settle_stored(self, job: Job) -> None:
         """Journal the status a stored 200 body gives (never GET it again: it was fetched)."""
@@ -187,28 +245,34 @@ class Runtime:
                 job.request_id, job.status, error=job.error, finished_at=job.finished_at
             )
 
+    def _settle_intent(self, record: JobRecord) -> None:
+        """An intent row whose POST no process is still sending: say the job may exist."""
+        mine = JOBS.find(record.request_id)
+        if mine is not None and mine.status == "submitting":
+            return  # this process's POST is still on its way
+        if time.time() - record.created_at < SUBMIT_GRACE:
+            return  # another kernel may be sending it right now
+        job = self._adopt(record)
+        job.set_status("failed", error=LOST_SUBMIT)
+        self.journal.set_status(
+            record.request_id, "failed", error=LOST_SUBMIT, finished_at=job.finished_at
+        )
+
     def _adopt(self, record: JobRecord) -> Job:
-        with self._lock:
-            known = self._jobs.get(record.request_id)
-            if known is not None:
-                return known
-            job = job_from_record(record)
-            job.catalogue_lookup = self.catalogues.for_job
-            self._jobs[record.request_id] = job
-            self._order.append(job)
-        job._controller = self.poller
+        job = JOBS.find_or_add(record.request_id, lambda: job_from_record(record))
+        job.bind(CONTROLLER)
+        job.catalogue_lookup = self.catalogues.for_job
+        self._remember(job)
         return job
 
     def forget(self, job: Job) -> None:
         if not job.done:
             job.cancel()
+        JOBS.remove(job)
         with self._lock:
-            if job.request_id:
-                self._jobs.pop(job.request_id, None)
-            if job in self._order:
-                self._order.remove(job)
-        if job.request_id:
-            self.journal.forget(job.request_id)
+            if job in self._known:
+                self._known.remove(job)
+        self.journal.forget(job.request_id or job.local_id)
 
     def models(self, refresh: bool = False) -> Catalogue:
         """The models this key may use at the current base URL (cached; ``refresh`` re-asks)."""
@@ -218,9 +282,10 @@ class Runtime:
 
     def pending(self) -> list[Job]:
         """Jobs this kernel is polling (not those left to another server, see above)."""
-        with self._lock:
-            jobs = list(self._order)
-        return [j for j in jobs if j.status in PENDING_STATUSES and self.poller.tracks(j)]
+        return [
+            j for j in self._jobs()
+            if j.status in PENDING_STATUSES and self.engine_for(j).tracks(j)
+        ]
 
     # --- lifecycle ------------------------------------------------------------------------------
 
@@ -231,11 +296,13 @@ class Runtime:
             for panel in list(self.panels):
                 panel.tick()  # JobsPanel.tick never raises
 
-    def close(self) -> None:
-        """Stop polling and the loop thread; the journal keeps every job for the next load."""
+    def close(self, timeout: float | None = None) -> None:
+        """Stop polling (requests in flight journal their answers, within ``timeout``) and the
+        loop thread; the journal keeps every job for the next load."""
         self._ticking.cancel()
-        self.poller.close()
-        self.loop.stop()
+        for engine in self.engines.values():
+            engine.close(timeout)
+        self.loop.stop(5.0 if timeout is None else 1.0)
         self.journal.close()
 
 
@@ -245,20 +312,21 @@ def job_from_record(record: JobRecord) -> Job:
         model=record.model, request=record.request, base_url=record.base_url,
         created_at=record.created_at, cell_id=record.cell_id,
     )
-    job.request_id = record.request_id
+    if is_local_id(record.request_id):  # an intent row: the server never gave us an id
+        job.local_id = record.request_id
+    else:
+        job.request_id = record.request_id
     job.polls = record.polls
     job.last_poll_at = record.last_poll_at
+    job.finished_at = record.finished_at
     if record.response_text is not None:
         try:
             job.completion = parse_completion_text(record.response_text)
         except MalformedResponse as exc:
-            job.finished_at = record.finished_at
             job.set_status("failed", error=exc)
             return job
-        job.finished_at = record.finished_at
         job.set_status("done")
         return job
-    job.finished_at = record.finished_at
     job.set_status(record.status, error=record.error)
     return job
 
@@ -268,8 +336,32 @@ def _warn(line: str) -> None:
     print(f"xai_defer_magic: {line}", file=sys.stderr)
 
 
+class _Dispatch:
+    """What every handle's cancel()/resume() go to: the engine of the runtime that is current
+    now, so a handle taken before ``%reload_ext`` keeps working after it."""
+
+    def cancel(self, job: Job) -> None:
+        runtime = current_runtime()
+        if runtime is None:  # nothing polls it: cancelling is only a local mark
+            job.set_status("cancelled", error=JobCancelled(
+                f"Polling of {job.request_id} was cancelled; job.resume() picks it up again."
+            ))
+            return
+        runtime.engine_for(job).cancel(job)
+
+    def resume(self, job: Job) -> None:
+        if job.request_id is None:  # never got an id from the server: nothing to poll
+            return
+        runtime = get_runtime()
+        if runtime.ensure_polling(job):
+            runtime.engine_for(job).resume(job)
+
+
+CONTROLLER = _Dispatch()
+
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
+_exit_hook = False
 
 
 def get_runtime(settings: Settings | None = None) -> Runtime:
@@ -278,14 +370,48 @@ def get_runtime(settings: Settings | None = None) -> Runtime:
         if _runtime is None:
             _runtime = Runtime(settings)
         elif settings is not None:
-            _runtime.settings = settings
-            _runtime.poller.settings = settings.poll
+            _runtime.apply(settings)
         return _runtime
 
 
-def close_runtime() -> None:
+def current_runtime() -> Runtime | None:
+    return _runtime
+
+
+def close_runtime(timeout: float | None = None) -> None:
     global _runtime
     with _runtime_lock:
         if _runtime is not None:
-            _runtime.close()
+            _runtime.close(timeout)
             _runtime = None
+
+
+def _close_at_exit() -> None:
+    """Register (once) the exit path: ``atexit`` handlers run on a graceful shutdown or
+    restart of the kernel, before ipykernel's own (registered earlier, run later)."""
+    global _exit_hook
+    if not _exit_hook:
+        _exit_hook = True
+        atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    """Let GETs in flight journal their answers, for at most EXIT_GRACE seconds."""
+    if _runtime is None:
+        return
+    with _sigterm_deferred():
+        close_runtime(timeout=EXIT_GRACE)
+
+
+@contextlib.contextmanager
+def _sigterm_deferred() -> Iterator[None]:
+    """jupyter_client sends SIGTERM 2.5 s into its 5 s grace: hold it off while we drain
+    (bounded by EXIT_GRACE), so an answer on the wire is not cut off by it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

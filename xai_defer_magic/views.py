@@ -105,14 +105,14 @@ def result_bundle(job: Job) -> dict[str, Any]:
 
 def quiet(job: Job) -> bool:
     """Stop the terminal's "done" line (the caller prints the whole result); True if it was on."""
-    was_on = _print_transitions in job._listeners
+    was_on = job.is_listening(_print_transitions)
     job.remove_listener(_print_transitions)
     return was_on
 
 
 def follow(job: Job) -> None:
     """Turn the terminal's "done" line back on for a job still running."""
-    if _print_transitions not in job._listeners:
+    if not job.is_listening(_print_transitions):
         job.add_listener(_print_transitions)
 
 

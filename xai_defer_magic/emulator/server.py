@@ -67,7 +67,15 @@ ROLES = ("system", "user", "assistant", "tool", "function")
 
 @dataclass
 class Faults:
-    """Injectable faults, all off by default; fields may be changed while the server runs."""
+    """Injectable faults, all off by default; fields may be changed while the server runs.
+
+    The rate faults (5xx, drop, slow) strike before a request is handled, so the answer is
+    still there for the next GET. The delivery faults strike after the server marked an id
+    delivered, the loss that matters for a fetch-once result: ``deliver_seconds`` sends the
+    200's body slowly (it trickles out over that many real seconds), ``lose_after_delivery``
+    drops the connection halfway through the body (the answer is gone; the next GET is a
+    404). ``request_id`` makes a deferred POST answer with that id instead of a fresh uuid.
+    """
 
     error_5xx_rate: float = 0.0
     drop_rate: float = 0.0
@@ -80,14 +88,23 @@ class Faults:
     billing_status: int = 429
     faults_apply_to: str = "all"
     seed: int | None = None
+    deliver_seconds: float = 0.0
+    lose_after_delivery: bool = False
+    request_id: str | None = None
 
     def validate(self) -> None:
         """Raise ValueError for settings that cannot work (used by the admin endpoint)."""
         for name in ("error_5xx_rate", "drop_rate", "slow_rate"):
             if not 0.0 <= _number(getattr(self, name), name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
-        if _number(self.slow_seconds, "slow_seconds") < 0:
-            raise ValueError("slow_seconds must be >= 0")
+        for name in ("slow_seconds", "deliver_seconds"):
+            if _number(getattr(self, name), name) < 0:
+                raise ValueError(f"{name} must be >= 0")
+        if not isinstance(self.lose_after_delivery, bool):
+            raise ValueError("lose_after_delivery must be true or false")
+        if self.request_id is not None and (not isinstance(self.request_id, str)
+                                            or not self.request_id):
+            raise ValueError("request_id must be a non-empty string or null")
         for name in ("burst_429_every", "burst_429_length"):
             if not isinstance(getattr(self, name), int) or getattr(self, name) < 0:
                 raise ValueError(f"{name} must be an integer >= 0")
@@ -123,6 +140,8 @@ class _Reply:
     content_type: str | None = "application/json"
     headers: dict[str, str] = field(default_factory=dict)
     drop: bool = False
+    trickle_seconds: float = 0.0  # write the body slowly, over this many seconds
+    drop_midway: bool = False  # close the connection after half the body
 
 
 @dataclass
@@ -752,7 +771,7 @@ class Emulator:
         directives = answers.parse_directives(answers.user_text(body["messages"]))
         if directives.fail is not None:
             return _fail_directive_reply(directives.fail, self.faults.retry_after), None
-        request_id = str(uuid.uuid4())
+        request_id = self.faults.request_id or str(uuid.uuid4())
         completion = answers.build_completion(
             request_id,
             resolution,
@@ -796,7 +815,11 @@ class Emulator:
                 return _Reply(202, content_type=None)
             body, job.body, job.delivered = job.body, None, True
             self._ids.setdefault(request_id, _IdCount()).delivered += 1
-        return _json_reply(200, body)
+            faults = self.faults
+        reply = _json_reply(200, body)
+        reply.trickle_seconds = max(0.0, faults.deliver_seconds)
+        reply.drop_midway = faults.lose_after_delivery
+        return reply
 
     # -- admin --
 
@@ -964,8 +987,24 @@ class _Handler(BaseHTTPRequestHandler):
         for name, value in reply.headers.items():
             self.send_header(name, value)
         self.end_headers()
-        if reply.body:
+        if reply.trickle_seconds or reply.drop_midway:
+            self._write_slowly(reply)
+        elif reply.body:
             self.wfile.write(reply.body)
+
+    def _write_slowly(self, reply: _Reply) -> None:
+        """A delivery fault: the body in ten pieces over ``trickle_seconds``, or cut halfway."""
+        body = reply.body
+        cut = len(body) // 2 if reply.drop_midway else len(body)
+        pieces = [body[i:i + max(1, cut // 10)] for i in range(0, cut, max(1, cut // 10))]
+        with contextlib.suppress(OSError):
+            for piece in pieces:
+                self.wfile.write(piece)
+                self.wfile.flush()
+                time.sleep(reply.trickle_seconds / len(pieces))
+            if reply.drop_midway:
+                self.close_connection = True
+                self.connection.shutdown(socket.SHUT_RDWR)
 
     def log_message(self, format: str, *args: Any) -> None:
         if self.server.emulator.verbose:

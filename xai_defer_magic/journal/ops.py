@@ -41,13 +41,15 @@ _SET_STATUS = (
 )
 _RECORD_POLL = "UPDATE jobs SET polls = ?, last_poll_at = ? WHERE request_id = ?"
 _FORGET = "DELETE FROM jobs WHERE request_id = ?"
+_ASSIGN = "UPDATE jobs SET request_id = ?, status = 'pending' WHERE request_id = ?"
 _RELEASE = (
     "UPDATE jobs SET lease_owner = NULL, lease_until = NULL "
     "WHERE request_id = ? AND lease_owner = ?"
 )
 
-PRECIOUS = frozenset({"add", "response", "forget"})
-_DURABLE = frozenset({"add", "response"})  # must survive a power cut, not only a killed kernel
+PRECIOUS = frozenset({"add", "response", "forget", "assign"})
+# must survive a power cut, not only a killed kernel
+_DURABLE = frozenset({"add", "response", "assign"})
 
 
 @dataclass(frozen=True)
@@ -97,14 +99,22 @@ def forget(request_id: str) -> Op:
     return Op("forget", {"request_id": request_id})
 
 
+def assign(placeholder: str, request_id: str) -> Op:
+    """Re-key an intent row (journaled before its POST) to the server's id, as pending."""
+    return Op("assign", {"placeholder": placeholder, "request_id": request_id})
+
+
 def release(request_id: str, owner: str) -> Op:
     return Op("release", {"request_id": request_id, "owner": owner})
 
 
-def apply(conn: sqlite3.Connection, op: Op, *, orphan: bool = False) -> None:
-    """Run ``op`` on ``conn``. ``orphan`` ops come from a dead process's fallback file: they
-    fill gaps (a missing row, a missing answer) but never overwrite what is on disk."""
+def apply(conn: sqlite3.Connection, op: Op, *, orphan: bool = False) -> int:
+    """Run ``op`` on ``conn``; returns the rows it changed. ``orphan`` ops come from a dead
+    process's fallback file: they fill gaps (a missing row, a missing answer) but never
+    overwrite what is on disk."""
     a = op.args
+    if op.kind == "assign":
+        return int(conn.execute(_ASSIGN, (a["request_id"], a["placeholder"])).rowcount)
     if op.kind == "add":
         params = record_params(record_from_json(a["record"]))
         conn.execute(_INSERT_IF_MISSING if orphan else _UPSERT, params)
@@ -120,6 +130,7 @@ def apply(conn: sqlite3.Connection, op: Op, *, orphan: bool = False) -> None:
         conn.execute(_RELEASE, (a["request_id"], a["owner"]))
     else:
         raise ValueError(f"unknown journal op {op.kind!r}")
+    return 0
 
 
 def apply_all(conn: sqlite3.Connection, batch: list[Op], *, orphan: bool = False) -> None:
@@ -139,13 +150,12 @@ def apply_all(conn: sqlite3.Connection, batch: list[Op], *, orphan: bool = False
         conn.execute("PRAGMA synchronous=NORMAL")
 
 
-def apply_now(conn: sqlite3.Connection, op: Op) -> None:
+def apply_now(conn: sqlite3.Connection, op: Op) -> int:
     """Run one op in autocommit; request ids and answers with a full fsync."""
     if not op.durable:
-        apply(conn, op)
-        return
+        return apply(conn, op)
     conn.execute("PRAGMA synchronous=FULL")
     try:
-        apply(conn, op)
+        return apply(conn, op)
     finally:
         conn.execute("PRAGMA synchronous=NORMAL")

@@ -189,19 +189,20 @@ class Journal:
 
     # -- writes --
 
-    def _write(self, op: Op) -> None:
+    def _write(self, op: Op) -> int | None:
+        """Run ``op`` on the file (the rows it changed), or queue it (None)."""
         with self._lock:
             conn = self._file_conn()
             if conn is not None:
                 try:
-                    ops.apply_now(conn, op)
-                    return
+                    return ops.apply_now(conn, op)
                 except CALLER_BUGS:
                     raise
                 except sqlite3.Error as exc:
                     rollback_quietly(conn)
                     self._go_offline(exc, conn)
             self._enqueue(op)
+            return None
 
     def _enqueue(self, op: Op) -> None:
         assert self._memory is not None
@@ -260,6 +261,11 @@ class Journal:
         """
         check_status(status)
         self._write(ops.status(request_id, status, error, finished_at))
+
+    def assign_request_id(self, placeholder: str, request_id: str) -> bool:
+        """Re-key an intent row (journaled before its POST) to the id the server answered
+        with, as ``pending``; False if the file has no such row (queued: assumed there)."""
+        return self._write(ops.assign(placeholder, request_id)) != 0
 
     def forget(self, request_id: str) -> None:
         """Delete a job's row (its result, if any, is gone with it)."""
