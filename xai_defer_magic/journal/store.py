@@ -265,6 +265,9 @@ class Journal:
     def assign_request_id(self, placeholder: str, request_id: str) -> bool:
         """Re-key an intent row (journaled before its POST) to the id the server answered
         with, as ``pending``; False if the file has no such row (queued: assumed there)."""
+        with self._lock:
+            if placeholder in self._own:  # still this process's job under its new name
+                self._own.add(request_id)
         return self._write(ops.assign(placeholder, request_id)) != 0
 
     def forget(self, request_id: str) -> None:
