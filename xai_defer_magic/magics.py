@@ -210,15 +210,19 @@ class GrokDefer(Magics):
 
     @magic_arguments()
     @argument("--all", dest="which", action="store_const", const="all", default="all",
-              help="Start on every job (the default).")
+              help="Start on every job, pending or finished (the default).")
     @argument("--pending", dest="which", action="store_const", const="pending",
               help="Start on the jobs still polling.")
+    @argument("--journal", dest="scope", action="store_const", const="journal",
+              default="kernel", help="Start on every job in the journal, not only this "
+              "kernel's jobs and those it resumed.")
     @line_magic
     def grok_jobs(self, line: str) -> None:
-        """Every job of this kernel and the journal: a live panel, or a text table in a terminal."""
+        """This kernel's jobs (or the journal's): a live panel, or a text table in a terminal."""
         from .panel import show_jobs
 
-        show_jobs(self.runtime, parse_argstring(self.grok_jobs, line).which)
+        args = parse_argstring(self.grok_jobs, line)
+        show_jobs(self.runtime, args.which, args.scope)
 
     # --- helpers ----------------------------------------------------------------------------
 

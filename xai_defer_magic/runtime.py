@@ -11,6 +11,7 @@ import asyncio
 import sys
 import threading
 import time
+import weakref
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -45,6 +46,7 @@ class Runtime:
         self.poller = Poller(self.loop, self.journal, credentials.api_key, self.settings.poll)
         self.ticker = CardTicker()
         self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
+        self.here: weakref.WeakSet[Job] = weakref.WeakSet()  # submitted or resumed here
         self._jobs: dict[str, Job] = {}
         self._order: list[Job] = []
         self._lock = threading.Lock()
@@ -93,6 +95,7 @@ class Runtime:
     def _remember(self, job: Job) -> None:
         with self._lock:
             self._order.append(job)
+        self.here.add(job)
 
     @staticmethod
     def _record(job: Job) -> JobRecord:
@@ -157,6 +160,7 @@ class Runtime:
         if job.status in PENDING_STATUSES and job.request_id and not self.poller.tracks(job):
             job.poll_started = time.monotonic()
             job.note = None
+            self.here.add(job)
             self.poller.track(job)
 
     def _settle_stored(self, job: Job) -> None:
@@ -178,8 +182,11 @@ class Runtime:
         return job
 
     def forget(self, job: Job) -> None:
+        """Drop the job here and from the journal; a pending one still runs (and costs) at xAI."""
         if not job.done:
-            job.cancel()
+            self.poller.cancel(job, f"Forgotten: {job.request_id} is no longer polled and its "
+                               "journal row is gone; the job still runs, and costs, at xAI.")
+            job._controller = None  # nothing to resume: the answer could not be journaled
         with self._lock:
             if job.request_id:
                 self._jobs.pop(job.request_id, None)
