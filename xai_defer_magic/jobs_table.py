@@ -133,6 +133,13 @@ def local_time(timestamp: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(timestamp))
 
 
+def short_time(timestamp: float) -> str:
+    """``12-01 10:00`` today-ish; ``2025-11-30`` for anything older than a day."""
+    if time.time() - timestamp > 86400:
+        return time.strftime("%Y-%m-%d", time.localtime(timestamp))
+    return time.strftime("%m-%d %H:%M", time.localtime(timestamp))
+
+
 def job_tokens(job: Job) -> int | None:
     return job.completion.usage.total_tokens if job.completion is not None else None
 
@@ -159,12 +166,14 @@ def row_html(row: Row, now: float) -> str:
         pill = f'<span title="{escape(job.error)}">{pill}</span>'
     spans = [f'<span class="xdm-col-status">{pill}</span>']
     for column in COLUMNS[1:]:
-        title = ""
-        if column == "prompt":
+        title, value = "", cells[column]
+        if column == "created":  # short in the panel; the full time on hover
+            title, value = f' title="{escape(value)}"', short_time(job.created_at)
+        elif column == "prompt":
             title = f' title="{escape(preview(job.prompt, 400))}"'
         elif column == "id":
             title = f' title="{escape(row.request_id)}"'
-        spans.append(f'<span class="xdm-col-{column}"{title}>{escape(cells[column])}</span>')
+        spans.append(f'<span class="xdm-col-{column}"{title}>{escape(value)}</span>')
     return (
         f'<div class="xdm-jobs-grid xdm-jobs-cells" data-request-id="{escape(row.request_id)}" '
         f'data-status="{escape(job.status)}">{"".join(spans)}</div>'

@@ -27,24 +27,25 @@ from .render import escape
 PAGE_SIZE = 25
 REFETCH_SECONDS = 10.0  # re-read the journal this often even when nothing seems to change
 MAX_LIVE_PANELS = 8  # older panels of re-run cells keep their last state but stop ticking
-BODY_HEIGHT = "330px"  # about ten rows; the rest scroll
+BODY_HEIGHT = "260px"  # about ten rows; the rest scroll
 
 PANEL_CSS = """
 <style>
 .xdm-jobs{max-width:1180px;font-family:var(--jp-ui-font-family,sans-serif)}
-.xdm-jobs-grid{display:grid;grid-template-columns:84px 150px 140px 66px 46px 60px 64px
-  minmax(120px,1fr) 70px;gap:0 8px;font-size:12px;line-height:1.5;align-items:center}
+.xdm-jobs-grid{display:grid;grid-template-columns:72px 100px 78px 52px 36px 50px 56px
+  minmax(60px,1fr) 62px;gap:0 6px;font-size:12px;line-height:1.5;align-items:center}
+.xdm-jobs-header{position:sticky;top:0;z-index:1;flex:0 0 auto;margin:0;
+  background:var(--jp-layout-color1,#fff)}
 .xdm-jobs-head{font-weight:600;border-bottom:1px solid var(--jp-border-color1,#ccc);
-  padding:2px 4px;margin-right:190px}
+  padding:2px 4px;margin-right:184px}
 .xdm-jobs-cells span{white-space:nowrap;overflow:hidden;text-overflow:ellipsis}
-.xdm-jobs-cells .xdm-col-elapsed,.xdm-jobs-cells .xdm-col-polls,.xdm-jobs-cells .xdm-col-tokens,
-.xdm-jobs-cells .xdm-col-cost{text-align:right;font-variant-numeric:tabular-nums}
-.xdm-jobs-head .xdm-col-elapsed,.xdm-jobs-head .xdm-col-polls,.xdm-jobs-head .xdm-col-tokens,
-.xdm-jobs-head .xdm-col-cost{text-align:right}
+.xdm-jobs-grid .xdm-col-elapsed,.xdm-jobs-grid .xdm-col-polls,.xdm-jobs-grid .xdm-col-tokens,
+.xdm-jobs-grid .xdm-col-cost{text-align:right;font-variant-numeric:tabular-nums}
 .xdm-col-id{font-family:var(--jp-code-font-family,monospace)}
-.xdm-jobs-row{border-bottom:1px solid var(--jp-border-color3,#eee);padding:0 4px}
-.xdm-jobs-row .widget-html{flex:1 1 auto;margin:0}
-.xdm-jobs-row .widget-button{height:22px;line-height:20px;font-size:11px;margin:1px 2px}
+.xdm-jobs-row{border-bottom:1px solid var(--jp-border-color3,#eee);padding:0 4px;flex:0 0 auto}
+.xdm-jobs-row>.widget-html{flex:1 1 0;min-width:0;margin:0}
+.xdm-jobs-row .widget-button{flex:0 0 auto;height:22px;line-height:20px;font-size:11px;
+  margin:1px 2px;padding:0 4px}
 .xdm-jobs-selected{background:var(--jp-layout-color2,#eef3fd)}
 .xdm-jobs-body{border:1px solid var(--jp-border-color2,#ddd);border-radius:4px}
 .xdm-jobs-totals,.xdm-jobs-page{font-size:12px}
@@ -101,11 +102,13 @@ class JobsPanel(widgets.VBox):
                 runtime_panels.remove(old)
 
     def _build(self, which: str, scope: str) -> None:
-        self.filter = widgets.ToggleButtons(options=list(FILTERS), value=which,
+        small = {"button_width": "auto"}
+        self.filter = widgets.ToggleButtons(options=list(FILTERS), value=which, style=small,
                                             tooltips=["Only jobs still polling", "Every job"])
         self.filter.add_class("xdm-jobs-filter")
         self.scope = widgets.ToggleButtons(
             options=[("this kernel", "kernel"), ("whole journal", "journal")], value=scope,
+            style=small,
             tooltips=["Jobs this kernel submitted or resumed", "Every job in the journal"],
         )
         self.scope.add_class("xdm-jobs-scope")
@@ -114,7 +117,8 @@ class JobsPanel(widgets.VBox):
         self.head = widgets.HTML(header_html())
         self.empty = widgets.HTML()
         self.empty.add_class("xdm-jobs-empty")
-        self.body = widgets.VBox([self.empty], layout=widgets.Layout(
+        self.head.add_class("xdm-jobs-header")
+        self.body = widgets.VBox([self.head, self.empty], layout=widgets.Layout(
             max_height=BODY_HEIGHT, overflow="auto"))
         self.body.add_class("xdm-jobs-body")
         self.prev = button("‹ Prev", "prev", "Previous page")
@@ -134,7 +138,7 @@ class JobsPanel(widgets.VBox):
         super().__init__(children=[
             widgets.HTML(CARD_CSS + PANEL_CSS),
             widgets.HBox([self.filter, self.scope, self.totals], layout=center),
-            self.head, self.body, self.confirm_box,
+            self.body, self.confirm_box,
             widgets.HBox([self.prev, self.page_label, self.next], layout=center),
             self.output,
         ])
@@ -267,7 +271,8 @@ class JobsPanel(widgets.VBox):
             slot.point_at(row.job, row_html(row, now), row.job is self.selected)
         for slot in self._rows[len(page):]:
             slot.hide()
-        children = (self.empty,) if not page else tuple(r.box for r in self._rows)
+        rows = (self.empty,) if not page else tuple(r.box for r in self._rows)
+        children = (self.head, *rows)  # the header scrolls with the rows, so columns line up
         assign(self.body, "children", children)
         assign(self.empty, "value", escape(view.empty) if not page else "")
         assign(self.totals, "value", escape(view.summary))

@@ -14,6 +14,7 @@ from .job import PENDING_STATUSES, Job
 from .jobs_table import RESUMABLE
 
 CANCEL_TIP = "Stop polling here; the job keeps running at xAI (Resume polls it again)"
+ROW_BUTTON = "54px"
 FORGET_TIP = "Delete this job's journal row (and saved answer); asks first"
 
 
@@ -21,9 +22,10 @@ class Actor(Protocol):
     def act(self, job: Job | None, action: str) -> None: ...
 
 
-def button(description: str, hook: str, tooltip: str, style: str = "") -> widgets.Button:
+def button(description: str, hook: str, tooltip: str, style: str = "",
+           width: str = "auto") -> widgets.Button:
     made = widgets.Button(description=description, tooltip=tooltip, button_style=style,
-                          layout=widgets.Layout(width="auto"))
+                          layout=widgets.Layout(width=width))
     made.add_class(f"xdm-jobs-{hook}")
     return made
 
@@ -34,9 +36,10 @@ class RowView:
     def __init__(self, panel: Actor) -> None:
         self.job: Job | None = None
         self.cells = widgets.HTML()
-        self.show = button("Show", "show", "Select this job and show its card below")
-        self.toggle = button("Cancel", "cancel", CANCEL_TIP)
-        self.forget = button("Forget", "forget", FORGET_TIP)
+        self.show = button("Show", "show", "Select this job and show its card below",
+                           width=ROW_BUTTON)
+        self.toggle = button("Cancel", "cancel", CANCEL_TIP, width=ROW_BUTTON)
+        self.forget = button("Forget", "forget", FORGET_TIP, width=ROW_BUTTON)
         self.box = widgets.HBox([self.cells, self.show, self.toggle, self.forget],
                                 layout=widgets.Layout(align_items="center"))
         self.box.add_class("xdm-jobs-row")
