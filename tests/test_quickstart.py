@@ -248,3 +248,36 @@ def test_emulator_start_line_says_any_key_works_and_how_to_stop() -> None:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+FAKE_PIP = r"""#!/usr/bin/env bash
+# Stands in for .venv/bin/python: says what pip and setuptools say, fails when told to.
+echo "pip $* PYTHONWARNINGS=${PYTHONWARNINGS:-}" >> "$(dirname "$0")/calls"
+echo "WARNING: Location 'file:///opt/pypi-more/simple/pip/' is ignored: it is neither a file" \
+  "nor a directory." >&2
+case "$*" in *"-e .[dev]"*)
+  echo "ERROR: Could not find a version that satisfies the requirement nh3>=99" >&2
+  exit "${FAKE_STATUS:-0}";;
+esac
+"""
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_setup_hides_known_noise_but_not_errors(tmp_path: Path, status: int) -> None:
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "setup.sh", repo / "scripts" / "setup.sh")
+    fake = repo / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(FAKE_PIP)
+    fake.chmod(0o755)
+    done = subprocess.run(["bash", "scripts/setup.sh"], cwd=repo, capture_output=True, text=True,
+                          env={**os.environ, "FAKE_STATUS": str(status)}, timeout=60)
+    assert done.returncode == status
+    assert done.stdout == ""
+    assert done.stderr == "ERROR: Could not find a version that satisfies the requirement nh3>=99\n"
+    calls = (fake.parent / "calls").read_text().splitlines()
+    assert calls == [
+        "pip -m pip install --quiet --upgrade pip PYTHONWARNINGS=ignore:Editable installation",
+        "pip -m pip install --quiet -e .[dev] PYTHONWARNINGS=ignore:Editable installation",
+    ]
