@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from . import text
@@ -67,12 +67,15 @@ def filter_jobs(jobs: Iterable[Job], which: str) -> list[Job]:
     return [j for j in jobs if j.status in PENDING_STATUSES] if which == "pending" else jobs
 
 
-def scope_jobs(jobs: Iterable[Job], scope: str, here: Iterable[Job]) -> list[Job]:
-    """``kernel``: the jobs in ``here`` (submitted or resumed by this kernel); else all."""
+def scope_jobs(jobs: Iterable[Job], scope: str, here: Container[Job]) -> list[Job]:
+    """``kernel``: the jobs in ``here`` (submitted or resumed by this kernel); else all.
+
+    Only membership is asked of ``here`` (the runtime's WeakSet): iterating it while the kernel
+    thread adds a job would raise.
+    """
     if scope == "journal":
         return list(jobs)
-    mine = {id(j) for j in here}
-    return [j for j in jobs if id(j) in mine]
+    return [j for j in jobs if j in here]
 
 
 def rows_of(jobs: Iterable[Job]) -> list[Row]:
@@ -243,7 +246,7 @@ class View:
     empty: str  # what to say when ``rows`` is empty
 
     @classmethod
-    def of(cls, jobs: Iterable[Job], here: Iterable[Job], which: str, scope: str) -> View:
+    def of(cls, jobs: Iterable[Job], here: Container[Job], which: str, scope: str) -> View:
         every = order_jobs(jobs)
         scoped = scope_jobs(every, scope, here)
         visible = filter_jobs(scoped, which)
