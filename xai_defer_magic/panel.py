@@ -234,8 +234,9 @@ class JobsPanel(widgets.VBox):
             if isinstance(panels, list) and self in panels:
                 panels.remove(self)
             self._drop_card()
-            owned = [w for r in self._rows for w in r.parts()]
-        for child in [*self._owned(), *owned]:
+            owned = [*self._owned(), self.head, self.empty,
+                     *(w for r in self._rows for w in r.parts())]
+        for child in dict.fromkeys(owned):  # each once, whether shown now or not
             child.close()
         super().close()
 
