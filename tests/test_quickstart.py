@@ -7,10 +7,20 @@ make every cell work and leave the answers in the outputs.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import os
 import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import nbformat
 import pytest
 from nbclient import NotebookClient
@@ -111,3 +121,163 @@ def test_each_deferred_cell_shows_a_card(executed: Any) -> None:
                  if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
         assert views, f"no card in {cell.source.splitlines()[0]!r}"
         assert views[0]["data"]["text/plain"].startswith("[grok] "), "card's text fallback"
+
+
+# --- scripts/quickstart.sh: a copy to run, a quiet JupyterLab -----------------------------------
+
+ROOT = QUICKSTART.parent.parent
+TOKEN = "quickstart-test-token-not-a-secret"
+NOTIFICATION = "@jupyterlab/apputils-extension:notification"
+
+
+def git(repo: Path, *args: str) -> str:
+    return subprocess.run(["git", "-C", str(repo), *args], check=True, capture_output=True,
+                          text=True).stdout
+
+
+@pytest.fixture
+def checkout(tmp_path: Path) -> Path:
+    """A throwaway git checkout holding the quickstart script and notebook, as committed."""
+    repo = tmp_path / "repo"
+    for part in ("scripts/quickstart.sh", "scripts/setup.sh", "notebooks/quickstart.ipynb",
+                 ".gitignore"):
+        (repo / part).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(ROOT / part, repo / part)
+    git(repo, "init", "-q")
+    git(repo, "add", ".")
+    git(repo, "-c", "user.name=t", "-c", "user.email=t@example.invalid", "commit", "-qm", "x")
+    return repo
+
+
+def start_quickstart(repo: Path, tmp_path: Path, port: int) -> subprocess.Popen[bytes]:
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith(("XAI_", "JUPYTER"))}
+    env.update(QUICKSTART_VENV=sys.prefix, PYTHONPATH=str(ROOT))
+    for var in ("JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR", "JUPYTER_RUNTIME_DIR",
+                "JUPYTERLAB_SETTINGS_DIR", "JUPYTERLAB_WORKSPACES_DIR"):
+        env[var] = str(tmp_path / var.lower())
+    log = open(tmp_path / "lab.log", "wb")  # noqa: SIM115 - closed with the process
+    return subprocess.Popen(
+        ["bash", "scripts/quickstart.sh", "--no-browser", f"--port={port}",
+         "--ServerApp.port_retries=0", f"--IdentityProvider.token={TOKEN}"],
+        cwd=repo, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+    )
+
+
+def api(port: int, method: str, path: str, **kwargs: Any) -> httpx.Response:
+    return httpx.request(method, f"http://127.0.0.1:{port}/{path}", timeout=10,
+                         headers={"Authorization": f"token {TOKEN}"}, **kwargs)
+
+
+def stop(proc: subprocess.Popen[bytes], port: int) -> None:
+    with contextlib.suppress(httpx.HTTPError):
+        api(port, "POST", "api/shutdown")
+    try:
+        proc.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)  # the session this test started
+        proc.wait(timeout=10)
+
+
+def wait_until_up(proc: subprocess.Popen[bytes], port: int, log: Path) -> None:
+    deadline = time.monotonic() + 90
+    while True:
+        with contextlib.suppress(httpx.HTTPError):
+            if api(port, "GET", "api/status").status_code == 200:
+                return
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise AssertionError(f"JupyterLab did not start:\n{log.read_text()[-3000:]}")
+        time.sleep(0.25)
+
+
+def test_quickstart_opens_a_copy_without_the_news_toast(checkout: Path, tmp_path: Path) -> None:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = int(sock.getsockname()[1])
+    proc = start_quickstart(checkout, tmp_path, port)
+    try:
+        wait_until_up(proc, port, tmp_path / "lab.log")
+        copy = checkout / "build" / "quickstart" / "quickstart.ipynb"
+        assert copy.read_bytes() == (checkout / "notebooks" / "quickstart.ipynb").read_bytes()
+        said = (tmp_path / "lab.log").read_text()
+        assert "Opening build/quickstart/quickstart.ipynb (a copy of notebooks/quickstart" in said
+        assert f"Serving notebooks from local directory: {copy.parent}\n" in said, said[-2000:]
+
+        schema = api(port, "GET", f"lab/api/settings/{NOTIFICATION}").json()["schema"]
+        defaults = {name: p.get("default") for name, p in schema["properties"].items()}
+        assert defaults["fetchNews"] == "false", defaults  # "none" asks with the news toast
+        assert defaults["checkForUpdates"] is False
+        overrides = checkout / "build/jupyter-config/labconfig/default_setting_overrides.json"
+        assert json.loads(overrides.read_text())[NOTIFICATION]["fetchNews"] == "false"
+
+        model = api(port, "GET", "api/contents/quickstart.ipynb").json()
+        model["content"]["cells"][1]["outputs"] = [
+            {"output_type": "stream", "name": "stdout", "text": "ran\n"}]
+        model["content"]["cells"][1]["execution_count"] = 1
+        saved = api(port, "PUT", "api/contents/quickstart.ipynb",
+                    json={"type": "notebook", "format": "json", "content": model["content"]})
+        assert saved.status_code == 200, saved.text
+    finally:
+        stop(proc, port)
+    assert git(checkout, "status", "--porcelain") == "", "a tracked file changed"
+    assert '"ran\\n"' in copy.read_text()
+    rerun = start_quickstart(checkout, tmp_path, port)  # a second run keeps the user's copy
+    try:
+        wait_until_up(rerun, port, tmp_path / "lab.log")
+        assert '"ran\\n"' in copy.read_text()
+    finally:
+        stop(rerun, port)
+
+
+def test_emulator_start_line_says_any_key_works_and_how_to_stop() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "XAI_EMULATOR_KEY"}
+    proc = subprocess.Popen([sys.executable, "-m", "xai_defer_magic.emulator"], env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stderr is not None
+        url = proc.stdout.readline().strip()
+        assert re.fullmatch(r"XAI_BASE_URL=http://127\.0\.0\.1:\d+/v1", url), url
+        line = proc.stderr.readline().strip()
+        assert line == (
+            f"xai-defer-emulator: emulated xAI at {url.split('=', 1)[1]} (export {url}); "
+            "any XAI_API_KEY works, e.g. export XAI_API_KEY=emulated; press Ctrl-C to stop."
+        )
+        proc.send_signal(signal.SIGINT)  # what Ctrl-C sends
+        assert proc.wait(timeout=10) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+FAKE_PIP = r"""#!/usr/bin/env bash
+# Stands in for .venv/bin/python: says what pip and setuptools say, fails when told to.
+echo "pip $* PYTHONWARNINGS=${PYTHONWARNINGS:-}" >> "$(dirname "$0")/calls"
+echo "WARNING: Location 'file:///opt/pypi-more/simple/pip/' is ignored: it is neither a file" \
+  "nor a directory." >&2
+case "$*" in *"-e .[dev]"*)
+  echo "ERROR: Could not find a version that satisfies the requirement nh3>=99" >&2
+  exit "${FAKE_STATUS:-0}";;
+esac
+"""
+
+
+@pytest.mark.parametrize("status", [0, 1])
+def test_setup_hides_known_noise_but_not_errors(tmp_path: Path, status: int) -> None:
+    repo = tmp_path / "repo"
+    (repo / "scripts").mkdir(parents=True)
+    shutil.copy(ROOT / "scripts" / "setup.sh", repo / "scripts" / "setup.sh")
+    fake = repo / ".venv" / "bin" / "python"
+    fake.parent.mkdir(parents=True)
+    fake.write_text(FAKE_PIP)
+    fake.chmod(0o755)
+    done = subprocess.run(["bash", "scripts/setup.sh"], cwd=repo, capture_output=True, text=True,
+                          env={**os.environ, "FAKE_STATUS": str(status)}, timeout=60)
+    assert done.returncode == status
+    assert done.stdout == ""
+    assert done.stderr == "ERROR: Could not find a version that satisfies the requirement nh3>=99\n"
+    calls = (fake.parent / "calls").read_text().splitlines()
+    assert calls == [
+        "pip -m pip install --quiet --upgrade pip PYTHONWARNINGS=ignore:Editable installation",
+        "pip -m pip install --quiet -e .[dev] PYTHONWARNINGS=ignore:Editable installation",
+    ]

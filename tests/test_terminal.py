@@ -86,7 +86,7 @@ def test_terminal_prints_status_lines_and_answers(
     assert "Re: “Why is the sky blue?”" in again and "grok-3-mini: done" in again
 
     listing = out[6]
-    assert "0 pending · 2 finished" in listing
+    assert "0 pending · 2 done" in listing
     assert "Why is the sky blue?" in listing and "Give three tips" in listing
 
     assert "END done" in out[7]

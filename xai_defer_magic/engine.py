@@ -45,7 +45,7 @@ class Engine(Protocol):
         """True while the job is followed (or about to be)."""
         ...
 
-    def cancel(self, job: Job) -> None:
+    def cancel(self, job: Job, reason: str | None = None) -> None:
         """Stop following the job now (it keeps running at xAI); a request in flight still
         lands its answer in the journal."""
         ...

@@ -229,7 +229,7 @@ class Job:
 
     # --- used by the poller and the cards ------------------------------------------------------
 
-    def bind(self, controller: JobController) -> None:
+    def bind(self, controller: JobController | None) -> None:
         """Say what ``cancel()`` and ``resume()`` go to."""
         self._controller = controller
 

@@ -7,6 +7,8 @@ bad value into one ``UsageError`` line, and hands everything else to the runtime
 
 from __future__ import annotations
 
+import argparse
+import difflib
 import keyword
 import time
 from typing import Any
@@ -14,7 +16,7 @@ from typing import Any
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.core.magic_arguments import parse_argstring as _parse_argstring
+from IPython.utils.process import arg_split
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
 from . import prompts_magic, text, views
@@ -248,15 +250,19 @@ class GrokDefer(Magics):
 
     @magic_arguments()
     @argument("--all", dest="which", action="store_const", const="all", default="all",
-              help="Start on every job (the default).")
+              help="Start on every job, pending or finished (the default).")
     @argument("--pending", dest="which", action="store_const", const="pending",
               help="Start on the jobs still polling.")
+    @argument("--journal", dest="scope", action="store_const", const="journal",
+              default="kernel", help="Start on every job in the journal, not only this "
+              "kernel's jobs and those it resumed.")
     @line_magic
     def grok_jobs(self, line: str) -> None:
-        """Every job of this kernel and the journal: a live panel, or a text table in a terminal."""
+        """This kernel's jobs (or the journal's): a live panel, or a text table in a terminal."""
         from .panel import show_jobs
 
-        show_jobs(self.runtime, parse_argstring(self.grok_jobs, line).which)
+        args = parse_argstring(self.grok_jobs, line)
+        show_jobs(self.runtime, args.which, args.scope)
 
     # --- %grok_models ---------------------------------------------------------------------------
 
@@ -296,11 +302,41 @@ class GrokDefer(Magics):
 
 
 def parse_argstring(magic: Any, line: str) -> Any:
-    """IPython's parser, with shlex's ValueError (an unclosed quote) as a one-line UsageError."""
+    """IPython's parser made exact: no option prefixes, one clear line for anything unknown.
+
+    argparse widens a unique prefix (``--temp`` to ``--temperature``) by default, so a typo in
+    a saved notebook would silently run with another setting than it reads. shlex's ValueError
+    (an unclosed quote) becomes a one-line ``UsageError`` too.
+    """
+    parser = magic.parser
+    parser.allow_abbrev = False
     try:
-        return _parse_argstring(magic, line)
+        args, extra = parser.parse_known_args(arg_split(line, strict=True))
     except ValueError as exc:
         raise UsageError(f"Cannot read the magic line: {exc}.") from None
+    if extra:
+        raise UsageError(_unknown_argument(magic, parser, extra[0]))
+    return args
+
+
+def _unknown_argument(magic: Any, parser: argparse.ArgumentParser, arg: str) -> str:
+    owner = getattr(magic, "__self__", None)
+    cell = getattr(owner, "magics", {}).get("cell", {})
+    name = ("%%" if parser.prog in cell else "%") + parser.prog
+    if not arg.startswith("-") or arg == "-":
+        return f"Unexpected argument {arg!r} for {name}."
+    option = arg.split("=", 1)[0]
+    known = [s for action in parser._actions for s in action.option_strings]
+    longs = [s for s in known if s.startswith("--")]
+    starts = [s for s in longs if s.startswith(option)] if option.startswith("--") else []
+    bare = {s.lstrip("-"): s for s in known}
+    similar = difflib.get_close_matches(option.lstrip("-"), list(bare), 1, 0.7)
+    close = starts[0] if len(starts) == 1 else (bare[similar[0]] if similar else None)
+    if close:
+        return f"Unknown option {option} for {name}: did you mean {close}?"
+    if not longs:
+        return f"Unknown option {option} for {name}: it takes no options."
+    return f"Unknown option {option} for {name} (options: {', '.join(longs)})."
 
 
 def _unquote(value: str | None) -> str | None:

@@ -107,12 +107,12 @@ class Poller:
     def tracks(self, job: Job) -> bool:
         return id(job) in self._tracked
 
-    def cancel(self, job: Job) -> None:
+    def cancel(self, job: Job, reason: str | None = None) -> None:
         """Mark the job cancelled now (so a resume() right after wins), stop its task soon."""
         if not job.done:
-            self._finish(job, "cancelled", JobCancelled(
+            self._finish(job, "cancelled", JobCancelled(reason or (
                 f"Polling of {job.request_id} was cancelled; job.resume() picks it up again."
-            ))
+            )))
         self.loop.call_soon(self._cancel_task, job)
 
     def resume(self, job: Job) -> None:

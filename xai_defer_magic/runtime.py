@@ -16,6 +16,7 @@ import signal
 import sys
 import threading
 import time
+import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
@@ -78,6 +79,7 @@ class Runtime:
         )
         self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
         self._known: list[Job] = []  # jobs of this runtime: created here or read from its journal
+        self.here: weakref.WeakSet[Job] = weakref.WeakSet()  # submitted or resumed here
         self._lock = threading.Lock()
         self._ticking = self.loop.submit(self._tick_forever())
         _close_at_exit()
@@ -167,6 +169,7 @@ class Runtime:
         with self._lock:
             if job not in self._known:
                 self._known.append(job)
+        self.here.add(job)
 
     def _jobs(self) -> list[Job]:
         with self._lock:
@@ -235,6 +238,7 @@ class Runtime:
         if job.status in PENDING_STATUSES and job.request_id and not engine.tracks(job):
             job.poll_started = time.monotonic()
             job.note = None
+            self.here.add(job)
             engine.track(job)
         return True
 
@@ -266,8 +270,12 @@ class Runtime:
         return job
 
     def forget(self, job: Job) -> None:
+        """Drop the job here and from the journal; a pending one still runs (and costs) at xAI."""
         if not job.done:
-            job.cancel()
+            self.engine_for(job).cancel(job, f"Forgotten: {job.request_id} is no longer "
+                                        "polled and its journal row is gone; the job still runs, "
+                                        "and costs, at xAI.")
+            job.bind(None)  # nothing to resume: the answer could not be journaled
         JOBS.remove(job)
         with self._lock:
             if job in self._known:

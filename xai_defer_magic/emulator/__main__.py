@@ -1,7 +1,8 @@
 """``xai-defer-emulator`` / ``python -m xai_defer_magic.emulator``: run the emulator until stopped.
 
-Prints exactly one line, ``XAI_BASE_URL=http://127.0.0.1:PORT/v1``, so scripts can read the port
-(or pass ``--port-file``). SIGINT and SIGTERM stop it cleanly with exit status 0.
+Prints exactly one line on stdout, ``XAI_BASE_URL=http://127.0.0.1:PORT/v1``, so scripts can read
+the port (or pass ``--port-file``), and one line for people on stderr: which key works and how to
+stop it. SIGINT (Ctrl-C) and SIGTERM stop it cleanly with exit status 0.
 """
 
 from __future__ import annotations
@@ -63,6 +64,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def start_line(base_url: str, api_key: str | None) -> str:
+    """The line a person reads: where it listens, which key it takes, how to stop it."""
+    key = ("only the key from --api-key or $XAI_EMULATOR_KEY is accepted" if api_key
+           else "any XAI_API_KEY works, e.g. export XAI_API_KEY=emulated")
+    return (f"xai-defer-emulator: emulated xAI at {base_url} (export XAI_BASE_URL={base_url}); "
+            f"{key}; press Ctrl-C to stop.")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     stop = threading.Event()
@@ -85,6 +94,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.port_file is not None:
             args.port_file.write_text(emulator.base_url + "\n")
         print(f"XAI_BASE_URL={emulator.base_url}", flush=True)
+        print(start_line(emulator.base_url, args.api_key or None), file=sys.stderr, flush=True)
         while not stop.wait(0.5):
             pass
     return 0
