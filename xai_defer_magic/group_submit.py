@@ -201,3 +201,4 @@ def register(runtime: Any, job: Job) -> None:
     job.catalogue_lookup = runtime.catalogues.for_job
     JOBS.add(job)
     runtime._remember(job)
+    runtime.here.add(job)

@@ -150,6 +150,7 @@ class Runtime:
         job.bind(CONTROLLER)
         JOBS.add(job)
         self._remember(job)
+        self.here.add(job)
         card = views.show_live(job, self.ticker) if display else None
         if on_created is not None:
             on_created(job)
@@ -169,7 +170,6 @@ class Runtime:
         with self._lock:
             if job not in self._known:
                 self._known.append(job)
-        self.here.add(job)
 
     def _jobs(self) -> list[Job]:
         with self._lock:
