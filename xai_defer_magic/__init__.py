@@ -60,6 +60,7 @@ def defer(
     timeout: float | None = None,
     display: bool = True,
     fresh: bool = False,
+    max_cost: float | None = None,
 ) -> Job:
     """Submit a deferred chat completion from Python; returns the job handle at once.
 
@@ -70,6 +71,7 @@ def defer(
     job, _card = get_runtime().defer(
         prompt, model=model, system=system, temperature=temperature, max_tokens=max_tokens,
         reasoning_effort=reasoning_effort, timeout=timeout, display=display, fresh=fresh,
+        max_cost=max_cost,
     )
     return job
 
@@ -88,6 +90,8 @@ def defer_many(
     namespace: dict[str, Any] | None = None,
     timeout: float | None = None,
     display: bool = True,
+    fresh: bool = False,
+    max_cost: float | None = None,
 ) -> Group:
     """One deferred job per item (``{item}``, ``{index}``, ``{column}`` in ``template``), as
     one group handle returned at once; or ``defer_many([prompt, ...])`` for ready prompts.
@@ -108,6 +112,7 @@ def defer_many(
         get_runtime(), template, items, as_name=as_name, namespace=namespace, hidden=hidden,
         model=model, system=system, temperature=temperature, max_tokens=max_tokens,
         reasoning_effort=reasoning_effort, schema=schema, timeout=timeout, display=display,
+        fresh=fresh, max_cost=max_cost,
     )
 
 

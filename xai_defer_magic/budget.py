@@ -14,9 +14,14 @@ from collections.abc import Iterable
 from typing import Any
 
 from .completion import TICKS_PER_USD
+from .errors import GrokDeferError
+from .pricing import Tokenizer, estimate_request_cost, local_token_estimate, prompt_texts
 from .request import InvalidArgument
 
 DAY = 24 * 3600.0
+# A fan-out's first items are counted by the server's tokenizer; the rest locally, scaled by
+# what those first counts showed, so a 1,000-item cell costs 20 tokenize calls, not 1,000.
+EXACT_ITEMS = 20
 
 
 class BudgetExceeded(InvalidArgument):
@@ -79,6 +84,56 @@ def spent_last_day(journal: Any, now: float | None = None) -> float:
         if r.status == "done" and r.response_text and (r.finished_at or r.created_at) >= since
     ]
     return spent_since(texts)
+
+
+def estimate_bodies(runtime: Any, bodies: list[dict[str, Any]]) -> float:
+    """The pre-send estimate of ``bodies`` in USD (see :func:`pricing.estimate_request_cost`).
+
+    Raises :class:`BudgetExceeded` when no estimate can be made: with a ceiling asked for,
+    sending blind would be the surprise the ceiling exists to prevent.
+    """
+    try:
+        catalogue = runtime.models()
+    except GrokDeferError as exc:
+        raise BudgetExceeded(
+            f"Not sent: the cost cannot be estimated ({exc.message.rstrip('.')}); "
+            "a spending limit is set."
+        ) from None
+    remote, local = runtime.catalogues.tokenizer(), Tokenizer(None)
+    exact_tokens = local_tokens = 0
+    total = 0.0
+    for index, body in enumerate(bodies):
+        if index < EXACT_ITEMS:
+            estimate = estimate_request_cost(body, catalogue, remote)
+            if estimate is not None:
+                exact_tokens += estimate.prompt_tokens
+                local_tokens += _local_prompt_tokens(body)
+        else:
+            estimate = estimate_request_cost(body, catalogue, local)
+            if estimate is not None and local_tokens and exact_tokens:
+                scale = exact_tokens / local_tokens
+                total += estimate.input_usd * (scale - 1.0)  # calibrated to the server's count
+        if estimate is None:
+            raise BudgetExceeded("Not sent: the catalogue lists no prices to estimate the cost.")
+        total += estimate.total_usd
+    return total
+
+
+def _local_prompt_tokens(body: dict[str, Any]) -> int:
+    return sum(local_token_estimate(text) for text in prompt_texts(body))
+
+
+def check_spend(runtime: Any, bodies: list[dict[str, Any]], max_cost: float | None,
+                what: str) -> float | None:
+    """Refuse ``bodies`` over ``max_cost`` or the daily budget; the estimate, or None when no
+    limit is set (then nothing is asked of the server)."""
+    daily = runtime.settings.daily_budget_usd
+    if max_cost is None and daily is None:
+        return None
+    estimate = estimate_bodies(runtime, bodies)
+    spent = spent_last_day(runtime.journal) if daily is not None else 0.0
+    enforce(estimate, max_cost=max_cost, daily_budget=daily, spent_today=spent, what=what)
+    return estimate
 
 
 def usd(value: float) -> str:

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from . import credentials
+from .budget import check_limit, check_spend
 from .group import Group
 from .group_input import Items, check_columns, collect
 from .group_store import GroupRow, GroupStore, ItemRow, new_group_id
@@ -22,6 +23,7 @@ from .group_submit import GroupSubmitter, register, unknown_error
 from .job import Job
 from .journal import JobRecord, process_owner
 from .request import InvalidArgument, build_request, check_timeout
+from .reuse import find_twin
 from .structured import Schema, resolve_schema
 from .templates import fill
 
@@ -67,8 +69,15 @@ def start_group(
     timeout: float | None = None,
     display: bool = True,
     cell_id: str | None = None,
+    fresh: bool = False,
+    max_cost: float | None = None,
 ) -> Group:
-    """Validate, journal and show a group, start submitting it; InvalidArgument if bad."""
+    """Validate, journal and show a group, start submitting it; InvalidArgument if bad.
+
+    Each item reuses an identical finished (or pending) request on its own (see :mod:`reuse`),
+    so re-running a 1,000-item cell after editing 3 rows sends 3; only what will be sent is
+    priced against ``max_cost`` and the daily budget.
+    """
     namespace = namespace or {}
     model = runtime.settings.model if model is None else model
     resolved: Schema | None = None if schema is None else (
@@ -98,6 +107,12 @@ def start_group(
         if resolved is not None:
             body["response_format"] = resolved.response_format()
         bodies.append(body)
+    reuse = runtime.settings.reuse and not fresh
+    twins = [find_twin(runtime, body, base_url) if reuse else None for body in bodies]
+    to_send = [i for i, twin in enumerate(twins) if twin is None]
+    limit = runtime.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
+                                                                               "--max-cost")
+    check_spend(runtime, [bodies[i] for i in to_send], limit, f"these {len(to_send)} requests")
     group_id = new_group_id()
     now = time.time()
     registry = registry_for(runtime)
@@ -107,8 +122,15 @@ def start_group(
         [ItemRow(i, collected.labels[i], collected.values[i], body, names=names[i])
          for i, body in enumerate(bodies)],
     )
-    jobs = [_new_job(model, body, base_url, timeout, cell_id, names[i], resolved, now)
-            for i, body in enumerate(bodies)]
+    jobs = []
+    for i, body in enumerate(bodies):
+        twin = twins[i]
+        if twin is None:
+            jobs.append(_new_job(model, body, base_url, timeout, cell_id, names[i], resolved, now))
+            continue
+        registry.store.set_state(group_id, i, "accepted", request_id=twin.request_id)
+        twin.template_names, twin.schema = names[i], resolved
+        jobs.append(twin)
     group = _group(group_id, jobs, collected, shown_template, model, now)
     registry.groups[group_id] = group
     submitter = GroupSubmitter(runtime, registry.store, group)
@@ -116,7 +138,7 @@ def start_group(
         from .group_views import show_group
 
         show_group(runtime, group)
-    submitter.start(list(range(len(jobs))))
+    submitter.start(to_send)
     return group
 
 

@@ -78,6 +78,7 @@ class Job:
         # Set by the runtime: the catalogue that prices an answer without cost_in_usd_ticks.
         self.catalogue_lookup: Callable[[Job], Catalogue | None] | None = None
         self.poll_started = time.monotonic()
+        self.estimated_cost_usd: float | None = None  # the pre-send estimate, when one was made
         self.reused_from: Any = None  # reuse.ReusedFrom when the answer came from the journal
         self._controller: JobController | None = None
         self._listeners: list[Listener] = []

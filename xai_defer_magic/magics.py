@@ -20,6 +20,7 @@ from IPython.utils.process import arg_split
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
 from . import prompts_magic, text, views
+from .budget import check_limit
 from .errors import GrokDeferError, InsecureTransport, MissingApiKey
 from .job import PENDING_STATUSES, Job
 from .poller import PollSettings
@@ -61,6 +62,13 @@ class GrokDefer(Magics):
     max_transient_failures = Int(
         8, help="Consecutive 5xx/network failures before a job is marked failed (resumable)."
     ).tag(config=True)
+    max_cost_usd = Float(
+        None, allow_none=True, help="Refuse a cell whose estimated cost passes this (USD)."
+    ).tag(config=True)
+    daily_budget_usd = Float(
+        None, allow_none=True,
+        help="Refuse a submission when the last 24 h of spending plus its estimate pass this.",
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -86,6 +94,13 @@ class GrokDefer(Magics):
             raise TraitError("GrokDefer.max_polls_per_second must be 0 (no limit) or more.")
         return float(proposal["value"])
 
+    @validate("max_cost_usd", "daily_budget_usd")
+    def _limit(self, proposal: Any) -> float | None:
+        try:
+            return check_limit(proposal["value"], f"GrokDefer.{proposal['trait'].name}")
+        except InvalidArgument as exc:
+            raise TraitError(str(exc)) from None
+
     @validate("timeout")
     def _timeout(self, proposal: Any) -> float | None:
         try:
@@ -96,7 +111,7 @@ class GrokDefer(Magics):
     @observe(
         "model", "base_url", "timeout", "reuse", "first_poll", "poll_growth", "max_poll_interval",
         "max_in_flight", "request_timeout", "max_transient_failures", "max_polls_per_second",
-        "journal_dir",
+        "journal_dir", "max_cost_usd", "daily_budget_usd",
     )
     def _apply(self, change: Any) -> None:
         if hasattr(self, "runtime"):
@@ -109,6 +124,7 @@ class GrokDefer(Magics):
         return Settings(
             model=self.model, base_url=self.base_url, timeout=self.timeout,
             home=self.journal_dir, resume_on_load=self.resume_on_load, reuse=self.reuse,
+            max_cost_usd=self.max_cost_usd, daily_budget_usd=self.daily_budget_usd,
             poll=PollSettings(
                 schedule=schedule, max_in_flight=self.max_in_flight,
                 request_timeout=self.request_timeout,
@@ -130,6 +146,8 @@ class GrokDefer(Magics):
     @argument("-o", "--out", help="Store the job handle in this variable right away.")
     @argument("--timeout", help="Stop polling after this many seconds (the job stays resumable).")
     @argument("--wait", action="store_true", help="Block this cell until done; show the answer.")
+    @argument("--max-cost", dest="max_cost",
+              help="Refuse the cell if its estimated cost passes this many USD.")
     @argument("--fresh", action="store_true",
               help="Send the request even if an identical one was answered or is pending.")
     @argument("--raw", action="store_true", help="Send the body as is: no {name} templates.")
@@ -166,7 +184,7 @@ class GrokDefer(Magics):
                 temperature=args.temperature, max_tokens=args.max_tokens,
                 reasoning_effort=args.reasoning_effort, timeout=args.timeout,
                 cell_id=self._cell_id(), response_format=prepared.response_format,
-                fresh=args.fresh, on_created=store,
+                fresh=args.fresh, max_cost=args.max_cost, on_created=store,
             )
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None

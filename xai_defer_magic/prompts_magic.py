@@ -92,7 +92,7 @@ def defer_group(magics: Any, args: Any, cell: str) -> Group:
             namespace=namespace, hidden=hidden, model=args.model, system=args.system,
             temperature=args.temperature, max_tokens=args.max_tokens,
             reasoning_effort=args.reasoning_effort, schema=schema, timeout=args.timeout,
-            cell_id=magics._cell_id(),
+            cell_id=magics._cell_id(), fresh=args.fresh, max_cost=args.max_cost,
         )
     except _REFUSED as exc:
         raise UsageError(str(exc)) from None

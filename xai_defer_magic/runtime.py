@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import credentials, views
+from .budget import check_limit, check_spend
 from .catalogue import Catalogue
 from .catalogue_client import CatalogueCache
 from .completion import parse_completion_text
@@ -56,6 +57,8 @@ class Settings:
     home: str | None = None
     resume_on_load: bool = True
     reuse: bool = True
+    max_cost_usd: float | None = None
+    daily_budget_usd: float | None = None
     poll: PollSettings = field(default_factory=PollSettings)
 
 
@@ -121,6 +124,7 @@ class Runtime:
         display: bool = True,
         cell_id: str | None = None,
         fresh: bool = False,
+        max_cost: float | None = None,
         response_format: dict[str, Any] | None = None,
         on_created: Callable[[Job], None] | None = None,
     ) -> tuple[Job, Any]:
@@ -145,7 +149,11 @@ class Runtime:
             twin = find_twin(self, body, base_url)
             if twin is not None:
                 return twin, views.show_reused(twin, self.ticker) if display else None
+        limit = self.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
+                                                                               "--max-cost")
+        estimate = check_spend(self, [body], limit, "this request")  # before anything is shown
         job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id)
+        job.estimated_cost_usd = estimate
         job.catalogue_lookup = self.catalogues.for_job
         job.bind(CONTROLLER)
         JOBS.add(job)

@@ -65,6 +65,8 @@ def usage_line(job: Job) -> str:
     ]
     if job.cost_usd is not None:
         parts.append(f"cost {job_cost(job)}")
+    if job.estimated_cost_usd is not None:
+        parts.append(f"estimated before sending {cost(job.estimated_cost_usd)}")
     if job.completion.finish_reason:
         parts.append(f"finish: {job.completion.finish_reason}")
     return " · ".join(parts)
