@@ -128,11 +128,11 @@ def test_a_retired_slug_names_who_answered_and_its_price(
     for mime in ("text/plain", "text/markdown", "text/html"):
         assert "grok-4 → grok-4.3" in bundle[mime], mime
         assert "grok-4 is retired" in bundle[mime], mime
-    from xai_defer_magic.panel import option_label, row_html
-    from xai_defer_magic.panel import text_table as panel_table
+    from xai_defer_magic.jobs_table import Row, row_html
+    from xai_defer_magic.jobs_table import text_table as panel_table
 
-    assert "grok-4 → grok-4.3" in row_html(job, time.time())
-    assert "grok-4 → grok-4.3" in panel_table([job]) and "grok-4 → grok-4.3" in option_label(job)
+    assert "grok-4 → grok-4.3" in row_html(Row(job), time.time())
+    assert "grok-4 → grok-4.3" in panel_table([Row(job)], "", time.time(), "")
     run(shell, f"%grok_result {job.request_id}")  # terminal: the text rendering
     printed = capsys.readouterr().out
     assert "grok-4 → grok-4.3" in printed and "grok-4 is retired" in printed

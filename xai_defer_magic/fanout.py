@@ -137,7 +137,7 @@ def start_group(
     if display:
         from .group_views import show_group
 
-        show_group(runtime, group)
+        group.card = show_group(runtime, group)
     submitter.start(to_send)
     return group
 

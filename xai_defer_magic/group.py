@@ -45,6 +45,7 @@ class Group:
         self.ended_at: float | None = None
         self.source_index: Any = None  # the input's pandas index, kept as is for to_pandas()
         self.controller: Any = None  # group_submit.GroupSubmitter, while this kernel owns it
+        self.card: Any = None  # group_card.GroupCard shown by the cell that made the group
         self._changed = threading.Condition()
         self._listeners: list[Callable[[Group], None]] = []
         self.version = 0  # bumped on every item change (the card re-renders when it moved)

@@ -115,6 +115,13 @@ def show_group(runtime: Any, group: Group) -> Any:
     return card
 
 
+def replace_card(group: Group) -> None:
+    """Turn the group's card, displayed in this cell, into the summary (kernel thread)."""
+    from IPython.display import update_display
+
+    update_display(summary_bundle(group), raw=True, display_id=group.card.display_id)
+
+
 def show_summary(group: Group) -> None:
     """The group's static summary in the current cell (``%grok_wait``, ``%grok_result``)."""
     from .views import has_widgets

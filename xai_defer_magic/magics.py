@@ -170,7 +170,7 @@ class GrokDefer(Magics):
             if args.out and self.shell is not None:
                 self.shell.user_ns[args.out] = group
             if args.wait:
-                prompts_magic.wait_groups([group], None)
+                prompts_magic.wait_groups([group], None, in_place=True)
             return
         prepared = prompts_magic.prepare_single(self.shell, args, cell)
 

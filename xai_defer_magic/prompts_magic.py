@@ -133,10 +133,13 @@ def without_group_jobs(runtime: Any, jobs: Iterable[Job]) -> list[Job]:
     return [j for j in jobs if id(j) not in grouped]
 
 
-def wait_groups(groups: list[Group], timeout: float | None, runtime: Any = None) -> None:
+def wait_groups(groups: list[Group], timeout: float | None, runtime: Any = None,
+                in_place: bool = False) -> None:
     """Block until the groups end (or ``timeout``); show each one's summary in this cell.
 
-    Sent items that nothing polls yet (a group of an earlier kernel) are polled now."""
+    Sent items that nothing polls yet (a group of an earlier kernel) are polled now.
+    ``in_place`` (``--wait``, the card is in this cell): the card becomes the summary rather
+    than being followed by a second copy."""
     import time
 
     for g in groups if runtime is not None else ():
@@ -150,10 +153,13 @@ def wait_groups(groups: list[Group], timeout: float | None, runtime: Any = None)
                 break
     except KeyboardInterrupt:
         print("Stopped waiting; the groups keep running in the background.")
-    from .group_views import show_summary
+    from .group_views import replace_card, show_summary
 
     for g in groups:
-        show_summary(g)
+        if in_place and g.card is not None:
+            replace_card(g)
+        else:
+            show_summary(g)
         if not g.done:
             print(f"group {g.id}: still running (%grok_wait {g.id} again later)")
 

@@ -1,0 +1,46 @@
+"""``%%grok_defer --over ... --wait`` leaves ONE summary in its cell, as plain data.
+
+The group card of the cell is replaced in place by the summary (as ``--wait`` does for one job),
+not followed by a second copy; the saved notebook needs no widget state.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import nbformat
+import pytest
+from nbclient import NotebookClient
+from nbformat.v4 import new_code_cell, new_notebook
+
+pytestmark = pytest.mark.kernel
+
+WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def test_fan_out_wait_shows_one_summary_and_no_widget(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    notebook = new_notebook(cells=[
+        new_code_cell("%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.2\n"
+                      "xs = ['ant', 'bee', 'cat']"),
+        new_code_cell("%%grok_defer --over xs --wait -o g\nName {item}"),
+        new_code_cell("print(g.results())"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"}})
+    saved = os.environ.copy()
+    os.environ.update(env)
+    try:
+        NotebookClient(notebook, timeout=120, resources={"metadata": {"path": str(tmp_path)}}
+                       ).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    nbformat.validate(notebook)
+    outputs = notebook.cells[1].outputs
+    summaries = [o for o in outputs if "text/html" in o.get("data", {})]
+    assert len(summaries) == 1, [sorted(o.get("data", {})) for o in outputs]
+    assert not [o for o in outputs if WIDGET in o.get("data", {})], "a widget was saved"
+    assert "3 done · 0 failed · 0 pending of 3" in summaries[0]["data"]["text/plain"]
+    assert "None" not in notebook.cells[2].outputs[0]["text"]
