@@ -14,6 +14,7 @@ import time
 from collections.abc import Callable, Generator
 from typing import Any, Protocol
 
+from .answer import Answer
 from .completion import Completion
 from .errors import (
     GrokDeferError,
@@ -148,7 +149,7 @@ class Job:
 
     def _outcome(self) -> str:
         if self.status == "done":
-            return self.content or ""
+            return Answer(self.content or "")
         if self.exception is not None:
             raise self.exception
         message = self.error or f"Job {self.request_id} ended as {self.status}."

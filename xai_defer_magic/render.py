@@ -118,7 +118,17 @@ def safe_markdown(markdown_text: str) -> str:
     one_line = "\n" not in text.strip("\n")  # may be shown inline, after a prefix (job.error)
     if _inert(text) and (not one_line or _inert("x " + text)):
         return text
-    return _PUNCTUATION.sub(r"\\\g<0>", markdown_text or "")
+    return literal_markdown(markdown_text)
+
+
+def literal_markdown(text: str) -> str:
+    """Every ASCII punctuation mark backslash-escaped: CommonMark shows it all as typed."""
+    return _PUNCTUATION.sub(r"\\\g<0>", text or "")
+
+
+def is_inert(text: str) -> bool:
+    """True when even a renderer that trusts raw HTML finds nothing live or loading in it."""
+    return _inert(text)
 
 
 def _inert(text: str) -> bool:

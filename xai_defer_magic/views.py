@@ -1,12 +1,20 @@
 """Showing jobs in the current cell: a live card in a kernel, status lines in a terminal.
 
-Everything here runs on the kernel thread while a cell executes, so ``display()`` lands in that
-cell. Later changes reach the frontend only through widget traits (cards) or, in a terminal,
-as printed lines.
+``show_live`` and ``show_result`` run on the kernel thread while a cell executes, so
+``display()`` lands in that cell. While a job runs its card is a widget; when it ends,
+``LiveDisplay`` replaces the card's output with plain rich data (``static.job_bundle``) by
+``update_display_data`` on the card's display id, so a notebook saved without widget state
+(JupyterLab's default) still shows the answer. That one message is sent from whichever thread
+ends the job, usually the poller's loop thread. ipykernel 7.4 stamps it with the parent header
+of the most recent execute request (the loop thread never sets its own), and the frontend
+routes it by display id, not by parent: JupyterLab and Notebook 7 update the original cell
+while any other cell runs; nbclient, during a later cell such as ``%grok_wait``, updates the
+card's cell in the saved notebook too.
 """
 
 from __future__ import annotations
 
+import threading
 from typing import Any
 
 from IPython.display import display, update_display
@@ -37,54 +45,57 @@ def show_live(job: Job, ticker: Any = None) -> Any:
     if ticker is not None:
         ticker.add(card)
     display(card, display_id=card.display_id)
+    LiveDisplay(card).follow()
     return card
 
 
-def show_result(job: Job, card: Any = None) -> None:
-    """Show a finished job in the current cell, in a form saved notebooks keep.
+class LiveDisplay:
+    """Keeps a card's output right for a saved notebook: the widget while the job runs, plain
+    data once it ends (and the widget again if it is resumed)."""
 
-    Given the card already displayed in this cell, its output is replaced in place (one card,
-    now with text fallbacks); otherwise a new finished card is displayed.
+    def __init__(self, card: Any) -> None:
+        self.card = card
+        self._shown: str | None = None  # the status the cell's output was last sent for
+        self._lock = threading.Lock()
+
+    def follow(self) -> None:
+        self.card.job.add_listener(self._on_change)
+        self._on_change(self.card.job)
+
+    def _on_change(self, job: Job) -> None:
+        with self._lock:
+            if job.status == self._shown:
+                return
+            previous, self._shown = self._shown, job.status
+            if job.done:
+                bundle = static_bundle(job)
+            elif previous is None:
+                return  # just displayed: the widget is already there
+            else:  # pending again, or submitting -> pending: the widget, with today's text
+                bundle = self.card._repr_mimebundle_() or {}
+            update_display(bundle, raw=True, display_id=self.card.display_id)
+
+
+def static_bundle(job: Job) -> dict[str, Any]:
+    from .static import job_bundle  # markdown-it, nh3 and Pygments: on first use
+
+    return job_bundle(job)
+
+
+def show_result(job: Job, card: Any = None) -> None:
+    """Show a finished job in the current cell as plain rich data (no widget state needed).
+
+    Given the card already displayed in this cell, its output is replaced in place (one card);
+    otherwise the finished card is displayed.
     """
     if not has_widgets():
         print(text.result_text(job))
         return
-    from .card import JobCard
-
-    fresh = card is None
-    card = card or JobCard(job)
-    bundle = result_bundle(job)
-    view = (card._repr_mimebundle_() or {}).get("application/vnd.jupyter.widget-view+json")
-    if view is not None:
-        bundle["application/vnd.jupyter.widget-view+json"] = view
-    if fresh:
+    bundle = static_bundle(job)
+    if card is None:
         display(bundle, raw=True)
     else:
         update_display(bundle, raw=True, display_id=card.display_id)
-
-
-def result_bundle(job: Job) -> dict[str, Any]:
-    """Inert HTML, Markdown and text of a finished job, for saved notebooks and nbconvert."""
-    from .render import answer_html, escape, safe_markdown  # markdown-it and nh3: on first use
-
-    head = f"**{job.model}** · `{job.request_id}` · {job.status}"
-    if job.status == "done" and job.completion is not None:
-        body = job.completion.content
-        usage = text.usage_line(job)
-        return {
-            "text/html": (
-                f"<p><b>{escape(job.model)}</b> · <code>{escape(job.request_id)}</code> · done"
-                f"</p>{answer_html(body)}<p><small>{escape(usage)}</small></p>"
-            ),
-            "text/markdown": f"{head}\n\n{safe_markdown(body)}\n\n*{usage}*\n",
-            "text/plain": text.result_text(job),
-        }
-    line = text.status_line(job)
-    return {
-        "text/html": f'<div style="color:#c5221f">{escape(line)}</div>',
-        "text/markdown": f"{head}: {safe_markdown(job.error or '')}",
-        "text/plain": line,
-    }
 
 
 def quiet(job: Job) -> bool:
