@@ -383,7 +383,7 @@ IMAGES = [
 def image_sources(fragment: str) -> list[str]:
     """Every URL a browser would fetch on its own from this HTML: img/src-like attributes."""
     found = re.findall(r"<\s*(?:img|image|source|video|audio|input)\b[^>]*>", fragment, re.I)
-    found += re.findall(r"\b(?:src|srcset|poster|background)\s*=", fragment, re.I)
+    found += re.findall(r"<[^>]*\b(?:src|srcset|poster|background)\s*=[^>]*>", fragment, re.I)
     return found
 
 

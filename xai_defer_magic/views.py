@@ -5,11 +5,11 @@
 ``LiveDisplay`` replaces the card's output with plain rich data (``static.job_bundle``) by
 ``update_display_data`` on the card's display id, so a notebook saved without widget state
 (JupyterLab's default) still shows the answer. That one message is sent from whichever thread
-ends the job, usually the poller's loop thread. ipykernel 7.4 stamps it with the parent header
-of the most recent execute request (the loop thread never sets its own), and the frontend
-routes it by display id, not by parent: JupyterLab and Notebook 7 update the original cell
-while any other cell runs; nbclient, during a later cell such as ``%grok_wait``, updates the
-card's cell in the saved notebook too.
+ends the job, usually the poller's loop thread, and is stamped with the header of the cell that
+showed the card: ipykernel 7.4 takes a display's parent from a context variable, which a loop
+task inherits from whatever cell scheduled it (or, in a thread that never set it, from the
+latest cell), so the header is set explicitly here. JupyterLab and Notebook 7 route the update
+by display id to the cell that showed it, while any other cell runs.
 """
 
 from __future__ import annotations
@@ -45,7 +45,7 @@ def show_live(job: Job, ticker: Any = None) -> Any:
     if ticker is not None:
         ticker.add(card)
     display(card, display_id=card.display_id)
-    LiveDisplay(card).follow()
+    LiveDisplay(card, _display_parent()).follow()
     return card
 
 
@@ -53,8 +53,9 @@ class LiveDisplay:
     """Keeps a card's output right for a saved notebook: the widget while the job runs, plain
     data once it ends (and the widget again if it is resumed)."""
 
-    def __init__(self, card: Any) -> None:
+    def __init__(self, card: Any, parent: dict[str, Any] | None = None) -> None:
         self.card = card
+        self.parent = parent  # the header of the cell that displayed the card
         self._shown: str | None = None  # the status the cell's output was last sent for
         self._lock = threading.Lock()
 
@@ -73,7 +74,29 @@ class LiveDisplay:
                 return  # just displayed: the widget is already there
             else:  # pending again, or submitting -> pending: the widget, with today's text
                 bundle = self.card._repr_mimebundle_() or {}
-            update_display(bundle, raw=True, display_id=self.card.display_id)
+            _update(bundle, self.card.display_id, self.parent)
+
+
+def _display_parent() -> dict[str, Any] | None:
+    """The header display messages get now (on the kernel thread, in the running cell)."""
+    from IPython import get_ipython
+
+    header = getattr(getattr(get_ipython(), "display_pub", None), "parent_header", None)
+    return dict(header) if isinstance(header, dict) and header else None
+
+
+def _update(bundle: dict[str, Any], display_id: str, parent: dict[str, Any] | None) -> None:
+    """``update_display`` stamped with ``parent`` in this thread only (ipykernel >= 6.29)."""
+    from IPython import get_ipython
+
+    publisher = getattr(get_ipython(), "display_pub", None)
+    set_parent = getattr(publisher, "set_thread_parent", None)
+    token = set_parent(parent) if parent and callable(set_parent) else None
+    try:
+        update_display(bundle, raw=True, display_id=display_id)
+    finally:
+        if token is not None:
+            publisher.reset_thread_parent(token)  # type: ignore[union-attr]
 
 
 def static_bundle(job: Job) -> dict[str, Any]:
