@@ -4,13 +4,25 @@ Pygments turns a block with a known language into ``<span class="k">``-style tok
 sanitizer keeps exactly these classes); the colours come from JupyterLab's own editor variables
 (``--jp-mirror-editor-*-color``), so they follow the light or dark theme, with JupyterLab's light
 defaults as fallbacks for nbconvert. Where no CSS applies (GitHub), the code stays plain text.
-Pygments is imported on the first highlighted block, not when the extension loads.
+This module is imported with ``render``, on the first answer shown, not when the extension
+loads. Pygments' lazy lookups are not thread-safe (two threads rendering at once saw
+"cannot import name 'HtmlFormatter'"), so the formatter is imported by its module path here and
+lexer lookups hold a lock.
 """
 
 from __future__ import annotations
 
+import threading
 from functools import lru_cache
 from typing import Any
+
+from pygments import highlight
+from pygments.formatters.html import HtmlFormatter
+from pygments.lexers import get_lexer_by_name
+from pygments.token import STANDARD_TYPES
+from pygments.util import ClassNotFound
+
+_LOOKUP = threading.Lock()
 
 # Token short names -> JupyterLab variable and its light-theme default.
 _COLOURS: dict[str, tuple[str, str]] = {
@@ -52,8 +64,6 @@ _BOLD = ("k", "kc", "kd", "kn", "kr", "ow", "gh", "gu", "nc", "nn")
 
 def _token_classes() -> frozenset[str]:
     """Every short class Pygments' HTML formatter can emit (its standard token table)."""
-    from pygments.token import STANDARD_TYPES
-
     return frozenset(name for name in STANDARD_TYPES.values() if name)
 
 
@@ -75,12 +85,10 @@ def highlight_css(scope: str) -> str:
 def highlight_block(code: str, language: str, _attrs: str = "") -> str:
     """markdown-it's ``highlight`` hook: a whole ``<pre>`` for a known language, else ``""``
     (markdown-it then escapes the code as plain text)."""
-    lexer = _lexer(language.strip().lower()) if language else None
+    with _LOOKUP:
+        lexer = _lexer(language.strip().lower()) if language else None
     if lexer is None:
         return ""
-    from pygments import highlight
-    from pygments.formatters import HtmlFormatter
-
     spans = highlight(code, lexer, HtmlFormatter(nowrap=True))
     return f'<pre class="xdm-code"><code>{spans}</code></pre>'
 
@@ -89,9 +97,6 @@ def highlight_block(code: str, language: str, _attrs: str = "") -> str:
 def _lexer(language: str) -> Any:
     if not language or not language.replace("-", "").replace("+", "").replace("#", "").isalnum():
         return None
-    from pygments.lexers import get_lexer_by_name
-    from pygments.util import ClassNotFound
-
     try:
         return get_lexer_by_name(language, stripnl=False, ensurenl=False)
     except ClassNotFound:

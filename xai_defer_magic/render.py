@@ -80,8 +80,12 @@ def escape(text: object) -> str:
 
 
 def escape_markdown(text: object) -> str:
-    """Plain text for a Markdown context (a model name, an id): every mark shown literally."""
-    return _PUNCTUATION.sub(r"\\\g<0>", " ".join(str(text).split()))
+    """Plain text for an inline Markdown context (a model name, an id): every character that
+    could start markup (emphasis, code, links, images, HTML, entities, math) shown literally."""
+    return _INLINE_SPECIAL.sub(r"\\\g<0>", " ".join(str(text).split()))
+
+
+_INLINE_SPECIAL = re.compile(r"[\\`*_\[\]()<>!#|~&{}$]")
 
 
 # --- a Markdown fallback that stays inert in renderers that trust it -----------------------------

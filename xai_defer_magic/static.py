@@ -30,6 +30,12 @@ _PILL_COLOURS = {
     "expired": "#c5221f", "timed_out": "#b06000", "cancelled": "#b06000",
 }
 
+def _answer_rule(selectors: str, declarations: str) -> str:
+    scopes = (".jp-RenderedHTMLCommon .xdm-answer", ".xdm-answer")
+    joined = ",".join(f"{scope} {sel}" for scope in scopes for sel in selectors.split(","))
+    return f"{joined}{{{declarations}}}\n"
+
+
 CARD_CSS = (
     "<style>\n"
     ".xdm-card{border:1px solid var(--jp-border-color1,#ccc);border-radius:6px;"
@@ -45,13 +51,15 @@ CARD_CSS = (
     ".xdm-usage{font-size:12px;color:var(--jp-ui-font-color1,#333)}\n"
     ".xdm-reasoning{margin:4px 0}\n"
     ".xdm-reasoning>summary{cursor:pointer;font-size:13px;color:var(--jp-ui-font-color1,#333)}\n"
-    ".xdm-answer h1{font-size:1.35em}.xdm-answer h2{font-size:1.2em}"
-    ".xdm-answer h3{font-size:1.08em}\n"
-    ".xdm-answer h1,.xdm-answer h2,.xdm-answer h3{margin:.6em 0 .3em}\n"
-    ".xdm-answer table{margin-left:0;margin-right:auto}\n"
-    ".xdm-answer th,.xdm-answer td{text-align:left}\n"
-    ".xdm-answer pre.xdm-code{padding:6px 8px;"
-    "background:var(--jp-cell-editor-background,#f7f7f7)}\n"
+    # JupyterLab styles text/html like a DataFrame (":not(.jp-RenderedMarkdown)
+    # .jp-RenderedHTMLCommon td" right-aligns): these rules match at least that specificity.
+    + _answer_rule("h1", "font-size:1.35em;margin:.6em 0 .3em")
+    + _answer_rule("h2", "font-size:1.2em;margin:.6em 0 .3em")
+    + _answer_rule("h3", "font-size:1.08em;margin:.6em 0 .3em")
+    + _answer_rule("table", "margin-left:0;margin-right:auto")
+    + _answer_rule("th,td,tr", "text-align:left")
+    + _answer_rule("pre.xdm-code", "padding:6px 8px;"
+                   "background:var(--jp-cell-editor-background,#f7f7f7)")
     + highlight_css(".xdm-answer")
     + "\n</style>"
 )
