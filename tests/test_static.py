@@ -73,7 +73,8 @@ def test_done_bundle_is_the_whole_card_as_plain_data() -> None:
     assert "<script" not in bundle["text/html"] and "http" not in re.sub(
         r'href="[^"]*"|title="[^"]*"', "", bundle["text/html"]).replace("https://tracker", "")
     assert "Primes" in bundle["text/markdown"] and "Step one." in bundle["text/markdown"]
-    assert bundle["text/plain"].startswith("[grok] 0f1e2d3c") and "Step one." in bundle["text/plain"]
+    assert bundle["text/plain"].startswith("[grok] 0f1e2d3c")
+    assert "Step one." in bundle["text/plain"]
 
 
 def test_server_strings_are_escaped_in_html_and_markdown() -> None:
@@ -173,7 +174,8 @@ def test_outputs_need_no_widget_state(kernel: Kernel, emulator: Emulator) -> Non
     waited = kernel.run("%%grok_defer --wait -m grok-4\nExplain deferred completions.", 60)
     final = waited.outputs[-1]
     assert final["msg_type"] == "update_display_data", waited.outputs
-    assert WIDGET not in final["content"]["data"] and "Emulated answer" in final["content"]["data"]["text/html"]
+    assert WIDGET not in final["content"]["data"]
+    assert "Emulated answer" in final["content"]["data"]["text/html"]
 
     kernel.run("%%grok_defer -o other\nOne more.")
     for cell in (kernel.run("%grok_wait", 60), kernel.run("%grok_result {job.request_id}")):
@@ -182,8 +184,26 @@ def test_outputs_need_no_widget_state(kernel: Kernel, emulator: Emulator) -> Non
         assert "Emulated answer" in shown[-1]["content"]["data"]["text/html"]
 
     last_line = kernel.run("job.result()")
-    result = [o for o in last_line.outputs if o["msg_type"] == "execute_result"][0]["content"]
+    result = next(o for o in last_line.outputs if o["msg_type"] == "execute_result")["content"]
     assert "<h2>" in result["data"]["text/html"] and "text/markdown" in result["data"]
     check = kernel.run("print(job.result() == job.content, type(job.result()).__name__)")
     assert check.text().split() == ["True", "Answer"]
     assert json.dumps(result["data"]["text/plain"]).count("\\\\n") == 0
+
+
+def test_a_pending_card_shows_only_its_header() -> None:
+    """Empty widgets still take a line each: a pending card hides every part it has no text for."""
+    from xai_defer_magic.card import JobCard
+
+    job = Job(model="grok-4", request={}, base_url="x", created_at=1.0)
+    job.request_id = "abc"
+    job.set_status("pending")
+    card = JobCard(job)
+    try:
+        shown = [c for c in card.children if c.layout.display != "none"]
+        assert shown == [card._header, card._footer], [type(c).__name__ for c in shown]
+        job.finish(finished_job().completion)  # type: ignore[arg-type]
+        shown = [c for c in card.children if c.layout.display != "none"]
+        assert card._answer in shown and card._reasoning in shown and card._error not in shown
+    finally:
+        card.close()

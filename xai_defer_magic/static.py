@@ -115,7 +115,8 @@ def reasoning_html(job: Job) -> str:
         )
     tokens = job.completion.usage.reasoning_tokens
     if tokens:
-        return f'<div class="xdm-muted xdm-reasoning-note">{escape(text.reasoning_hidden(tokens))}</div>'
+        note = escape(text.reasoning_hidden(tokens))
+        return f'<div class="xdm-muted xdm-reasoning-note">{note}</div>'
     return ""
 
 
