@@ -155,17 +155,16 @@ def test_outputs_need_no_widget_state(kernel: Kernel, emulator: Emulator) -> Non
     sleeper = kernel.submit("import time; time.sleep(6)")
 
     def swaps() -> list[dict[str, Any]]:
-        return [o for o in card.outputs if o["msg_type"] == "update_display_data"
+        return [o for o in sleeper.outputs if o["msg_type"] == "update_display_data"
                 and WIDGET not in o["content"]["data"]
                 and o["content"]["transient"].get("display_id") == display_id]
 
-    # The card's output becomes plain data while the other cell sleeps: by display id, stamped
-    # with the card's own cell (its parent header), not the running one.
+    # The card's output becomes plain data while the other cell sleeps, by display id, stamped
+    # with the running cell's header (so nbclient, which reads only that cell's, saves it too).
     kernel.pump_until(lambda: bool(swaps()), 30, "the card to become plain data")
     assert sleeper.idle_at is None, "the swap came only after the sleeping cell"
-    assert not [o for o in sleeper.outputs if o["msg_type"] == "update_display_data"]
     kernel.wait(sleeper, 30)
-    assert len(swaps()) == 1, card.outputs
+    assert len(swaps()) == 1, sleeper.outputs
     data = swaps()[0]["content"]["data"]
     assert set(data) == {"text/html", "text/markdown", "text/plain"}
     assert "Emulated answer" in data["text/html"] and "xdm-status-done" in data["text/html"]
@@ -207,3 +206,30 @@ def test_a_pending_card_shows_only_its_header() -> None:
         assert card._answer in shown and card._reasoning in shown and card._error not in shown
     finally:
         card.close()
+
+
+@pytest.mark.kernel
+def test_a_headless_run_saves_plain_data_in_the_card_cells(
+    env: dict[str, str], emulator: Emulator, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """papermill/nbconvert: ``%grok_wait`` leaves each card's own cell as plain data too."""
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("JUPYTER_RUNTIME_DIR", str(tmp_path / "runtime"))
+    emulator.latency = (1.0, 3.0)
+    cells = ["%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.3",
+             "%%grok_defer\nFirst headless prompt.", "%%grok_defer\nSecond headless prompt.",
+             "%grok_wait"]
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                 "language": "python"}
+    client = NotebookClient(nb, timeout=120, kernel_name="python3", resources={
+        "metadata": {"path": str(tmp_path)}})
+    client.km_kwargs = {}
+    client.execute()
+    for cell in nb.cells[1:3]:
+        mimes = {m for o in cell.outputs for m in o.get("data", {})}
+        assert WIDGET not in mimes, cell.outputs
+        assert any("Emulated answer" in o.get("data", {}).get("text/html", "")
+                   for o in cell.outputs), cell.outputs

@@ -4,17 +4,21 @@
 ``display()`` lands in that cell. While a job runs its card is a widget; when it ends,
 ``LiveDisplay`` replaces the card's output with plain rich data (``static.job_bundle``) by
 ``update_display_data`` on the card's display id, so a notebook saved without widget state
-(JupyterLab's default) still shows the answer. That one message is sent from whichever thread
-ends the job, usually the poller's loop thread, and is stamped with the header of the cell that
-showed the card: ipykernel 7.4 takes a display's parent from a context variable, which a loop
-task inherits from whatever cell scheduled it (or, in a thread that never set it, from the
-latest cell), so the header is set explicitly here. JupyterLab and Notebook 7 route the update
-by display id to the cell that showed it, while any other cell runs.
+(JupyterLab's default) still shows the answer. That message is sent from whichever thread ends
+the job, usually the poller's loop thread, while other cells run. Which cell's header it carries
+matters only headless: JupyterLab and Notebook 7 route an update by display id to every cell
+that showed that id (``@jupyterlab/services`` ``_handleDisplayId``), whatever its parent, and
+nbclient reads only the running cell's messages. ipykernel 7.4 takes a display's parent from a
+context variable, which a loop task inherits from the cell that scheduled it; ``_update``
+clears it so the latest cell's header is used, and ``%grok_wait`` sends the update again from
+its own cell before it returns, so papermill saves the card's plain data too.
 """
 
 from __future__ import annotations
 
+import contextvars
 import threading
+import weakref
 from typing import Any
 
 from IPython.display import display, update_display
@@ -45,7 +49,7 @@ def show_live(job: Job, ticker: Any = None) -> Any:
     if ticker is not None:
         ticker.add(card)
     display(card, display_id=card.display_id)
-    LiveDisplay(card, _display_parent()).follow()
+    LiveDisplay(card).follow()
     return card
 
 
@@ -53,15 +57,17 @@ class LiveDisplay:
     """Keeps a card's output right for a saved notebook: the widget while the job runs, plain
     data once it ends (and the widget again if it is resumed)."""
 
-    def __init__(self, card: Any, parent: dict[str, Any] | None = None) -> None:
+    def __init__(self, card: Any) -> None:
         self.card = card
-        self.parent = parent  # the header of the cell that displayed the card
         self._shown: str | None = None  # the status the cell's output was last sent for
         self._lock = threading.Lock()
 
     def follow(self) -> None:
-        self.card.job.add_listener(self._on_change)
-        self._on_change(self.card.job)
+        job = self.card.job
+        with _live_lock:
+            _live.setdefault(job, weakref.WeakSet()).add(self)
+        job.add_listener(self._on_change)
+        self._on_change(job)
 
     def _on_change(self, job: Job) -> None:
         with self._lock:
@@ -74,29 +80,27 @@ class LiveDisplay:
                 return  # just displayed: the widget is already there
             else:  # pending again, or submitting -> pending: the widget, with today's text
                 bundle = self.card._repr_mimebundle_() or {}
-            _update(bundle, self.card.display_id, self.parent)
+            _update(bundle, self.card.display_id)
+
+    def show_final(self, bundle: dict[str, Any]) -> None:
+        """Send the finished card again, from the running cell (see ``show_result``)."""
+        _update(bundle, self.card.display_id)
 
 
-def _display_parent() -> dict[str, Any] | None:
-    """The header display messages get now (on the kernel thread, in the running cell)."""
-    from IPython import get_ipython
-
-    header = getattr(getattr(get_ipython(), "display_pub", None), "parent_header", None)
-    return dict(header) if isinstance(header, dict) and header else None
+# Job -> its displayed cards; weak both ways (a LiveDisplay lives as the job's listener).
+_live: weakref.WeakKeyDictionary[Job, weakref.WeakSet[LiveDisplay]] = weakref.WeakKeyDictionary()
+_live_lock = threading.Lock()
 
 
-def _update(bundle: dict[str, Any], display_id: str, parent: dict[str, Any] | None) -> None:
-    """``update_display`` stamped with ``parent`` in this thread only (ipykernel >= 6.29)."""
-    from IPython import get_ipython
+def _update(bundle: dict[str, Any], display_id: str) -> None:
+    """``update_display`` stamped with the latest cell's header, from any thread.
 
-    publisher = getattr(get_ipython(), "display_pub", None)
-    set_parent = getattr(publisher, "set_thread_parent", None)
-    token = set_parent(parent) if parent and callable(set_parent) else None
-    try:
-        update_display(bundle, raw=True, display_id=display_id)
-    finally:
-        if token is not None:
-            publisher.reset_thread_parent(token)  # type: ignore[union-attr]
+    Run in an empty context, ipykernel's display publisher finds no parent of this thread's
+    own and uses the latest execute request's: the cell running now, if any. JupyterLab
+    ignores that header for updates (it routes them by display id) and nbclient needs it (it
+    reads only the running cell's messages, then updates by display id in every cell).
+    """
+    contextvars.Context().run(update_display, bundle, raw=True, display_id=display_id)
 
 
 def static_bundle(job: Job) -> dict[str, Any]:
@@ -115,10 +119,14 @@ def show_result(job: Job, card: Any = None) -> None:
         print(text.result_text(job))
         return
     bundle = static_bundle(job)
+    with _live_lock:
+        live = list(_live.get(job, ()))
     if card is None:
         display(bundle, raw=True)
-    else:
-        update_display(bundle, raw=True, display_id=card.display_id)
+    elif all(shown.card is not card for shown in live):
+        _update(bundle, card.display_id)
+    for shown in live:  # from this cell, so a headless run saves the card's plain data too
+        shown.show_final(bundle)
 
 
 def quiet(job: Job) -> bool:
