@@ -499,6 +499,26 @@ def test_default_settings_saved_notebook_shows_every_answer_after_reload(
         finally:
             reopened.close()
 
+        # Elsewhere (a colleague's server, papermill's output) the notebook is untrusted: the
+        # frontend sanitizes it and drops <style>; the inline styles must carry the look.
+        changed = json.loads((default_lab.root / "default.ipynb").read_text())
+        changed["metadata"]["xdm_copied"] = True  # no longer matches its signature
+        (default_lab.root / "untrusted.ipynb").write_text(json.dumps(changed))
+        for session in default_lab.api("GET", "api/sessions").json():
+            default_lab.api("DELETE", f"api/sessions/{session['id']}")
+        untrusted = NotebookPage(default_lab, browser, "untrusted.ipynb")
+        try:
+            untrusted.open()
+            trusted = untrusted.page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.content.model.cells.get(2).trusted"
+            )
+            assert trusted is False, "the copy should open untrusted"
+            expect(untrusted.output(DEFAULT_CELLS["card"])).to_contain_text("Emulated answer")
+            check_rendering(untrusted)
+            assert_no_widget_error(untrusted.page)
+        finally:
+            untrusted.close()
+
         html_file = nbconvert_html(default_lab.root / "default.ipynb")
         page, _errors = open_offline(browser, html_file)
         try:

@@ -107,7 +107,11 @@ def test_each_deferred_cell_shows_a_card(executed: Any) -> None:
              if c.cell_type == "code" and c.source.startswith("%%grok_defer")]
     assert len(cards) == 5
     for cell in cards:
-        views = [o for o in cell.outputs
-                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-        assert views, f"no card in {cell.source.splitlines()[0]!r}"
-        assert views[0]["data"]["text/plain"].startswith("[grok] "), "card's text fallback"
+        # A card that finished while a later cell ran was saved as plain data (no widget);
+        # one still pending when its cell was saved is the live card with a text fallback.
+        shown = [o for o in cell.outputs if o.get("data", {}).get("text/plain", "")
+                 .startswith("[grok] ")]
+        assert shown, f"no card in {cell.source.splitlines()[0]!r}"
+        data = shown[0]["data"]
+        static = 'class="xdm-card xdm-static"' in data.get("text/html", "")
+        assert static or "application/vnd.jupyter.widget-view+json" in data, data.keys()

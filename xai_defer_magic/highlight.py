@@ -24,22 +24,23 @@ from pygments.util import ClassNotFound
 
 _LOOKUP = threading.Lock()
 
-# Token short names -> JupyterLab variable and its light-theme default.
+# Token groups -> JupyterLab's variable, and a mid-tone fallback that reads on light and dark
+# backgrounds alike (used where the variable is missing or an untrusted renderer drops it).
 _COLOURS: dict[str, tuple[str, str]] = {
-    "keyword": ("--jp-mirror-editor-keyword-color", "#008000"),
-    "operator": ("--jp-mirror-editor-operator-color", "#aa22ff"),
-    "builtin": ("--jp-mirror-editor-builtin-color", "#008000"),
-    "def": ("--jp-mirror-editor-def-color", "#0000ff"),
-    "variable": ("--jp-mirror-editor-variable-2-color", "#0055aa"),
-    "string": ("--jp-mirror-editor-string-color", "#ba2121"),
-    "number": ("--jp-mirror-editor-number-color", "#008800"),
-    "comment": ("--jp-mirror-editor-comment-color", "#408080"),
-    "meta": ("--jp-mirror-editor-meta-color", "#aa22ff"),
-    "tag": ("--jp-mirror-editor-tag-color", "#117700"),
-    "attribute": ("--jp-mirror-editor-attribute-color", "#0000cc"),
-    "punctuation": ("--jp-mirror-editor-punctuation-color", "#0055aa"),
-    "error": ("--jp-mirror-editor-error-color", "#ff0000"),
-    "header": ("--jp-mirror-editor-header-color", "#0000ff"),
+    "keyword": ("--jp-mirror-editor-keyword-color", "#2e8b2e"),
+    "operator": ("--jp-mirror-editor-operator-color", "#a050e0"),
+    "builtin": ("--jp-mirror-editor-builtin-color", "#2e8b2e"),
+    "def": ("--jp-mirror-editor-def-color", "#4a7fe0"),
+    "variable": ("--jp-mirror-editor-variable-2-color", "#4a7fe0"),
+    "string": ("--jp-mirror-editor-string-color", "#c83c3c"),
+    "number": ("--jp-mirror-editor-number-color", "#2e8b2e"),
+    "comment": ("--jp-mirror-editor-comment-color", "#5f9090"),
+    "meta": ("--jp-mirror-editor-meta-color", "#a050e0"),
+    "tag": ("--jp-mirror-editor-tag-color", "#2e8b2e"),
+    "attribute": ("--jp-mirror-editor-attribute-color", "#4a7fe0"),
+    "punctuation": ("--jp-mirror-editor-punctuation-color", "#4a7fe0"),
+    "error": ("--jp-mirror-editor-error-color", "#e03030"),
+    "header": ("--jp-mirror-editor-header-color", "#4a7fe0"),
 }
 _GROUPS: dict[str, tuple[str, ...]] = {
     "keyword": ("k", "kc", "kd", "kn", "kp", "kr", "kt", "ow"),
@@ -80,6 +81,24 @@ def highlight_css(scope: str) -> str:
     rules.append(",".join(f"{scope} .xdm-code .{n}" for n in _ITALIC) + "{font-style:italic}")
     rules.append(",".join(f"{scope} .xdm-code .{n}" for n in _BOLD) + "{font-weight:bold}")
     return "\n".join(rules)
+
+
+def inline_styles() -> dict[str, str]:
+    """Token class -> a ``style`` value, for renderers that drop ``<style>`` blocks.
+
+    JupyterLab and Notebook 7 sanitize the HTML of an untrusted notebook (one saved by another
+    server, papermill's output): ``<style>`` goes, and each inline declaration must pass a
+    check. So each colour is given twice: a plain one that passes, then the theme variable,
+    which a trusted renderer keeps and uses (the last valid declaration wins).
+    """
+    styles: dict[str, str] = {}
+    for group, names in _GROUPS.items():
+        var, default = _COLOURS[group]
+        for name in names:
+            extra = (";font-style:italic" if name in _ITALIC else "") + (
+                ";font-weight:bold" if name in _BOLD else "")
+            styles[name] = f"color:{default};color:var({var},{default}){extra}"
+    return styles
 
 
 def highlight_block(code: str, language: str, _attrs: str = "") -> str:

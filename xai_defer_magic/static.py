@@ -11,10 +11,11 @@ nbconvert's HTML and on GitHub. The HTML carries one ``<style>`` block scoped to
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from . import text
-from .highlight import highlight_css
+from .highlight import highlight_css, inline_styles
 from .job import Job
 from .render import (
     answer_html,
@@ -100,7 +101,35 @@ def error_html(job: Job) -> str:
 
 
 def answer_section(content: str) -> str:
-    return f'<div class="xdm-answer">{answer_html(content)}</div>'
+    return f'<div class="xdm-answer">{with_inline_styles(answer_html(content))}</div>'
+
+
+_TOKEN_STYLES = inline_styles()
+_TAG_STYLES = {
+    "<td>": '<td style="text-align:left">',
+    "<th>": '<th style="text-align:left">',
+    "<h1>": '<h1 style="font-size:1.35em">',
+    "<h2>": '<h2 style="font-size:1.2em">',
+    "<h3>": '<h3 style="font-size:1.08em">',
+    '<pre class="xdm-code">': '<pre class="xdm-code" style="padding:6px 8px;'
+                              'background:var(--jp-cell-editor-background,transparent)">',
+}
+_STYLED_TAG = re.compile("|".join(re.escape(tag) for tag in _TAG_STYLES))
+_TOKEN_SPAN = re.compile(r'<span class="([a-z0-9]+)">')
+
+
+def with_inline_styles(sanitized: str) -> str:
+    """The same look where ``<style>`` is stripped (an untrusted notebook): inline styles on
+    the tags the renderer made. Runs after the sanitizer, on tags it let through bare (raw HTML
+    from the model is text by then), and adds only these constant declarations."""
+    styled = _STYLED_TAG.sub(lambda m: _TAG_STYLES[m.group(0)], sanitized)
+
+    def token(match: re.Match[str]) -> str:
+        style = _TOKEN_STYLES.get(match.group(1))
+        return match.group(0) if style is None else (
+            f'<span class="{match.group(1)}" style="{style}">')
+
+    return _TOKEN_SPAN.sub(token, styled)
 
 
 def reasoning_html(job: Job) -> str:
@@ -135,13 +164,21 @@ def footer_html(job: Job) -> str:
 # --- the whole job ------------------------------------------------------------------------
 
 
+# Inline too, for renderers that drop <style>; the theme variable wins where it is kept.
+_CARD_STYLE = (
+    "border:1px solid #999;border:1px solid var(--jp-border-color1,#ccc);border-radius:6px;"
+    "padding:6px 10px;max-width:960px"
+)
+
+
 def card_html(job: Job) -> str:
     """The finished card as one inert HTML fragment (no script, nothing that loads)."""
     parts = [header_html(job), error_html(job)]
     if job.status == "done" and job.completion is not None:
         parts += [answer_section(job.completion.content), reasoning_html(job)]
     parts.append(footer_html(job))
-    return f'{CARD_CSS}<div class="xdm-card xdm-static">{"".join(parts)}</div>'
+    body = "".join(parts)
+    return f'{CARD_CSS}<div class="xdm-card xdm-static" style="{_CARD_STYLE}">{body}</div>'
 
 
 def card_markdown(job: Job) -> str:
