@@ -238,6 +238,15 @@ def test_quickstart_run_all_shows_live_cards_then_answers(
     expect(contents).to_contain_text("Emulated reasoning")
 
     nbp.screenshot(card, "card.png")
+    keyword = answer.locator("pre.xdm-code .k").first
+    light = keyword.evaluate("e => getComputedStyle(e).color")
+    nbp.set_theme("JupyterLab Dark")
+    try:
+        dark = keyword.evaluate("e => getComputedStyle(e).color")
+        assert dark != light, f"highlighting ignores the theme: {light} in both"
+        nbp.screenshot(card, "card-dark.png")
+    finally:
+        nbp.set_theme("JupyterLab Light")
     assert xss_flag(nbp.page) is None
     assert nbp.errors == []
 
