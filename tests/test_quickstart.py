@@ -95,7 +95,7 @@ def test_the_answers_are_in_the_outputs(executed: Any) -> None:
     waited = find(executed, "%grok_wait")
     assert "Emulated answer" in output_text(waited)
     html = "".join(str(o.get("data", {}).get("text/html", "")) for o in waited.outputs)
-    assert "<h2>" in html and "<li>" in html and '<pre class="xdm-code"' in html
+    assert "<h2" in html and "<li>" in html and '<pre class="xdm-code"' in html
     again = output_text(find(executed, "%grok_result"))
     assert "Emulated answer" in again and "Three tips" not in again  # the emulator, not a model
     loop = output_text(find(executed, "for topic, j in zip(topics, batch):\n    first_line"))

@@ -65,7 +65,7 @@ def test_done_bundle_is_the_whole_card_as_plain_data() -> None:
     for part in ("grok-4", "done", "3 polls", "Primes", "Reasoning", "Step one.", "total 24",
                  "cost $0.0012", "0f1e2d3c-4b5a-4697-8877-665544332211"):
         assert part in shown, (part, shown)
-    assert "<h2>Primes</h2>" in page and "<li>2</li>" in page and "<table>" in page
+    assert "Primes</h2>" in page and "<li>2</li>" in page and "<table>" in page
     assert '<td style="text-align:left">x</td>' in page
     assert '<details class="xdm-reasoning"><summary>Reasoning</summary>' in page
     assert '<span class="nb" style="color:' in page
@@ -122,7 +122,7 @@ def test_answer_is_a_str_that_renders_itself() -> None:
     data = {"text/plain": pretty(answer), "text/html": answer._repr_html_(),
             "text/markdown": answer._repr_markdown_()}
     assert data["text/plain"] == ANSWER  # the text as written, not an escaped repr
-    assert "<h2>Primes</h2>" in data["text/html"] and image_sources(data["text/html"]) == []
+    assert "Primes</h2>" in data["text/html"] and image_sources(data["text/html"]) == []
     assert "<script" not in Answer("<script>alert(1)</script>")._repr_html_().replace(
         "&lt;script", "")
     assert data["text/markdown"].startswith("## Primes")
@@ -185,7 +185,7 @@ def test_outputs_need_no_widget_state(kernel: Kernel, emulator: Emulator) -> Non
 
     last_line = kernel.run("job.result()")
     result = next(o for o in last_line.outputs if o["msg_type"] == "execute_result")["content"]
-    assert "<h2>" in result["data"]["text/html"] and "text/markdown" in result["data"]
+    assert "<h2" in result["data"]["text/html"] and "text/markdown" in result["data"]
     check = kernel.run("print(job.result() == job.content, type(job.result()).__name__)")
     assert check.text().split() == ["True", "Answer"]
     assert json.dumps(result["data"]["text/plain"]).count("\\\\n") == 0

@@ -108,6 +108,9 @@ _TOKEN_STYLES = inline_styles()
 _TAG_STYLES = {
     "<td>": '<td style="text-align:left">',
     "<th>": '<th style="text-align:left">',
+    "<h1>": '<h1 style="font-size:1.35em">',
+    "<h2>": '<h2 style="font-size:1.2em">',
+    "<h3>": '<h3 style="font-size:1.08em">',
     '<pre class="xdm-code">': '<pre class="xdm-code" style="padding:6px 8px;'
                               'background:var(--jp-cell-editor-background,transparent)">',
 }
