@@ -63,8 +63,13 @@ def clean_env(extra: dict[str, str]) -> dict[str, str]:
 class JupyterLab:
     """One JupyterLab server in ``base`` (a temp dir) serving ``base/root``."""
 
-    def __init__(self, base: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, base: Path, env: dict[str, str] | None = None, *, save_widget_state: bool = True
+    ) -> None:
         self.base = base
+        self.settings = dict(SETTINGS)
+        if not save_widget_state:  # JupyterLab's default: widget state is not saved
+            self.settings.pop("@jupyter-widgets/jupyterlab-manager/plugin.jupyterlab-settings")
         self.root = base / "root"
         self.port = free_port()
         self.env = dict(env or {})
@@ -87,7 +92,7 @@ class JupyterLab:
         dirs = {var: str(self.base / sub) for var, sub in names.items()}
         for path in [*dirs.values(), str(self.root)]:
             Path(path).mkdir(parents=True, exist_ok=True)
-        for name, value in SETTINGS.items():
+        for name, value in self.settings.items():
             target = self.base / "settings" / name
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(json.dumps(value))
@@ -244,6 +249,25 @@ class NotebookPage:
 
     def save(self) -> None:
         self.page.evaluate("() => window.jupyterapp.commands.execute('docmanager:save')")
+
+    def save_and_wait(self, timeout: float = 90) -> None:
+        """Save and wait until the document is clean (written to disk)."""
+        self.save()
+        self.page.wait_for_function(
+            "() => !window.jupyterapp.shell.currentWidget.context.model.dirty",
+            timeout=timeout * 1000,
+        )
+
+    def set_theme(self, theme: str) -> None:
+        """'JupyterLab Light' or 'JupyterLab Dark'; waits until the body says so."""
+        self.page.evaluate(
+            "t => { window.jupyterapp.commands.execute('apputils:change-theme', {theme: t}); }",
+            theme,
+        )
+        light = "true" if "Light" in theme else "false"
+        self.page.wait_for_function(
+            f"() => document.body.dataset.jpThemeLight === '{light}'", timeout=30_000
+        )
 
     def shutdown_kernel(self) -> None:
         self.page.evaluate(

@@ -12,8 +12,10 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
@@ -111,14 +113,14 @@ def pending_tick(cards: list[Locator]) -> tuple[str, str]:
 
 
 def expand_reasoning(area: Locator) -> Locator:
-    """Click every collapsed Reasoning header in ``area``; return the accordion contents."""
-    headers = area.locator(".jupyter-widget-Collapse-header")
-    for i in range(headers.count()):
-        contents = area.locator(".jupyter-widget-Collapse-contents").nth(i)
-        if not contents.is_visible():
-            headers.nth(i).click()
-        expect(contents).to_be_visible()
-    return area.locator(".jupyter-widget-Collapse-contents")
+    """Open every closed Reasoning ``<details>`` in ``area``; return their bodies."""
+    summaries = area.locator("details.xdm-reasoning > summary")
+    for i in range(summaries.count()):
+        details = area.locator("details.xdm-reasoning").nth(i)
+        if details.get_attribute("open") is None:
+            summaries.nth(i).click()
+        expect(details).to_have_attribute("open", "")
+    return area.locator("details.xdm-reasoning .xdm-answer")
 
 
 _HOSTILE_JS = r"""el => {
@@ -220,20 +222,31 @@ def test_quickstart_run_all_shows_live_cards_then_answers(
     for i in deferred:
         expect(card_of(nbp.output(i)).locator(".xdm-pill")).to_have_text("done", timeout=LONG)
     card = card_of(nbp.output(reasoning))
-    answer = card.locator(".widget-output .jp-OutputArea-output")
+    expect(card).to_have_class(re.compile(r"\bxdm-static\b"), timeout=LONG)  # plain data now
+    answer = card.locator(".xdm-answer").first
     for selector in ("h2", "li", "pre code"):
         expect(answer.locator(selector).first).to_be_visible()
     expect(answer).to_contain_text("Emulated answer")
     expect(card.locator(".xdm-usage")).to_contain_text("total")
 
-    contents = card.locator(".jupyter-widget-Collapse-contents")
-    expect(card.locator(".jupyter-widget-Collapse-header")).to_contain_text("Reasoning")
+    summary = card.locator("details.xdm-reasoning > summary")
+    contents = card.locator("details.xdm-reasoning .xdm-answer")
+    expect(summary).to_contain_text("Reasoning")
     expect(contents).to_be_hidden()
-    card.locator(".jupyter-widget-Collapse-header").click()
+    summary.click()
     expect(contents).to_be_visible()
     expect(contents).to_contain_text("Emulated reasoning")
 
     nbp.screenshot(card, "card.png")
+    keyword = answer.locator("pre.xdm-code .k").first
+    light = keyword.evaluate("e => getComputedStyle(e).color")
+    nbp.set_theme("JupyterLab Dark")
+    try:
+        dark = keyword.evaluate("e => getComputedStyle(e).color")
+        assert dark != light, f"highlighting ignores the theme: {light} in both"
+        nbp.screenshot(card, "card-dark.png")
+    finally:
+        nbp.set_theme("JupyterLab Light")
     assert xss_flag(nbp.page) is None
     assert nbp.errors == []
 
@@ -261,8 +274,13 @@ def test_bad_key_card_is_one_readable_error_line(
         error = card.locator(".xdm-error")
         expect(error).to_be_visible()
         line = error.inner_text().strip()
-        assert line.startswith("failed: xAI rejected the API key (400)"), line
-        assert "\n" not in line and len(line) < 300, line
+        assert line.startswith("xAI rejected the API key (400)"), line  # "failed" is the pill's
+        assert "\n" not in line and len(line) <= 300, line
+        assert card.inner_text().count("failed") == 1, card.inner_text()
+        height = error.evaluate("e => e.getBoundingClientRect().height")
+        line_height = error.evaluate("e => parseFloat(getComputedStyle(e).lineHeight)")
+        assert line_height < 24, f"the error box is not single-spaced: {line_height}px lines"
+        assert height < 6 * line_height, f"{height}px for one line"
         color = error.evaluate("e => getComputedStyle(e).borderLeftColor")
         assert color == "rgb(197, 34, 31)", f"not styled as an error: {color}"
         shown = nbp.cell(2).locator(".jp-Cell-outputArea").inner_text()
@@ -304,10 +322,7 @@ def test_hostile_answer_and_reasoning_stay_inert(
         contents = expand_reasoning(area)
         expect(contents.first).to_contain_text(f"Payloads: {XSS_SCRIPT} {XSS_IMG}")
         assert_inert(nbp.page, area, f"{where}, reasoning expanded")
-    nbp.save()
-    nbp.page.wait_for_function(
-        "() => !window.jupyterapp.shell.currentWidget.context.model.dirty", timeout=LONG
-    )
+    nbp.save_and_wait()
     saved = json.loads((lab.root / "xss.ipynb").read_text())
     assert "application/vnd.jupyter.widget-state+json" in saved["metadata"].get("widgets", {})
     assert nbp.errors == []
@@ -368,10 +383,186 @@ def test_saved_notebook_shows_answers_when_reopened_without_running(
         area = nbp.output(index)
         card = card_of(area)
         expect(card.locator(".xdm-pill")).to_have_text("done", timeout=LONG)
-        expect(card.locator(".widget-output .jp-OutputArea-output h2")).to_be_visible()
+        expect(card.locator(".xdm-answer h2").first).to_be_visible()
         expect(area).to_contain_text("Emulated answer")
         assert_inert(nbp.page, area, f"reopened {where}")
     nbp.shutdown_kernel()
     for index in XSS_CELLS.values():
         expect(nbp.output(index)).to_contain_text("Emulated answer")  # still there, no kernel
     assert nbp.errors == []
+
+
+# --- 4b. JupyterLab's default settings: widget state NOT saved (issue 8 items 2, 8) -----------
+
+
+class _CountingServer:
+    """Counts every request on 127.0.0.1: an answer's image must never make the page ask."""
+
+    def __init__(self) -> None:
+        hits = self.hits = []
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                hits.append(self.path)
+                self.send_response(204)
+                self.end_headers()
+
+            def log_message(self, *args: object) -> None:
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.port = self.server.server_address[1]
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self) -> _CountingServer:
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture(scope="module")
+def default_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    with JupyterLab(tmp_path_factory.mktemp("default-lab"), save_widget_state=False) as server:
+        yield server
+
+
+DEFAULT_CELLS = {"card": 2, "sleep": 3, "wait_flag": 4, "grok_wait": 6, "result": 7, "last": 8}
+WIDGET_ERRORS = ("Error displaying widget", "model not found", "Loading widget")
+
+
+def assert_no_widget_error(page: Page) -> None:
+    text = page.locator(".jp-NotebookPanel .jp-Notebook").inner_text()
+    for phrase in WIDGET_ERRORS:
+        assert phrase not in text, f"{phrase!r} on the page"
+
+
+def test_default_settings_saved_notebook_shows_every_answer_after_reload(
+    default_lab: JupyterLab, browser: Browser, emu: Emulator, base: Path, tmp_path: Path
+) -> None:
+    home = base / "default-journal"
+    with _CountingServer() as counter:
+        port = counter.port
+        write_notebook(default_lab.root / "default.ipynb", [
+            ("code", kernel_env_cell(emu.base_url, home)),
+            ("code", "%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.5"),
+            ("code", f"%%grok_defer -m grok-3-mini -o job\n![](//127.0.0.1:{port}/a.png) ok"),
+            ("code", "import time\ntime.sleep(9)"),
+            ("code", f"%%grok_defer --wait -m grok-4\n![w](http://127.0.0.1:{port}/w.png)"),
+            ("code", "%%grok_defer -o other\n![r](r.png) and [[latency=2]]"),
+            ("code", "%grok_wait"),
+            ("code", "%grok_result {job.request_id}"),
+            ("code", "job.result()"),
+        ])
+        nbp = NotebookPage(default_lab, browser, "default.ipynb")
+        requests: list[str] = []
+        nbp.page.on("request", lambda r: requests.append(r.url))
+        try:
+            nbp.open()
+            nbp.run_all()
+            # While the next cell sleeps, the card's own cell turns into plain data (no widget).
+            card = card_of(nbp.output(DEFAULT_CELLS["card"]))
+            expect(card).to_have_class(re.compile(r"\bxdm-static\b"), timeout=LONG)
+            sleeping = nbp.cell_states()["cells"][DEFAULT_CELLS["sleep"]]
+            assert sleeping["count"] is None, "the sleep cell finished before the card updated"
+            assert nbp.output(DEFAULT_CELLS["card"]).locator(".jupyter-widgets").count() == 0
+
+            nbp.wait_all_ran(timeout=180)
+            check_rendering(nbp)
+            for theme, name in (("JupyterLab Dark", "card-dark.png"),
+                                ("JupyterLab Light", "card.png")):
+                nbp.set_theme(theme)
+                shot = card_of(nbp.output(DEFAULT_CELLS["card"]))
+                expand_reasoning(nbp.output(DEFAULT_CELLS["card"]))
+                nbp.screenshot(shot, f"default-{name}")
+            nbp.save_and_wait()
+            nbp.shutdown_kernel()
+        finally:
+            nbp.close()
+
+        saved = json.loads((default_lab.root / "default.ipynb").read_text())
+        assert "widgets" not in saved["metadata"], "this test is about no saved widget state"
+        for name in ("card", "wait_flag", "grok_wait", "result", "last"):
+            outputs = saved["cells"][DEFAULT_CELLS[name]]["outputs"]
+            mimes = {m for o in outputs for m in o.get("data", {})}
+            assert "application/vnd.jupyter.widget-view+json" not in mimes, (name, outputs)
+            assert "text/html" in mimes, (name, outputs)
+
+        for session in default_lab.api("GET", "api/sessions").json():
+            default_lab.api("DELETE", f"api/sessions/{session['id']}")
+        reopened = NotebookPage(default_lab, browser, "default.ipynb")
+        reopened.page.on("request", lambda r: requests.append(r.url))
+        try:
+            reopened.open()
+            reopened.shutdown_kernel()  # read it with no kernel at all
+            for name in ("card", "wait_flag", "grok_wait", "result", "last"):
+                area = reopened.output(DEFAULT_CELLS[name])
+                expect(area).to_contain_text("Emulated answer", timeout=LONG)
+                expect(area.locator(".xdm-answer h2").first).to_be_visible()
+            reopened.page.wait_for_timeout(1500)  # give a widget renderer time to fail
+            assert_no_widget_error(reopened.page)
+            check_rendering(reopened)
+            assert reopened.errors == []
+        finally:
+            reopened.close()
+
+        # Elsewhere (a colleague's server, papermill's output) the notebook is untrusted: the
+        # frontend sanitizes it and drops <style>; the inline styles must carry the look.
+        changed = json.loads((default_lab.root / "default.ipynb").read_text())
+        changed["metadata"]["xdm_copied"] = True  # no longer matches its signature
+        (default_lab.root / "untrusted.ipynb").write_text(json.dumps(changed))
+        for session in default_lab.api("GET", "api/sessions").json():
+            default_lab.api("DELETE", f"api/sessions/{session['id']}")
+        untrusted = NotebookPage(default_lab, browser, "untrusted.ipynb")
+        try:
+            untrusted.open()
+            trusted = untrusted.page.evaluate(
+                "() => window.jupyterapp.shell.currentWidget.content.model.cells.get(2).trusted"
+            )
+            assert trusted is False, "the copy should open untrusted"
+            expect(untrusted.output(DEFAULT_CELLS["card"])).to_contain_text("Emulated answer")
+            check_rendering(untrusted)
+            assert_no_widget_error(untrusted.page)
+        finally:
+            untrusted.close()
+
+        html_file = nbconvert_html(default_lab.root / "default.ipynb")
+        page, _errors = open_offline(browser, html_file)
+        try:
+            body = page.locator("body").inner_text()
+            assert body.count("Emulated answer") >= 5, body[:2000]
+            for phrase in WIDGET_ERRORS:
+                assert phrase not in body
+            assert page.locator("img").count() == 0
+        finally:
+            page.context.close()
+
+    loaded = [u for u in requests if re.search(r"/(a|w|r)\.png", u)]
+    assert loaded == [] and counter.hits == [], (loaded, counter.hits)
+
+
+def check_rendering(nbp: NotebookPage) -> None:
+    """What only a browser shows: highlighted code in colour, left-aligned cells, a sane h1."""
+    area = nbp.output(DEFAULT_CELLS["card"])
+    answer = card_of(area).locator(".xdm-answer").first
+    keyword = answer.locator("pre.xdm-code .k").first
+    expect(keyword).to_be_visible()
+    colours = keyword.evaluate(
+        "e => [getComputedStyle(e).color, getComputedStyle(e.closest('pre')).color]"
+    )
+    assert colours[0] != colours[1], f"keywords are not coloured: {colours}"
+    for cell in answer.locator("td, th").all():
+        align = cell.evaluate("e => getComputedStyle(e).textAlign")
+        assert align in ("left", "start"), f"a table cell is aligned {align}"
+    sizes = answer.evaluate(
+        "e => [parseFloat(getComputedStyle(e.querySelector('h2')).fontSize),"
+        " parseFloat(getComputedStyle(e).fontSize)]"
+    )
+    assert sizes[0] < 1.5 * sizes[1], f"h2 {sizes[0]}px dwarfs the card's {sizes[1]}px"
+    expect(answer.locator("img")).to_have_count(0)
+    link = answer.locator("a", has_text="image:").first
+    expect(link).to_be_visible()
+    assert "127.0.0.1" in (link.get_attribute("href") or "")
+

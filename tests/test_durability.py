@@ -70,7 +70,10 @@ def run_json(kernel: Kernel, code: str) -> Any:
 
 
 def markdowns(execution: Execution) -> list[str]:
-    return execution.texts("text/markdown")
+    # Outputs a frontend keeps: an update_display_data (a card turning into plain data) adds none.
+    return [o["content"]["data"]["text/markdown"] for o in execution.outputs
+            if o["msg_type"] != "update_display_data"
+            and "text/markdown" in o["content"].get("data", {})]
 
 
 def answer_for(execution: Execution, request_id: str) -> str:

@@ -105,7 +105,7 @@ def test_the_answers_are_in_the_outputs(executed: Any) -> None:
     waited = find(executed, "%grok_wait")
     assert "Emulated answer" in output_text(waited)
     html = "".join(str(o.get("data", {}).get("text/html", "")) for o in waited.outputs)
-    assert "<h2>" in html and "<li>" in html and "<pre><code" in html
+    assert "<h2" in html and "<li>" in html and '<pre class="xdm-code"' in html
     again = output_text(find(executed, "%grok_result"))
     assert "Emulated answer" in again and "Three tips" not in again  # the emulator, not a model
     loop = output_text(find(executed, "for topic, j in zip(topics, batch):\n    first_line"))
@@ -117,10 +117,14 @@ def test_each_deferred_cell_shows_a_card(executed: Any) -> None:
              if c.cell_type == "code" and c.source.startswith("%%grok_defer")]
     assert len(cards) == 5
     for cell in cards:
-        views = [o for o in cell.outputs
-                 if "application/vnd.jupyter.widget-view+json" in o.get("data", {})]
-        assert views, f"no card in {cell.source.splitlines()[0]!r}"
-        assert views[0]["data"]["text/plain"].startswith("[grok] "), "card's text fallback"
+        # A card that finished while a later cell ran was saved as plain data (no widget);
+        # one still pending when its cell was saved is the live card with a text fallback.
+        shown = [o for o in cell.outputs if o.get("data", {}).get("text/plain", "")
+                 .startswith("[grok] ")]
+        assert shown, f"no card in {cell.source.splitlines()[0]!r}"
+        data = shown[0]["data"]
+        static = 'class="xdm-card xdm-static"' in data.get("text/html", "")
+        assert static or "application/vnd.jupyter.widget-view+json" in data, data.keys()
 
 
 # --- scripts/quickstart.sh: a copy to run, a quiet JupyterLab -----------------------------------

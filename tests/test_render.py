@@ -14,7 +14,13 @@ from html.parser import HTMLParser
 import pytest
 from markdown_it import MarkdownIt
 
-from xai_defer_magic.render import answer_html, escape, is_unsafe_url, safe_markdown
+from xai_defer_magic.render import (
+    answer_html,
+    escape,
+    escape_markdown,
+    is_unsafe_url,
+    safe_markdown,
+)
 
 # A renderer that trusts everything: raw HTML on, and every link target accepted (markdown-it
 # would otherwise drop javascript: itself, which other renderers do not).
@@ -249,10 +255,8 @@ def test_answer_html_keeps_markdown_structure() -> None:
     assert "<s>gone</s>" in out or "<del>gone</del>" in out
     assert "<code>inline &lt;code&gt;</code>" in out
     assert "<ul>" in out and "<li>first</li>" in out and "<ol>" in out
-    assert '<pre><code class="language-python">' in out
-    assert "if a &lt; b and b &gt; c:" in out and "print(\"&lt;tag&gt;\")" in out.replace(
-        "&quot;", '"'
-    )
+    assert '<pre class="xdm-code"><code>' in out
+    assert '<span class="o">&lt;</span>' in out and '<span class="s2">"&lt;tag&gt;"</span>' in out
     assert "<table>" in out and "<th>name</th>" in out and "<td>1</td>" in out
     assert "<blockquote>" in out
     assert not live_parts(out)
@@ -358,3 +362,99 @@ def test_empty_and_none_inputs() -> None:
 
 def test_escape_quotes_and_brackets() -> None:
     assert escape('<a href="x">\'') == "&lt;a href=&quot;x&quot;&gt;&#x27;"
+
+
+# --- images never load: they are links (issue 8 item 8) ------------------------------------
+
+IMAGES = [
+    ("absolute", "![a chart](https://tracker.example/pixel.png)", "https://tracker.example/pixel.png"),
+    ("no-alt", "![](https://tracker.example/p.png)", "https://tracker.example/p.png"),
+    ("protocol-relative", "see ![x](//tracker.example/x.png) here", "//tracker.example/x.png"),
+    ("relative", "![logo](img/logo.png)", "img/logo.png"),
+    ("titled", '![t](https://tracker.example/t.png "a title")', "https://tracker.example/t.png"),
+    ("reference", "![ref][r]\n\n[r]: https://tracker.example/r.png", "https://tracker.example/r.png"),
+    ("in-link", "[![badge](https://tracker.example/b.svg)](https://x.ai)",
+     "https://tracker.example/b.svg"),
+    ("in-table", "| a |\n|---|\n| ![c](https://tracker.example/c.png) |",
+     "https://tracker.example/c.png"),
+]
+
+
+def image_sources(fragment: str) -> list[str]:
+    """Every URL a browser would fetch on its own from this HTML: img/src-like attributes."""
+    found = re.findall(r"<\s*(?:img|image|source|video|audio|input)\b[^>]*>", fragment, re.I)
+    found += re.findall(r"<[^>]*\b(?:src|srcset|poster|background)\s*=[^>]*>", fragment, re.I)
+    return found
+
+
+@pytest.mark.parametrize(("markdown", "url"), [(m, u) for _, m, u in IMAGES],
+                         ids=[i for i, _, _ in IMAGES])
+def test_images_become_links_in_html(markdown: str, url: str) -> None:
+    out = answer_html(markdown)
+    assert image_sources(out) == [], out
+    assert url in [html.unescape(h) for h in hrefs(out)], out
+
+
+@pytest.mark.parametrize(("markdown", "url"), [(m, u) for _, m, u in IMAGES],
+                         ids=[i for i, _, _ in IMAGES])
+def test_images_become_links_in_the_markdown_fallback(markdown: str, url: str) -> None:
+    source = safe_markdown(markdown)
+    tokens = [t for tok in TRUSTING.parse(source) for t in [tok, *(tok.children or [])]]
+    assert not [t for t in tokens if t.type == "image"], source
+    rendered = TRUSTING.render(source)
+    assert image_sources(rendered) == [], rendered
+    assert url in [html.unescape(h) for h in hrefs(rendered)], rendered
+
+
+def test_image_link_shows_its_alt_text() -> None:
+    out = answer_html("![a chart](https://tracker.example/pixel.png)")
+    assert "a chart" in visible_text(out)
+    assert "a chart" in visible_text(TRUSTING.render(safe_markdown("![a chart](https://t.example/p)")))
+
+
+def test_image_syntax_inside_code_stays_code() -> None:
+    source = "`![a](https://x/y.png)`\n\n```\n![b](https://x/z.png)\n```\n"
+    assert safe_markdown(source) == source
+    assert "![a](https://x/y.png)" in visible_text(answer_html(source))
+
+
+def test_escape_markdown_makes_any_text_literal() -> None:
+    hostile = "**grok** `x` <b>y</b> [l](javascript:1) ![i](https://t.example/p.png) _z_ # h"
+    rendered = TRUSTING.render(escape_markdown(hostile))
+    assert visible_text(rendered).strip() == hostile
+    assert not live_parts(rendered) and image_sources(rendered) == []
+    assert "<strong>" not in rendered and "<a " not in rendered
+
+
+# --- code is highlighted (issue 10 item 1) ----------------------------------------------------
+
+
+def test_fenced_code_with_a_language_gets_token_spans() -> None:
+    out = answer_html("```python\ndef f(x):\n    return x + 1  # one\n```\n")
+    assert '<pre class="xdm-code">' in out
+    assert '<span class="k">def</span>' in out and '<span class="nf">f</span>' in out
+    assert '<span class="c1"># one</span>' in out
+    assert "def f(x):\n    return x + 1  # one" in visible_text(out)
+    assert not live_parts(out)
+
+
+@pytest.mark.parametrize("info", ["", "no-such-language", "python'><script>alert(1)</script>"])
+def test_fenced_code_without_a_known_language_stays_plain(info: str) -> None:
+    out = answer_html(f"```{info}\ndef f(): pass\n```\n")
+    assert "<span" not in out and "class=" not in out, out
+    assert "def f(): pass" in visible_text(out)
+
+
+def test_the_sanitizer_keeps_highlight_classes_and_nothing_new() -> None:
+    from xai_defer_magic.render import sanitize_html
+
+    kept = sanitize_html('<pre class="xdm-code"><code><span class="k">if</span></code></pre>')
+    assert kept == '<pre class="xdm-code"><code><span class="k">if</span></code></pre>'
+    for fragment in ('<span class="xdm-card">x</span>', '<div class="jp-Dialog">x</div>',
+                     '<code class="language-python">x</code>', '<pre class="k">x</pre>',
+                     '<span class="k" style="color:red" id="i">x</span>'):
+        out = sanitize_html(fragment)
+        assert "xdm-card" not in out and "jp-Dialog" not in out and "language-" not in out
+        assert "style=" not in out and "id=" not in out
+        assert '<pre class="k">' not in out
+    assert "<img" not in sanitize_html('<img src="https://tracker.example/p.png">')

@@ -132,8 +132,12 @@ class JobExpired(GrokDeferError):
 _KEY_LIKE = re.compile(r"\b(xai-[A-Za-z0-9_\-]{8,})")
 
 
-def one_line(text: str, limit: int = 400) -> str:
-    """Collapse whitespace, drop anything that looks like a full API key, and cap the length."""
+LINE_LIMIT = 300
+
+
+def one_line(text: str, limit: int = LINE_LIMIT) -> str:
+    """Collapse whitespace, drop anything that looks like a full API key, and cap the length
+    (an error line is read in a card, a status line and the journal: 300 characters at most)."""
     flat = " ".join(str(text).split())
     flat = _KEY_LIKE.sub("xai-***", flat)
     return flat if len(flat) <= limit else flat[: limit - 1] + "…"

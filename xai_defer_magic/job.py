@@ -15,6 +15,7 @@ import uuid
 from collections.abc import Callable, Generator
 from typing import TYPE_CHECKING, Any, Protocol
 
+from .answer import Answer
 from .completion import Completion
 from .errors import (
     GrokDeferError,
@@ -204,7 +205,7 @@ class Job:
 
     def _outcome(self) -> str:
         if self.status == "done":
-            return self.content or ""
+            return Answer(self.content or "")
         if self.exception is not None:
             raise self.exception
         message = self.error or f"Job {self.request_id} ended as {self.status}."

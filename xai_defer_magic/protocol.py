@@ -224,15 +224,23 @@ def retry_delay(attempt: int, error: GrokDeferError, base: float = 0.5, cap: flo
     return random.uniform(0.5, 1.0) * min(cap, base * 2**attempt)
 
 
+SERVER_TEXT_LIMIT = 200  # of a 300-character line: room for what we add, said once
+
+
 def error_for(response: httpx.Response, *, on_poll: bool) -> GrokDeferError:
-    """Map a non-success answer to the exception a user can act on."""
+    """Map a non-success answer to the exception a user can act on.
+
+    The line is ours plus the server's text, trimmed to at most 200 characters; advice is
+    given once (of xAI's billing text we keep the diagnosis and give our own advice, with where).
+    """
     status = response.status_code
-    text = _error_message(response)
+    text = _trim(_error_message(response), SERVER_TEXT_LIMIT)
     lowered = text.lower()
     if any(word in lowered for word in _BILLING_WORDS) and status in (402, 403, 429):
+        diagnosis = re.split(r"(?<=[.!?])\s+", text, maxsplit=1)[0]
         return BillingExhausted(
-            f"xAI billing stop ({status}): {text} Add credits or raise the spending limit "
-            "at https://console.x.ai; this is not retried.",
+            f"xAI billing stop ({status}), not retried: {diagnosis} Add credits or raise the "
+            "limit at https://console.x.ai.",
             status=status,
         )
     if status == 400 and "api key" in lowered:
@@ -264,6 +272,15 @@ def error_for(response: httpx.Response, *, on_poll: bool) -> GrokDeferError:
     if 500 <= status < 600:
         return ServerError(f"xAI server error ({status}): {text}", status=status)
     return UnexpectedStatus(f"Unexpected answer from the server ({status}): {text}", status=status)
+
+
+def _trim(text: str, limit: int) -> str:
+    """The server's text on one line, cut at a word boundary when it is long."""
+    flat = one_line(text, limit=10_000)
+    if len(flat) <= limit:
+        return flat
+    cut = flat[: limit - 1].rsplit(" ", 1)[0]
+    return cut.rstrip(" ,;:") + "…"
 
 
 def _error_message(response: httpx.Response) -> str:

@@ -1,40 +1,61 @@
-"""Model text to display formats that cannot run script, in any frontend.
+"""Model text to display formats that cannot run script or load anything, in any frontend.
 
 JupyterLab treats outputs of the running session as trusted and renders their HTML and Markdown
 without its sanitizer (DESIGN §3.8), so model output is neutralized here, before any renderer
 sees it: Markdown is rendered by markdown-it with raw HTML off (so ``<script>`` becomes visible
 text) and the result is cleaned by an allow-list sanitizer (nh3) that keeps only http, https and
-mailto links. The Markdown fallback escapes raw HTML outside code and blanks unsafe link targets.
+mailto links. Images become links (a browser fetches an ``<img src>`` by itself: a tracking pixel,
+or a way for a prompt injection to send data out). Fenced code with a known language is
+highlighted by Pygments into token spans; the sanitizer keeps exactly those classes. The Markdown
+fallback escapes raw HTML outside code, turns images into links and blanks unsafe link targets.
 """
 
 from __future__ import annotations
 
 import html
 import re
+from collections.abc import Sequence
+from typing import Any
 from urllib.parse import unquote
 
 import nh3
 from markdown_it import MarkdownIt
 
+from .highlight import TOKEN_CLASSES, highlight_block
+
 SAFE_SCHEMES = {"http", "https", "mailto"}
 _ALLOWED_TAGS = {
     "a", "abbr", "b", "blockquote", "br", "code", "del", "details", "div", "em", "h1", "h2",
-    "h3", "h4", "h5", "h6", "hr", "i", "img", "kbd", "li", "ol", "p", "pre", "s", "span",
+    "h3", "h4", "h5", "h6", "hr", "i", "kbd", "li", "ol", "p", "pre", "s", "span",
     "strong", "sub", "summary", "sup", "table", "tbody", "td", "th", "thead", "tr", "ul",
 }
 _ALLOWED_ATTRIBUTES = {
     "a": {"href", "title"},
-    "img": {"src", "alt", "title"},
-    "code": {"class"},
     "th": {"align"},
     "td": {"align"},
     "ol": {"start"},
-    "span": {"class"},
-    "div": {"class"},
 }
+# The only classes that survive: Pygments' token classes and the highlighted block's own.
+_ALLOWED_CLASSES = {"span": set(TOKEN_CLASSES), "pre": {"xdm-code"}}
 
-_markdown = MarkdownIt("commonmark", {"html": False, "linkify": False, "typographer": False})
+
+def _image_as_link(
+    self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any
+) -> str:
+    """``![alt](url)`` -> a link to the image, which loads only if a person clicks it."""
+    token = tokens[idx]
+    alt = self.renderInlineAsText(token.children or [], options, env)
+    src = str(token.attrGet("src") or "")
+    label = f"image: {alt}" if alt.strip() else f"image: {src}"
+    return f'<a href="{escape(src)}" title="{escape(src)}">{escape(label)}</a>'
+
+
+_markdown = MarkdownIt(
+    "commonmark",
+    {"html": False, "linkify": False, "typographer": False, "highlight": highlight_block},
+)
 _markdown.enable(["table", "strikethrough"])
+_markdown.add_render_rule("image", _image_as_link)
 
 
 def answer_html(markdown_text: str) -> str:
@@ -47,6 +68,7 @@ def sanitize_html(fragment: str) -> str:
         fragment,
         tags=_ALLOWED_TAGS,
         attributes=_ALLOWED_ATTRIBUTES,
+        allowed_classes=_ALLOWED_CLASSES,
         url_schemes=SAFE_SCHEMES,
         link_rel="noopener noreferrer nofollow",
     )
@@ -57,6 +79,15 @@ def escape(text: object) -> str:
     return html.escape(str(text), quote=True)
 
 
+def escape_markdown(text: object) -> str:
+    """Plain text for an inline Markdown context (a model name, an id): every character that
+    could start markup (emphasis, code, links, images, HTML, entities, math) shown literally."""
+    return _INLINE_SPECIAL.sub(r"\\\g<0>", " ".join(str(text).split()))
+
+
+_INLINE_SPECIAL = re.compile(r"[\\`*_\[\]()<>!#|~&{}$]")
+
+
 # --- a Markdown fallback that stays inert in renderers that trust it -----------------------------
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})")
@@ -64,6 +95,7 @@ _CODE_SPAN = re.compile(r"(`+)(.+?)\1", re.DOTALL)
 _INLINE_DEST = re.compile(r"(\]\(\s*)(<[^>\n]*>|[^\s)]+)")
 _REFERENCE_DEF = re.compile(r"^( {0,3}\[[^\]]+\]:\s*)(\S+)", re.MULTILINE)
 _SCHEME = re.compile(r"^([a-z][a-z0-9+.\-]*):")
+_IMAGE_OPENER = re.compile(r"(?<!\\)!\[")
 
 
 class _TrustingMarkdown(MarkdownIt):
@@ -78,7 +110,8 @@ _PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
 
 
 def safe_markdown(markdown_text: str) -> str:
-    """Markdown source with raw HTML escaped (outside code) and unsafe link targets blanked.
+    """Markdown source with raw HTML escaped (outside code), images as links, and unsafe link
+    targets blanked.
 
     The line-wise escaping can misread rare constructs (a backtick run CommonMark leaves open, a
     fence that a list item ends), so its result is parsed by a renderer that trusts raw HTML;
@@ -89,13 +122,23 @@ def safe_markdown(markdown_text: str) -> str:
     one_line = "\n" not in text.strip("\n")  # may be shown inline, after a prefix (job.error)
     if _inert(text) and (not one_line or _inert("x " + text)):
         return text
-    return _PUNCTUATION.sub(r"\\\g<0>", markdown_text or "")
+    return literal_markdown(markdown_text)
+
+
+def literal_markdown(text: str) -> str:
+    """Every ASCII punctuation mark backslash-escaped: CommonMark shows it all as typed."""
+    return _PUNCTUATION.sub(r"\\\g<0>", text or "")
+
+
+def is_inert(text: str) -> bool:
+    """True when even a renderer that trusts raw HTML finds nothing live or loading in it."""
+    return _inert(text)
 
 
 def _inert(text: str) -> bool:
     for token in _trusting.parse(text):
         for part in [token, *(token.children or [])]:
-            if part.type in ("html_block", "html_inline"):
+            if part.type in ("html_block", "html_inline", "image"):
                 return False
             url = part.attrGet("href") or part.attrGet("src")
             if isinstance(url, str) and is_unsafe_url(url):
@@ -127,11 +170,16 @@ def _escape_outside_code_spans(line: str) -> str:
     pieces: list[str] = []
     last = 0
     for match in _CODE_SPAN.finditer(line):
-        pieces.append(line[last : match.start()].replace("<", "&lt;"))
+        pieces.append(_neutralize(line[last : match.start()]))
         pieces.append(match.group(0))
         last = match.end()
-    pieces.append(line[last:].replace("<", "&lt;"))
+    pieces.append(_neutralize(line[last:]))
     return "".join(pieces)
+
+
+def _neutralize(prose: str) -> str:
+    """Raw HTML shown as text, and ``![alt](url)`` as the link ``[image: alt](url)``."""
+    return _IMAGE_OPENER.sub("[image: ", prose.replace("<", "&lt;"))
 
 
 def _blank_unsafe_destination(match: re.Match[str]) -> str:

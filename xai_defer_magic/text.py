@@ -103,3 +103,14 @@ def result_text(job: Job) -> str:
             lines += ["--- reasoning ---", job.completion.reasoning_content, "--- answer ---"]
         lines.append(job.completion.content)
     return "\n".join(lines)
+
+
+def live_card_text(job: Job) -> str:
+    """A live card's ``text/plain``: what a saved notebook shows where no widget can render."""
+    rid = job.request_id
+    if rid is None:
+        return f"[grok] {job.model} job, {job.status} (not submitted yet when this was saved)"
+    return (
+        f"[grok] {rid} {job.model}: {job.status} when this output was saved; "
+        f"%grok_result {short_id(rid)} shows the answer"
+    )

@@ -1,12 +1,24 @@
 """Showing jobs in the current cell: a live card in a kernel, status lines in a terminal.
 
-Everything here runs on the kernel thread while a cell executes, so ``display()`` lands in that
-cell. Later changes reach the frontend only through widget traits (cards) or, in a terminal,
-as printed lines.
+``show_live`` and ``show_result`` run on the kernel thread while a cell executes, so
+``display()`` lands in that cell. While a job runs its card is a widget; when it ends,
+``LiveDisplay`` replaces the card's output with plain rich data (``static.job_bundle``) by
+``update_display_data`` on the card's display id, so a notebook saved without widget state
+(JupyterLab's default) still shows the answer. That message is sent from whichever thread ends
+the job, usually the poller's loop thread, while other cells run. Which cell's header it carries
+matters only headless: JupyterLab and Notebook 7 route an update by display id to every cell
+that showed that id (``@jupyterlab/services`` ``_handleDisplayId``), whatever its parent, and
+nbclient reads only the running cell's messages. ipykernel 7.4 takes a display's parent from a
+context variable, which a loop task inherits from the cell that scheduled it; ``_update``
+clears it so the latest cell's header is used, and ``%grok_wait`` sends the update again from
+its own cell before it returns, so papermill saves the card's plain data too.
 """
 
 from __future__ import annotations
 
+import contextvars
+import threading
+import weakref
 from typing import Any
 
 from IPython.display import display, update_display
@@ -37,6 +49,7 @@ def show_live(job: Job, ticker: Any = None) -> Any:
     if ticker is not None:
         ticker.add(card)
     display(card, display_id=card.display_id)
+    LiveDisplay(card).follow()
     return card
 
 
@@ -48,59 +61,80 @@ def show_reused(job: Job, ticker: Any = None) -> Any:
     return show_live(job, ticker)
 
 
-def show_result(job: Job, card: Any = None) -> None:
-    """Show a finished job in the current cell, in a form saved notebooks keep.
+class LiveDisplay:
+    """Keeps a card's output right for a saved notebook: the widget while the job runs, plain
+    data once it ends (and the widget again if it is resumed)."""
 
-    Given the card already displayed in this cell, its output is replaced in place (one card,
-    now with text fallbacks); otherwise a new finished card is displayed.
+    def __init__(self, card: Any) -> None:
+        self.card = card
+        self._shown: str | None = None  # the status the cell's output was last sent for
+        self._lock = threading.Lock()
+
+    def follow(self) -> None:
+        job = self.card.job
+        with _live_lock:
+            _live.setdefault(job, weakref.WeakSet()).add(self)
+        job.add_listener(self._on_change)
+        self._on_change(job)
+
+    def _on_change(self, job: Job) -> None:
+        with self._lock:
+            if job.status == self._shown:
+                return
+            previous, self._shown = self._shown, job.status
+            if job.done:
+                bundle = static_bundle(job)
+            elif previous is None:
+                return  # just displayed: the widget is already there
+            else:  # pending again, or submitting -> pending: the widget, with today's text
+                bundle = self.card._repr_mimebundle_() or {}
+            _update(bundle, self.card.display_id)
+
+    def show_final(self, bundle: dict[str, Any]) -> None:
+        """Send the finished card again, from the running cell (see ``show_result``)."""
+        _update(bundle, self.card.display_id)
+
+
+# Job -> its displayed cards; weak both ways (a LiveDisplay lives as the job's listener).
+_live: weakref.WeakKeyDictionary[Job, weakref.WeakSet[LiveDisplay]] = weakref.WeakKeyDictionary()
+_live_lock = threading.Lock()
+
+
+def _update(bundle: dict[str, Any], display_id: str) -> None:
+    """``update_display`` stamped with the latest cell's header, from any thread.
+
+    Run in an empty context, ipykernel's display publisher finds no parent of this thread's
+    own and uses the latest execute request's: the cell running now, if any. JupyterLab
+    ignores that header for updates (it routes them by display id) and nbclient needs it (it
+    reads only the running cell's messages, then updates by display id in every cell).
+    """
+    contextvars.Context().run(update_display, bundle, raw=True, display_id=display_id)
+
+
+def static_bundle(job: Job) -> dict[str, Any]:
+    from .static import job_bundle  # markdown-it, nh3 and Pygments: on first use
+
+    return job_bundle(job)
+
+
+def show_result(job: Job, card: Any = None) -> None:
+    """Show a finished job in the current cell as plain rich data (no widget state needed).
+
+    Given the card already displayed in this cell, its output is replaced in place (one card);
+    otherwise the finished card is displayed.
     """
     if not has_widgets():
         print(text.result_text(job))
         return
-    from .card import JobCard
-
-    fresh = card is None
-    card = card or JobCard(job)
-    bundle = result_bundle(job)
-    view = (card._repr_mimebundle_() or {}).get("application/vnd.jupyter.widget-view+json")
-    if view is not None:
-        bundle["application/vnd.jupyter.widget-view+json"] = view
-    if fresh:
+    bundle = static_bundle(job)
+    with _live_lock:
+        live = list(_live.get(job, ()))
+    if card is None:
         display(bundle, raw=True)
-    else:
-        update_display(bundle, raw=True, display_id=card.display_id)
-
-
-def result_bundle(job: Job) -> dict[str, Any]:
-    """Inert HTML, Markdown and text of a finished job, for saved notebooks and nbconvert."""
-    from .render import answer_html, escape, safe_markdown  # markdown-it and nh3: on first use
-
-    label = text.model_label(job)
-    head = f"**{safe_markdown(label)}** · `{job.request_id}` · {job.status}"
-    if job.status == "done" and job.completion is not None:
-        body = job.completion.content
-        usage = text.usage_line(job)
-        reused = job.reused_from.line() if job.reused_from else ""
-        reused_html = f"<p><small><i>{escape(reused)}</i></small></p>" if reused else ""
-        reused_md = f"*{reused}*\n\n" if reused else ""
-        note = text.redirect_line(job) or ""
-        note_md = safe_markdown(note).replace("$", r"\$")  # "$1.25 … $2.50" is not LaTeX
-        return {
-            "text/html": (
-                f"<p><b>{escape(label)}</b> · <code>{escape(job.request_id)}</code> · done"
-                f"</p>{reused_html}{answer_html(body)}<p><small>{escape(usage)}</small></p>"
-                + (f"<p><small>{escape(note)}</small></p>" if note else "")
-            ),
-            "text/markdown": f"{head}\n\n{reused_md}{safe_markdown(body)}\n\n*{usage}*\n"
-            + (f"\n*{note_md}*\n" if note else ""),
-            "text/plain": text.result_text(job),
-        }
-    line = text.status_line(job)
-    return {
-        "text/html": f'<div style="color:#c5221f">{escape(line)}</div>',
-        "text/markdown": f"{head}: {safe_markdown(job.error or '')}",
-        "text/plain": line,
-    }
+    elif all(shown.card is not card for shown in live):
+        _update(bundle, card.display_id)
+    for shown in live:  # from this cell, so a headless run saves the card's plain data too
+        shown.show_final(bundle)
 
 
 def quiet(job: Job) -> bool:
