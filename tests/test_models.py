@@ -113,7 +113,7 @@ def test_the_default_model_is_grok_4_3(shell: Any, emulator: Emulator) -> None:
 def test_a_retired_slug_names_who_answered_and_its_price(
     shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from xai_defer_magic import text, views
+    from xai_defer_magic import static, text
 
     run(shell, "%%grok_defer -m grok-4 -o job\nWho are you?")
     job = finished(shell.user_ns["job"])
@@ -124,7 +124,7 @@ def test_a_retired_slug_names_who_answered_and_its_price(
     assert note is not None and "\n" not in note
     assert "grok-4 is retired" in note and "grok-4.3" in note
     assert "$1.25" in note and "$0.20" in note and "$2.50" in note  # grok-4.3, from the catalogue
-    bundle = views.result_bundle(job)
+    bundle = static.job_bundle(job)
     for mime in ("text/plain", "text/markdown", "text/html"):
         assert "grok-4 → grok-4.3" in bundle[mime], mime
         assert "grok-4 is retired" in bundle[mime], mime
