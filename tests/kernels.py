@@ -30,8 +30,15 @@ class Execution:
         return self.reply["content"]["status"] if self.reply else None
 
     def texts(self, mime: str = "text/plain") -> list[str]:
+        """What this cell's output area shows: an ``update_display_data`` of a display id that
+        another cell showed belongs to that cell (a frontend routes it there by id)."""
         found = []
+        own = {out["content"].get("transient", {}).get("display_id") for out in self.outputs
+               if out["msg_type"] == "display_data"}
         for out in self.outputs:
+            update = out["msg_type"] == "update_display_data"
+            if update and out["content"].get("transient", {}).get("display_id") not in own:
+                continue
             if out["msg_type"] == "stream":
                 if mime == "text/plain":
                     found.append(out["content"]["text"])
