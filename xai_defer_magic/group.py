@@ -45,6 +45,8 @@ class Group:
         self.ended_at: float | None = None
         self.source_index: Any = None  # the input's pandas index, kept as is for to_pandas()
         self.controller: Any = None  # group_submit.GroupSubmitter, while this kernel owns it
+        self.engine = "deferred"  # or "batch" (--batch: one xAI batch, batch_groups)
+        self.batch_id: str | None = None  # the xAI batch of a --batch group, once created
         self._changed = threading.Condition()
         self._listeners: list[Callable[[Group], None]] = []
         self.version = 0  # bumped on every item change (the card re-renders when it moved)
