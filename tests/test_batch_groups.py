@@ -55,7 +55,9 @@ def test_one_batch_chunked_adds_answers_in_order_at_the_batch_price(
         f"Name item {i}" for i in range(25)]
     (batch_id,) = emulator.batches.batch_ids()
     assert g.batch_id == batch_id and batch_id in title(g)
-    assert len(batch_posts(emulator, "/v1/batches")) == 1
+    (create,) = batch_posts(emulator, "/v1/batches")
+    name = create.body["name"]  # which cell, when, and the group (to find it after a crash)
+    assert name.startswith("xai_defer_magic cell In [") and name.endswith(f"[{g.id}]"), name
     adds = batch_posts(emulator, "/requests")
     assert [len(r.body["batch_requests"]) for r in adds] == [10, 10, 5]
     assert sorted(emulator.batches.items(batch_id)) == [f"{g.id}-{i:06d}" for i in range(25)]

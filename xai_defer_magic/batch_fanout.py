@@ -40,19 +40,41 @@ def check_journal(registry: Any) -> None:
 def launch(runtime: Any, registry: Any, group: Group, *, display: bool,
            cell_id: str | None) -> Group:
     """Run ``group`` as one batch; InvalidArgument (nothing left behind) if xAI refuses it."""
-    runner = BatchGroupRunner(runtime, registry.store, group, cell_id=cell_id)
+    runner = BatchGroupRunner(runtime, registry.store, group, cell=cell_label(cell_id))
     engine_for(runtime).adopt(runner)
     runner.start()
-    refused = runner.wait_admitted(ADMIT_WAIT)
+    try:
+        refused = runner.wait_admitted(ADMIT_WAIT)
+    except KeyboardInterrupt:  # the batch goes on in the background: show what follows it
+        _show(runtime, group, display)
+        raise
     if isinstance(refused, InvalidRequest):
         registry.groups.pop(group.id, None)
         registry.store.forget(group.id)
         raise InvalidArgument(refused.message)
+    _show(runtime, group, display)
+    return group
+
+
+def _show(runtime: Any, group: Group, display: bool) -> None:
     if display:
         from .group_views import show_group
 
         show_group(runtime, group)
-    return group
+
+
+def cell_label(cell_id: str | None) -> str | None:
+    """Which cell, for the batch's name: ``In [12]`` and the notebook's cell id when known."""
+    try:
+        from IPython import get_ipython
+
+        count = getattr(get_ipython(), "execution_count", None)
+    except ImportError:  # pragma: no cover - IPython is a dependency
+        count = None
+    parts = [f"In [{count}]"] if isinstance(count, int) and count > 0 else []
+    if cell_id:
+        parts.append(cell_id)
+    return " ".join(parts) or None
 
 
 def rebuild_jobs(runtime: Any, row: GroupRow, jobs: list[Job]) -> str | None:

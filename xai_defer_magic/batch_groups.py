@@ -76,11 +76,11 @@ class BatchGroupRunner:
     """Runs (or resumes) one group's batch on the loop thread; the group's ``controller``."""
 
     def __init__(self, runtime: Any, store: GroupStore, group: Group, *,
-                 cell_id: str | None = None) -> None:
+                 cell: str | None = None) -> None:
         self.runtime = runtime
         self.store = store
         self.group = group
-        self.name = batch_name(group.id, cell_id)
+        self.name = batch_name(group.id, cell)  # a resumed run keeps the journaled name
         home = journal_home(store)
         self.batch_store = SQLiteBatchStore(home, group.id, base_url=group.jobs[0].base_url)
         self.admitted: concurrent.futures.Future[None] = concurrent.futures.Future()
