@@ -57,9 +57,9 @@ def default_model() -> str:
     """grok-4.3, once the emulator's chat endpoint knows it (the catalogue helper's change);
     until then grok-4, a retired slug that xAI serves and bills as grok-4.3 (CHANGES.md), so
     its batch price is the same 20 % off the chat price."""
-    from xai_defer_magic.emulator.answers import resolve_model
+    from xai_defer_magic.emulator.catalogue import resolve
 
-    return "grok-4.3" if resolve_model("grok-4.3") is not None else "grok-4"
+    return "grok-4.3" if resolve("grok-4.3") is not None else "grok-4"
 
 
 def prompt(index: int, latency: float) -> str:

@@ -80,7 +80,12 @@ def cell_label(cell_id: str | None) -> str | None:
 def rebuild_jobs(runtime: Any, row: GroupRow, jobs: list[Job]) -> str | None:
     """Give the jobs of a journaled batch group their results; returns the batch id."""
     engine_for(runtime)  # its items name this engine: %grok_wait and job.cancel() reach it
-    store = SQLiteBatchStore(journal_home(runtime_store(runtime)), row.group_id)
+    for job in jobs:
+        job.engine = "batch"
+    home = journal_home(runtime_store(runtime))
+    if home is None:  # the journal file is unusable now: nothing to read the results from
+        return None
+    store = SQLiteBatchStore(home, row.group_id)
     try:
         saved = store.saved_batch()
         results = store.saved_results()
@@ -90,7 +95,6 @@ def rebuild_jobs(runtime: Any, row: GroupRow, jobs: list[Job]) -> str | None:
     from .batch_engine import parse_result_text
 
     for position, job in enumerate(jobs):
-        job.engine = "batch"
         if added:
             job.request_id = batch_request_id(row.group_id, position)
         text = results.get(batch_request_id(row.group_id, position))

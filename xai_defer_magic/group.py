@@ -136,7 +136,8 @@ class Group:
     # --- control ----------------------------------------------------------------------------------
 
     def cancel(self) -> None:
-        """Stop submitting and stop polling. Items already sent keep running at xAI."""
+        """Stop submitting and stop polling. Items already sent keep running at xAI; for a
+        ``--batch`` group the batch itself is cancelled (finished answers stay)."""
         if self.controller is not None:
             self.controller.cancel()
         for job in self.jobs:
