@@ -165,3 +165,18 @@ def test_batch_takes_more_than_10000_items_which_the_deferred_path_refuses(
     assert "not supported for batch processing" in line
     adds = batch_posts(emulator, "/requests")
     assert len(adds) == 1 and len(adds[0].body["batch_requests"]) == 1000
+
+
+def test_reload_ext_resumes_the_same_batch_into_the_handle_already_held(
+    shell: Any, emulator: Emulator
+) -> None:
+    shell.user_ns["xs"] = ["[[latency=1.5]] a", "[[latency=1.5]] b"]
+    run(shell, "%%grok_defer --batch --over xs -o g\n{item}")
+    g: Group = shell.user_ns["g"]
+    assert not g.done
+    run(shell, "%reload_ext xai_defer_magic")
+    run(shell, "%config GrokDefer.first_poll = 0.1")
+    assert [a is not None for a in g.results(HANG)] == [True, True]
+    assert xai_defer_magic.groups()[0] is g and g.controller is not None
+    assert len(emulator.batches.batch_ids()) == 1
+    assert len(batch_posts(emulator, "/v1/batches")) == 1

@@ -205,6 +205,10 @@ def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
     """A handle from the store; ``claim`` (the owner is dead) settles its half-sent items."""
     items = registry.store.items(row.group_id) if items is None else items
     if row.engine == "batch":
+        live = batch_fanout.live_group(row.group_id)
+        if live is not None:  # a handle of this process (before %reload_ext): keep it
+            batch_fanout.adopt_live(runtime, live)
+            return live
         jobs = [_new_job(row.model, i.request, row.base_url, None, None, i.names, None,
                          row.created_at) for i in items]
         batch_id = batch_fanout.rebuild_jobs(runtime, row, jobs)
