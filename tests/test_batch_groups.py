@@ -77,7 +77,7 @@ def test_one_batch_chunked_adds_answers_in_order_at_the_batch_price(
     run(shell, f"%grok_result {g.id}")
     assert f"batch {batch_id}" in capsys.readouterr().out
     run(shell, "%grok_jobs")
-    assert f"group {g.id}" in capsys.readouterr().out
+    assert f"group {g.id}" in (jobs := capsys.readouterr().out) and f"(batch {batch_id})" in jobs
     assert batch_id in summary_bundle(g)["text/html"]
 
 
