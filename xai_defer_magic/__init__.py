@@ -92,12 +92,15 @@ def defer_many(
     display: bool = True,
     fresh: bool = False,
     max_cost: float | None = None,
+    batch: bool = False,
 ) -> Group:
     """One deferred job per item (``{item}``, ``{index}``, ``{column}`` in ``template``), as
     one group handle returned at once; or ``defer_many([prompt, ...])`` for ready prompts.
 
     Other ``{name}`` placeholders come from ``namespace`` (default: the IPython user
     namespace, when there is one). ``schema``: a pydantic model class or JSON-schema dict.
+    ``batch=True``: one xAI batch instead of deferred requests (cheaper, not rate-limited,
+    answers within 24 h; a crash resumes the same batch).
     """
     from .fanout import start_group
     from .prompts_magic import namespace_of
@@ -113,6 +116,7 @@ def defer_many(
         model=model, system=system, temperature=temperature, max_tokens=max_tokens,
         reasoning_effort=reasoning_effort, schema=schema, timeout=timeout, display=display,
         fresh=fresh, max_cost=max_cost,
+        batch=batch,
     )
 
 

@@ -14,7 +14,7 @@ import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from . import credentials
+from . import batch_fanout, credentials
 from .budget import check_limit, check_spend
 from .group import Group
 from .group_input import Items, check_columns, collect
@@ -71,12 +71,15 @@ def start_group(
     cell_id: str | None = None,
     fresh: bool = False,
     max_cost: float | None = None,
+    batch: bool = False,
 ) -> Group:
     """Validate, journal and show a group, start submitting it; InvalidArgument if bad.
 
     Each item reuses an identical finished (or pending) request on its own (see :mod:`reuse`),
     so re-running a 1,000-item cell after editing 3 rows sends 3; only what will be sent is
-    priced against ``max_cost`` and the daily budget.
+    priced against ``max_cost`` and the daily budget. ``batch``: one xAI batch for the whole
+    group instead of one deferred request per item (:mod:`batch_fanout`); a batch is sent
+    whole, so its items are not reused one by one.
     """
     namespace = namespace or {}
     model = runtime.settings.model if model is None else model
@@ -86,7 +89,7 @@ def start_group(
     if not as_name.isidentifier():
         raise InvalidArgument(f"--as needs a Python name, not {as_name!r}.")
     if isinstance(template, str):
-        collected = collect(items, label)
+        collected = collect(items, label, batch=batch)
         check_columns(template, collected, label, as_name, namespace, hidden)
         prompts = [fill(template, collected.context(i, as_name), namespace, hidden=hidden)
                    for i in range(len(collected.values))]
@@ -96,7 +99,7 @@ def start_group(
         if items is not None:
             raise InvalidArgument("Give either a template and items, or a list of prompts.")
         texts = [str(t) for t in template]
-        collected = collect(texts, label)
+        collected = collect(texts, label, batch=batch)
         names, shown_template = [() for _ in texts], ""
     base_url = credentials.base_url(runtime.settings.base_url)
     runtime.poller.client_check(base_url)  # a bad URL or no key: refuse before anything shows
@@ -107,7 +110,7 @@ def start_group(
         if resolved is not None:
             body["response_format"] = resolved.response_format()
         bodies.append(body)
-    reuse = runtime.settings.reuse and not fresh
+    reuse = runtime.settings.reuse and not fresh and not batch
     twins = [find_twin(runtime, body, base_url) if reuse else None for body in bodies]
     to_send = [i for i, twin in enumerate(twins) if twin is None]
     limit = runtime.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
@@ -116,9 +119,11 @@ def start_group(
     group_id = new_group_id()
     now = time.time()
     registry = registry_for(runtime)
+    if batch:
+        batch_fanout.check_journal(registry)
     registry.store.create(
         GroupRow(group_id, now, base_url, model, shown_template, len(bodies), collected.columns,
-                 process_owner(), False),
+                 process_owner(), False, "batch" if batch else "deferred"),
         [ItemRow(i, collected.labels[i], collected.values[i], body, names=names[i])
          for i, body in enumerate(bodies)],
     )
@@ -133,6 +138,9 @@ def start_group(
         jobs.append(twin)
     group = _group(group_id, jobs, collected, shown_template, model, now)
     registry.groups[group_id] = group
+    if batch:
+        group.engine = "batch"
+        return batch_fanout.launch(runtime, registry, group, display=display, cell_id=cell_id)
     submitter = GroupSubmitter(runtime, registry.store, group)
     if display:
         from .group_views import show_group
@@ -193,6 +201,14 @@ def resume_groups(runtime: Any) -> list[Group]:
             continue
         if row.owner and row.owner != process_owner() and _alive(row.owner):
             continue  # another kernel is still submitting it
+        if row.engine == "batch":
+            group = _rebuild(runtime, registry, row)
+            if not group.done:  # the same batch again: no second batch, no re-sent request
+                registry.store.set_owner(row.group_id, process_owner())
+                registry.groups[row.group_id] = group
+                batch_fanout.resume(runtime, group)
+                resumed.append(group)
+            continue
         items = registry.store.items(row.group_id)
         if not any(i.state in ("queued", "sending") for i in items):
             continue
@@ -209,6 +225,18 @@ def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
              items: list[ItemRow] | None = None, claim: bool = False) -> Group:
     """A handle from the store; ``claim`` (the owner is dead) settles its half-sent items."""
     items = registry.store.items(row.group_id) if items is None else items
+    if row.engine == "batch":
+        live = batch_fanout.live_group(row.group_id)
+        if live is not None:  # a handle of this process (before %reload_ext): keep it
+            batch_fanout.adopt_live(runtime, live)
+            return live
+        jobs = [_new_job(row.model, i.request, row.base_url, None, None, i.names, None,
+                         row.created_at) for i in items]
+        batch_id = batch_fanout.rebuild_jobs(runtime, row, jobs)
+        collected = Items([i.label for i in items], [i.value for i in items], row.columns)
+        group = _group(row.group_id, jobs, collected, row.template, row.model, row.created_at)
+        group.engine, group.batch_id = "batch", batch_id
+        return group
     jobs = []
     for item in items:
         job = _job_for(runtime, row, item)

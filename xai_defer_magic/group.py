@@ -46,6 +46,8 @@ class Group:
         self.source_index: Any = None  # the input's pandas index, kept as is for to_pandas()
         self.controller: Any = None  # group_submit.GroupSubmitter, while this kernel owns it
         self.card: Any = None  # group_card.GroupCard shown by the cell that made the group
+        self.engine = "deferred"  # or "batch" (--batch: one xAI batch, batch_groups)
+        self.batch_id: str | None = None  # the xAI batch of a --batch group, once created
         self._changed = threading.Condition()
         self._listeners: list[Callable[[Group], None]] = []
         self.version = 0  # bumped on every item change (the card re-renders when it moved)
@@ -135,7 +137,8 @@ class Group:
     # --- control ----------------------------------------------------------------------------------
 
     def cancel(self) -> None:
-        """Stop submitting and stop polling. Items already sent keep running at xAI."""
+        """Stop submitting and stop polling. Items already sent keep running at xAI; for a
+        ``--batch`` group the batch itself is cancelled (finished answers stay)."""
         if self.controller is not None:
             self.controller.cancel()
         for job in self.jobs:

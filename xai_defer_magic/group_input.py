@@ -40,8 +40,10 @@ def _identifier(name: Any) -> bool:
     return isinstance(name, str) and name.isidentifier() and not keyword.iskeyword(name)
 
 
-def collect(value: Any, label: str) -> Items:
-    """Turn ``value`` into items; InvalidArgument (one line) for anything unusable."""
+def collect(value: Any, label: str, *, batch: bool = False) -> Items:
+    """Turn ``value`` into items; InvalidArgument (one line) for anything unusable.
+
+    Past ``MAX_ITEMS`` only ``batch`` (xAI's Batch API) may take them."""
     kind = type(value).__name__
     module = type(value).__module__ or ""
     if module.startswith("pandas") and kind == "DataFrame":
@@ -63,7 +65,7 @@ def collect(value: Any, label: str) -> Items:
                               "list, tuple, Series or DataFrame.")
     if not items.values:
         raise InvalidArgument(f"--over {label} is empty: there is nothing to send.")
-    if len(items.values) > MAX_ITEMS:
+    if len(items.values) > MAX_ITEMS and not batch:
         raise InvalidArgument(
             f"--over {label} has {len(items.values):,} items; more than {MAX_ITEMS:,} need "
             "--batch (xAI's Batch API)."

@@ -23,7 +23,8 @@ def group_rows(group: Group) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     t = totals(group)
     summary = {"id": group.id, "status": group.status, "model": group.model,
                "items": len(group), **group.counts(), "tokens": t["tokens"], "cost": t["cost"],
-               "created_at": group.created_at, "template": group.template}
+               "created_at": group.created_at, "template": group.template,
+               "batch_id": group.batch_id}
     children = []
     for position, job in enumerate(group.jobs):
         usage = job.completion.usage if job.completion is not None else None
@@ -46,7 +47,8 @@ def groups_html(groups: list[Group]) -> str:
         tail = f"<p><small>… {more:,} more: g.to_pandas()</small></p>" if more > 0 else ""
         parts.append(
             f'<details class="xdm-group-row"><summary><b>{escape(summary["id"])}</b> '
-            f"{escape(summary['status'])} · {escape(stats_line(group))}</summary><table>"
+            f"{escape(_batch(group))}{escape(summary['status'])} · "
+            f"{escape(stats_line(group))}</summary><table>"
             "<tr><th>index</th><th>status</th><th>tokens</th><th>cost</th><th>answer</th>"
             f"<th>id</th></tr>{rows}</table>{tail}</details>")
     return f'<div class="xdm-groups">{"".join(parts)}</div>' if parts else ""
@@ -56,8 +58,15 @@ def groups_text(groups: list[Group]) -> str:
     lines = []
     for group in groups:
         when = time.strftime("%H:%M:%S", time.localtime(group.created_at))
-        lines.append(f"group {group.id} {when} {group.model}: {stats_line(group)}")
+        lines.append(f"group {group.id} {when} {group.model}{_batch(group, lead=True)}: "
+                     f"{stats_line(group)}")
     return "\n".join(lines)
+
+
+def _batch(group: Group, lead: bool = False) -> str:
+    if not group.batch_id:
+        return ""
+    return f" (batch {group.batch_id})" if lead else f"(batch {group.batch_id}) "
 
 
 def ungrouped(runtime: Any, jobs: list[Any]) -> list[Any]:

@@ -27,7 +27,8 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS groups (
     group_id TEXT PRIMARY KEY, created_at REAL NOT NULL, base_url TEXT NOT NULL,
     model TEXT NOT NULL, template TEXT NOT NULL, size INTEGER NOT NULL,
-    columns TEXT NOT NULL DEFAULT '[]', owner TEXT, cancelled INTEGER NOT NULL DEFAULT 0
+    columns TEXT NOT NULL DEFAULT '[]', owner TEXT, cancelled INTEGER NOT NULL DEFAULT 0,
+    engine TEXT NOT NULL DEFAULT 'deferred'
 );
 CREATE TABLE IF NOT EXISTS group_items (
     group_id TEXT NOT NULL, idx INTEGER NOT NULL, label TEXT NOT NULL, value TEXT NOT NULL,
@@ -48,6 +49,7 @@ class GroupRow:
     columns: list[str]
     owner: str | None
     cancelled: bool
+    engine: str = "deferred"  # or "batch": the group runs as one xAI batch (batch_groups)
 
 
 @dataclass
@@ -92,6 +94,10 @@ class GroupStore:
                 os.chmod(path, 0o600)
         self._conn.execute("PRAGMA synchronous=NORMAL")  # survives kill -9; ids also go FULL
         self._conn.executescript(_SCHEMA)
+        columns = {r[1] for r in self._conn.execute("PRAGMA table_info(groups)")}
+        if "engine" not in columns:  # a journal written before --batch existed
+            self._conn.execute(
+                "ALTER TABLE groups ADD COLUMN engine TEXT NOT NULL DEFAULT 'deferred'")
 
     def create(self, group: GroupRow, items: list[ItemRow]) -> None:
         """The group and all its items, in one durable transaction, before any POST."""
@@ -105,9 +111,10 @@ class GroupStore:
                 conn.execute("BEGIN IMMEDIATE")
                 conn.execute(
                     "INSERT INTO groups (group_id, created_at, base_url, model, template, size,"
-                    " columns, owner) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    " columns, owner, engine) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     (group.group_id, group.created_at, group.base_url, group.model,
-                     group.template, group.size, json.dumps(group.columns), group.owner))
+                     group.template, group.size, json.dumps(group.columns), group.owner,
+                     group.engine))
                 conn.executemany(
                     "INSERT INTO group_items (group_id, idx, label, value, request, state, names)"
                     " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
@@ -142,9 +149,9 @@ class GroupStore:
         with self._lock:
             rows = self._conn.execute(
                 "SELECT group_id, created_at, base_url, model, template, size, columns, owner,"
-                " cancelled FROM groups ORDER BY created_at DESC").fetchall()
-        return [GroupRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], bool(r[8]))
-                for r in rows]
+                " cancelled, engine FROM groups ORDER BY created_at DESC").fetchall()
+        return [GroupRow(r[0], r[1], r[2], r[3], r[4], r[5], json.loads(r[6]), r[7], bool(r[8]),
+                         r[9]) for r in rows]
 
     def items(self, group_id: str) -> list[ItemRow]:
         with self._lock:

@@ -50,7 +50,9 @@ def stats_line(group: Group, now: float | None = None) -> str:
 
 
 def title(group: Group) -> str:
-    return f"[grok] group {group.id} · {group.model} · {len(group):,} items"
+    batch = f" · batch {group.batch_id}" if group.batch_id else (
+        " · batch API" if group.engine == "batch" else "")
+    return f"[grok] group {group.id} · {group.model} · {len(group):,} items{batch}"
 
 
 def preview(job: Job, limit: int = PREVIEW) -> str:

@@ -69,6 +69,9 @@ class GrokDefer(Magics):
         None, allow_none=True,
         help="Refuse a submission when the last 24 h of spending plus its estimate pass this.",
     ).tag(config=True)
+    batch_threshold = Int(
+        500, help="--over with more items than this (and no --batch) suggests --batch."
+    ).tag(config=True)
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
@@ -154,6 +157,8 @@ class GrokDefer(Magics):
     @argument("--over", help="One job per item of this list, Series or DataFrame (a group).")
     @argument("--as", dest="as_name", help="Name of the item in the template (default: item).")
     @argument("--schema", help="Pydantic model or JSON-schema dict: a structured answer.")
+    @argument("--batch", action="store_true",
+              help="One xAI batch for the cell (cheaper, no rate limit, answers within 24 h).")
     @no_var_expand
     @cell_magic
     def grok_defer(self, line: str, cell: str) -> None:
@@ -165,7 +170,7 @@ class GrokDefer(Magics):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}.")
         if not cell or not cell.strip():
             raise UsageError("The cell is empty: write the prompt below the %%grok_defer line.")
-        if args.over is not None:
+        if args.over is not None or args.batch:
             group = prompts_magic.defer_group(self, args, cell)
             if args.out and self.shell is not None:
                 self.shell.user_ns[args.out] = group
