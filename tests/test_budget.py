@@ -6,33 +6,19 @@ needs) and journals nothing; the estimate is the price formula on the server's t
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 from IPython.core.error import UsageError
 
 import xai_defer_magic
+from tests.test_reuse import run, shell
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.catalogue import count_prompt_tokens
 
+__all__ = ["shell"]  # the fixture, shared with the reuse tests
+
 HANG = 30.0
-
-
-@pytest.fixture
-def shell(ip: Any) -> Iterator[Any]:
-    run(ip, "%config GrokDefer.first_poll = 0.2")
-    try:
-        yield ip
-    finally:
-        ip.config.pop("GrokDefer", None)
-        for name in ("a", "g", "xs"):
-            ip.user_ns.pop(name, None)
-
-
-def run(ip: Any, code: str) -> None:
-    result = ip.run_cell(code)
-    assert result.success, (code, result.error_before_exec, result.error_in_exec)
 
 
 def refused(ip: Any, code: str) -> str:

@@ -18,11 +18,11 @@ import textwrap
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.kernels import Kernel
+from tests.test_journal import FailingWrites as FullDisk
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.journal import DB_NAME, JobRecord, Journal
 
@@ -246,21 +246,6 @@ def test_claim_in_memory_only_grants_ids_this_process_submitted(tmp_path: Path) 
     assert j.claim("mine", "me", 60) is Claim.GRANTED
     refused = j.claim("theirs", "me", 60)
     assert not refused and refused is Claim.UNAVAILABLE
-
-
-class FullDisk:
-    """Stands in for the file connection once the disk has filled up."""
-
-    def __init__(self, conn: sqlite3.Connection) -> None:
-        self._conn = conn
-
-    def execute(self, sql: str, *args: Any) -> Any:
-        if sql.lstrip().upper().startswith(("INSERT", "UPDATE", "DELETE", "BEGIN")):
-            raise sqlite3.OperationalError("database or disk is full")
-        return self._conn.execute(sql, *args)
-
-    def __getattr__(self, name: str) -> object:
-        return getattr(self._conn, name)
 
 
 def test_busy_is_recognised_by_error_code_not_wording(tmp_path: Path) -> None:

@@ -24,7 +24,7 @@ def shell(ip: Any) -> Iterator[Any]:
         yield ip
     finally:
         ip.config.pop("GrokDefer", None)
-        for name in ("a", "b"):
+        for name in ("a", "b", "g", "xs"):
             ip.user_ns.pop(name, None)
 
 

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from .journal.connections import durable_transaction
+
 ITEM_STATES = ("queued", "sending", "accepted", "failed", "unknown", "cancelled")
 
 _SCHEMA = """
@@ -104,27 +106,16 @@ class GroupStore:
         rows = [(group.group_id, i.idx, to_json(i.label), to_json(i.value),
                  json.dumps(i.request, ensure_ascii=False), i.state, json.dumps(list(i.names)))
                 for i in items]
-        with self._lock:
-            conn = self._conn
-            conn.execute("PRAGMA synchronous=FULL")
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-                conn.execute(
-                    "INSERT INTO groups (group_id, created_at, base_url, model, template, size,"
-                    " columns, owner, engine) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    (group.group_id, group.created_at, group.base_url, group.model,
-                     group.template, group.size, json.dumps(group.columns), group.owner,
-                     group.engine))
-                conn.executemany(
-                    "INSERT INTO group_items (group_id, idx, label, value, request, state, names)"
-                    " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
-            finally:
-                conn.execute("PRAGMA synchronous=NORMAL")
+        with self._lock, durable_transaction(self._conn) as conn:
+            conn.execute(
+                "INSERT INTO groups (group_id, created_at, base_url, model, template, size,"
+                " columns, owner, engine) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (group.group_id, group.created_at, group.base_url, group.model,
+                 group.template, group.size, json.dumps(group.columns), group.owner,
+                 group.engine))
+            conn.executemany(
+                "INSERT INTO group_items (group_id, idx, label, value, request, state, names)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?)", rows)
 
     def set_state(self, group_id: str, idx: int, state: str, *, request_id: str | None = None,
                   error: str | None = None) -> None:

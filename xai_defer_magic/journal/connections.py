@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 from .files import ensure_dir, ensure_file, make_sidecars_private
@@ -67,3 +68,20 @@ def rollback_quietly(conn: sqlite3.Connection) -> None:
 def close_quietly(conn: sqlite3.Connection) -> None:
     with contextlib.suppress(sqlite3.Error):
         conn.close()
+
+
+@contextlib.contextmanager
+def durable_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction with a full fsync: all of it lands, or none."""
+    conn.execute("PRAGMA synchronous=FULL")
+    try:
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+            conn.execute("COMMIT")
+        except BaseException:
+            if conn.in_transaction:
+                conn.execute("ROLLBACK")
+            raise
+    finally:
+        conn.execute("PRAGMA synchronous=NORMAL")

@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from .connections import durable_transaction
 from .records import FIELDS, JobRecord, record_from_json, record_params, record_to_json
 
 # Insert-or-update that keeps the lease columns and never replaces a journaled response.
@@ -135,19 +136,9 @@ def apply(conn: sqlite3.Connection, op: Op, *, orphan: bool = False) -> int:
 
 def apply_all(conn: sqlite3.Connection, batch: list[Op], *, orphan: bool = False) -> None:
     """Run ``batch`` as ONE transaction with a full fsync: all of it lands, or none."""
-    conn.execute("PRAGMA synchronous=FULL")
-    try:
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            for op in batch:
-                apply(conn, op, orphan=orphan)
-            conn.execute("COMMIT")
-        except BaseException:
-            if conn.in_transaction:
-                conn.execute("ROLLBACK")
-            raise
-    finally:
-        conn.execute("PRAGMA synchronous=NORMAL")
+    with durable_transaction(conn):
+        for op in batch:
+            apply(conn, op, orphan=orphan)
 
 
 def apply_now(conn: sqlite3.Connection, op: Op) -> int:
