@@ -64,7 +64,7 @@ def test_one_batch_chunked_adds_answers_in_order_at_the_batch_price(
     assert not [r for r in emulator.requests() if r.path == "/v1/chat/completions"]
     assert [job.request_id for job in g] == [f"{g.id}-{i:06d}" for i in range(25)]
     # The same requests through the deferred path: the batch bills 0.8x each (grok-4.3).
-    run(shell, "%%grok_defer --over xs -m grok-4.3 -o d\nName {item}")
+    run(shell, "%%grok_defer --over xs -m grok-4.3 --fresh -o d\nName {item}")
     d: Group = shell.user_ns["d"]
     assert d.results(HANG) and d.counts()["done"] == 25
     assert [ticks(b) for b in g] == [round(ticks(x) * 0.8) for x in d]
@@ -180,3 +180,22 @@ def test_reload_ext_resumes_the_same_batch_into_the_handle_already_held(
     assert xai_defer_magic.groups()[0] is g and g.controller is not None
     assert len(emulator.batches.batch_ids()) == 1
     assert len(batch_posts(emulator, "/v1/batches")) == 1
+
+
+def test_re_running_a_finished_batch_cell_sends_nothing(shell: Any, emulator: Emulator) -> None:
+    shell.user_ns["xs"] = ["ant", "bee", "cat"]
+    run(shell, "%%grok_defer --batch --over xs -m grok-4.3 -o g\nName {item}")
+    first: Group = shell.user_ns["g"]
+    answers = first.results(HANG)
+    assert first.counts()["done"] == 3
+    sent = len(emulator.requests())
+    run(shell, "%%grok_defer --batch --over xs -m grok-4.3 -o g\nName {item}")
+    again: Group = shell.user_ns["g"]
+    assert again.results(HANG) == answers
+    assert len(emulator.requests()) == sent, [(r.method, r.path) for r in emulator.requests()]
+    assert all(job.reused_from is not None for job in again)
+    assert len(emulator.batches.batch_ids()) == 1
+    shell.user_ns["xs"] = ["ant", "bee", "dog"]  # one edited item: the batch is sent whole
+    run(shell, "%%grok_defer --batch --over xs -m grok-4.3 -o g\nName {item}")
+    assert shell.user_ns["g"].results(HANG)[2] != answers[2]
+    assert len(emulator.batches.batch_ids()) == 2

@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import json
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -30,6 +32,7 @@ from .errors import GrokDeferError, JobCancelled, MalformedResponse
 from .group import Group
 from .group_store import GroupStore
 from .job import PENDING_STATUSES, Job
+from .journal import JobRecord, process_owner
 from .schedule import PollSchedule
 from .transport import Transport
 
@@ -179,7 +182,17 @@ class BatchGroupRunner:
             self.admitted.set_exception(error)
 
     def _on_result(self, index: int, result: BatchResult) -> None:
-        finish_from_result(self.group.jobs[index], result, self.group.batch_id)
+        job = self.group.jobs[index]
+        if result.completion is not None and job.request_id and _parses(result.completion):
+            # First a job row (journal first): a re-run of the same requests reuses it
+            # (reuse.find_twin), even one that starts the moment this item shows done.
+            self.runtime.journal.add(JobRecord(
+                request_id=job.request_id, created_at=job.created_at, model=job.model,
+                request=job.request, base_url=job.base_url, status="done",
+                response_text=json.dumps(result.completion, ensure_ascii=False),
+                owner=process_owner(), finished_at=time.time(),
+            ))
+        finish_from_result(job, result, self.group.batch_id)
 
     def _on_state(self, info: BatchInfo) -> None:
         if self.group.batch_id != info.batch_id:
@@ -212,6 +225,14 @@ class BatchGroupRunner:
             if not job.done:
                 job.set_status("cancelled", error=JobCancelled(
                     f"Not run: group {self.group.id} was cancelled before xAI ran this item."))
+
+
+def _parses(completion: Any) -> bool:
+    try:
+        parse_completion(completion)
+    except MalformedResponse:
+        return False
+    return True
 
 
 def finish_from_result(job: Job, result: BatchResult, batch_id: str | None) -> None:

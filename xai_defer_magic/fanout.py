@@ -79,7 +79,7 @@ def start_group(
     so re-running a 1,000-item cell after editing 3 rows sends 3; only what will be sent is
     priced against ``max_cost`` and the daily budget. ``batch``: one xAI batch for the whole
     group instead of one deferred request per item (:mod:`batch_fanout`); a batch is sent
-    whole, so its items are not reused one by one.
+    whole: it is reused only when every item is (then nothing is sent).
     """
     namespace = namespace or {}
     model = runtime.settings.model if model is None else model
@@ -110,8 +110,11 @@ def start_group(
         if resolved is not None:
             body["response_format"] = resolved.response_format()
         bodies.append(body)
-    reuse = runtime.settings.reuse and not fresh and not batch
+    reuse = runtime.settings.reuse and not fresh
     twins = [find_twin(runtime, body, base_url) if reuse else None for body in bodies]
+    if batch and None in twins:  # a batch is sent whole: reused only when nothing is left
+        twins = [None] * len(bodies)
+    batch = batch and bool(bodies) and twins[0] is None
     to_send = [i for i, twin in enumerate(twins) if twin is None]
     limit = runtime.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
                                                                                "--max-cost")

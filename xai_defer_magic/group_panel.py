@@ -73,8 +73,10 @@ def ungrouped(runtime: Any, jobs: list[Any]) -> list[Any]:
     """The jobs that belong to no group: the panel lists a group's items under its row."""
     from .fanout import groups
 
-    grouped = {id(job) for group in groups(runtime) for job in group.jobs}
-    return [job for job in jobs if id(job) not in grouped]
+    members = [job for group in groups(runtime) for job in group.jobs]
+    grouped = {id(job) for job in members}
+    ids = {job.request_id for job in members if job.request_id}  # rows read back from disk
+    return [job for job in jobs if id(job) not in grouped and job.request_id not in ids]
 
 
 def show_groups(runtime: Any) -> None:
