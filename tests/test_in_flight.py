@@ -117,6 +117,8 @@ def test_the_card_counts_the_final_poll_before_it_shows_done(
         job.add_listener(lambda j: seen.append((j.status, j.polls)))
         card = JobCard(job)
         until(lambda: job.done, 10, "the job to end")
+        # The card hears of it through its listener, right after done is set: wait for it.
+        until(lambda: "xdm-status-done" in card._header.value, 10, "the card to show done")
         assert job.status == "done" and job.polls >= 2
         assert ("done", job.polls) in seen, seen
         assert f">{job.polls} polls<" in card._header.value, card._header.value
