@@ -4,7 +4,6 @@ the loop thread, then the card re-renders) and a headless nbclient run (saved te
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -13,19 +12,11 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.kernels import Kernel
+from tests.test_kernel import kernel
 from xai_defer_magic.emulator import Emulator
 
 pytestmark = pytest.mark.kernel
-
-
-@pytest.fixture
-def kernel(env: dict[str, str], tmp_path: Path) -> Iterator[Kernel]:
-    k = Kernel(env, cwd=str(tmp_path))
-    try:
-        k.run("%load_ext xai_defer_magic")
-        yield k
-    finally:
-        k.stop()
+__all__ = ["kernel"]  # the fixture, shared with test_kernel
 
 
 def test_rich_models_table_and_a_live_card_naming_who_answered(
