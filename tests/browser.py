@@ -303,3 +303,43 @@ def write_notebook(path: Path, cells: list[tuple[str, str]]) -> Path:
     nb.cells = [makers[kind](source) for kind, source in cells]
     nbformat.write(nb, str(path))
     return path
+
+
+FAKE_KEY = "fake-test-key-not-a-secret"
+LONG = 90_000  # ms: bounds a hang on a slow, loaded 2-core machine; never a speed assertion
+WIDGET_ERRORS = ("Error displaying widget", "model not found", "Loading widget")
+
+
+def kernel_env_cell(base_url: str, home: Path, key: str = FAKE_KEY) -> str:
+    """First cell of a test notebook: this kernel talks to a test emulator, with its own journal."""
+    home.mkdir(parents=True, exist_ok=True)
+    env = {"XAI_BASE_URL": base_url, "XAI_API_KEY": key, "XAI_DEFER_HOME": str(home)}
+    return f"import os\nos.environ.update({env!r})"
+
+
+def open_offline(browser: Browser, html_file: Path) -> tuple[Page, list[str]]:
+    """Load an nbconvert HTML file with every non-file request blocked (no network here)."""
+    context = browser.new_context()
+    context.route(
+        "**/*",
+        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
+    )
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    page.goto(html_file.as_uri(), wait_until="load", timeout=LONG)
+    return page, errors
+
+
+def nbconvert_html(path: Path) -> Path:
+    subprocess.run(
+        [sys.executable, "-m", "nbconvert", "--to", "html", str(path)],
+        check=True, capture_output=True, timeout=120,
+    )
+    return path.with_suffix(".html")
+
+
+def assert_no_widget_error(page: Page) -> None:
+    text = page.locator(".jp-NotebookPanel .jp-Notebook").inner_text()
+    for phrase in WIDGET_ERRORS:
+        assert phrase not in text, f"{phrase!r} on the page"

@@ -10,8 +10,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,9 +20,15 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.browser import (
+    LONG,
+    WIDGET_ERRORS,
     JupyterLab,
     NotebookPage,
+    assert_no_widget_error,
     chromium,
+    kernel_env_cell,
+    nbconvert_html,
+    open_offline,
     write_notebook,
     xss_flag,
 )
@@ -35,8 +39,6 @@ from xai_defer_magic.journal import Journal
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 
 QUICKSTART = Path(__file__).resolve().parent.parent / "notebooks" / "quickstart.ipynb"
-FAKE_KEY = "fake-test-key-not-a-secret"
-LONG = 90_000  # ms: bounds a hang on a slow, loaded 2-core machine; never a speed assertion
 
 
 # --- module fixtures ------------------------------------------------------------------------
@@ -67,11 +69,6 @@ def browser() -> Iterator[Browser]:
         yield b
 
 
-def kernel_env_cell(base_url: str, home: Path, key: str = FAKE_KEY) -> str:
-    """First cell of a test notebook: this kernel talks to a test emulator, with its own journal."""
-    home.mkdir(parents=True, exist_ok=True)
-    env = {"XAI_BASE_URL": base_url, "XAI_API_KEY": key, "XAI_DEFER_HOME": str(home)}
-    return f"import os\nos.environ.update({env!r})"
 
 
 @pytest.fixture
@@ -156,26 +153,8 @@ def assert_inert(page: Page, area: Locator, where: str) -> None:
     assert xss_flag(page) is None, f"{where}: an answer ran script"
 
 
-def open_offline(browser: Browser, html_file: Path) -> tuple[Page, list[str]]:
-    """Load an nbconvert HTML file with every non-file request blocked (no network here)."""
-    context = browser.new_context()
-    context.route(
-        "**/*",
-        lambda route: route.continue_() if route.request.url.startswith("file:") else route.abort(),
-    )
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.goto(html_file.as_uri(), wait_until="load", timeout=LONG)
-    return page, errors
 
 
-def nbconvert_html(path: Path) -> Path:
-    subprocess.run(
-        [sys.executable, "-m", "nbconvert", "--to", "html", str(path)],
-        check=True, capture_output=True, timeout=120,
-    )
-    return path.with_suffix(".html")
 
 
 def answers_in_journal(home: Path) -> dict[str, str]:
@@ -430,13 +409,8 @@ def default_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab
 
 
 DEFAULT_CELLS = {"card": 2, "sleep": 3, "wait_flag": 4, "grok_wait": 6, "result": 7, "last": 8}
-WIDGET_ERRORS = ("Error displaying widget", "model not found", "Loading widget")
 
 
-def assert_no_widget_error(page: Page) -> None:
-    text = page.locator(".jp-NotebookPanel .jp-Notebook").inner_text()
-    for phrase in WIDGET_ERRORS:
-        assert phrase not in text, f"{phrase!r} on the page"
 
 
 def test_default_settings_saved_notebook_shows_every_answer_after_reload(

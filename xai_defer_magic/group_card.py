@@ -15,12 +15,12 @@ import uuid
 from typing import Any
 
 import ipywidgets as widgets
-from IPython.display import update_display
 
 from .card import CARD_CSS, status_pill
 from .group import Group
-from .group_views import preview, stats_line, summary_bundle, title
+from .group_views import preview, standin_bundle, stats_line, summary_bundle, title
 from .render import answer_html, escape
+from .standin import update_from_any_thread
 
 MAX_RENDERS_PER_SECOND = 4
 PAGE_SIZE = 50
@@ -57,6 +57,8 @@ def row_label(group: Group, position: int) -> str:
 class GroupCard(widgets.VBox):
     """One group's card. Build on the kernel thread, then ``start()`` its refresh task."""
 
+    standin: Any = None  # its standin.Standin when shown in a cell (which then says the text)
+
     def __init__(self, group: Group, loop: Any) -> None:
         self.group = group
         self.loop = loop
@@ -64,6 +66,7 @@ class GroupCard(widgets.VBox):
         self.page = 0
         self.renders = 0
         self._rendered_version = -1
+        self._told = 0  # the group's version its stand-in was last given
         self._lock = threading.RLock()
         self._finished = False
         self._head = widgets.HTML()
@@ -87,8 +90,9 @@ class GroupCard(widgets.VBox):
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is not None:
-            bundle["text/plain"] = (f"{title(self.group)} (live card; %grok_wait "
-                                    f"{self.group.id} puts the results in a saved output)")
+            bundle["text/plain"] = "" if self.standin is not None else (
+                f"{title(self.group)} (live card; %grok_wait {self.group.id} puts the results "
+                "in a saved output)")
         return bundle
 
     def start(self) -> None:
@@ -116,6 +120,10 @@ class GroupCard(widgets.VBox):
             self.renders += 1
             _assign(self._head, "value", head_html(self.group, now))
             self._render_page()
+            if self.standin is not None and not self._finished and (
+                    self._told != self.group.version):  # not for the elapsed time alone
+                self._told = self.group.version
+                self.standin.update(lambda: standin_bundle(self.group))
 
     def _render_page(self) -> None:
         n = len(self.group)
@@ -164,9 +172,11 @@ class GroupCard(widgets.VBox):
         with self._lock:
             if self._finished:
                 return
-            self._finished = True
             self.render()
-        update_display(summary_bundle(self.group), raw=True, display_id=self.display_id)
+            self._finished = True
+        if self.standin is not None:
+            self.standin.retire()
+        update_from_any_thread(summary_bundle(self.group), self.display_id)
 
 
 def _assign(widget: Any, name: str, value: Any) -> None:

@@ -17,6 +17,7 @@ from .job import Job
 
 SUMMARY_ROWS = 200  # rows in the static table; g.to_pandas() has them all
 PREVIEW = 100
+STANDIN_SECONDS = 1.0  # a live card's stand-in follows its changes at most this often
 
 
 def totals(group: Group) -> dict[str, Any]:
@@ -100,8 +101,19 @@ def _md(value: str) -> str:
     return safe_markdown(value).replace("|", "\\|").replace("\n", " ")
 
 
+def standin_bundle(group: Group) -> dict[str, Any]:
+    """The summary so far, for a notebook saved before the group ended (``standin``)."""
+    from .render import escape
+
+    bundle = summary_bundle(group)
+    hint = (f"{group.status} when this output last changed; with a kernel, "
+            f"%grok_wait {group.id} waits and shows the results")
+    return {"text/html": f'{bundle["text/html"]}<p><small>{escape(hint)}</small></p>',
+            "text/plain": f'{bundle["text/plain"]}\n{hint}'}
+
+
 def show_group(runtime: Any, group: Group) -> Any:
-    """The live group card (kernel) or one line (terminal); returns the card."""
+    """The live group card and its stand-in (kernel) or one line (terminal); returns the card."""
     from .views import has_widgets
 
     if not has_widgets():
@@ -110,9 +122,13 @@ def show_group(runtime: Any, group: Group) -> Any:
     from IPython.display import display
 
     from .group_card import GroupCard
+    from .standin import Standin
 
     card = GroupCard(group, runtime.loop)
+    standin = Standin(min_interval=STANDIN_SECONDS)
+    standin.attach(card)
     display(card, display_id=card.display_id)
+    standin.show(standin_bundle(group))
     card.start()
     return card
 
@@ -121,6 +137,8 @@ def replace_card(group: Group) -> None:
     """Turn the group's card, displayed in this cell, into the summary (kernel thread)."""
     from IPython.display import update_display
 
+    if group.card.standin is not None:
+        group.card.standin.retire()
     update_display(summary_bundle(group), raw=True, display_id=group.card.display_id)
 
 

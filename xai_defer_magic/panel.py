@@ -28,6 +28,7 @@ PAGE_SIZE = 25
 REFETCH_SECONDS = 10.0  # re-read the journal this often even when nothing seems to change
 MAX_LIVE_PANELS = 8  # older panels of re-run cells keep their last state but stop ticking
 BODY_HEIGHT = "260px"  # about ten rows; the rest scroll
+STANDIN_SECONDS = 1.0  # the saved table follows the panel's changes at most this often
 
 PANEL_CSS = """
 <style>
@@ -68,13 +69,20 @@ def show_jobs(runtime: Any, which: str = "all", scope: str = "kernel") -> JobsPa
         view = View.of(jobs, getattr(runtime, "here", ()), which, scope)
         print(view.text())
         return None
+    from .standin import Standin
+
     panel = JobsPanel(runtime, which=which, scope=scope)
+    standin = Standin(min_interval=STANDIN_SECONDS)
+    standin.attach(panel)
     display(panel)
+    standin.show(panel.static_bundle())
     return panel
 
 
 class JobsPanel(widgets.VBox):
     """The jobs panel. Build it on the kernel thread; the runtime's tick keeps it current."""
+
+    standin: Any = None  # its standin.Standin when shown in a cell (which then has the table)
 
     def __init__(self, runtime: Any, *, which: str = "all", scope: str = "kernel",
                  page_size: int = PAGE_SIZE) -> None:
@@ -95,6 +103,7 @@ class JobsPanel(widgets.VBox):
         self._rows: list[RowView] = []
         self._card: JobCard | None = None
         self._forget_target: Job | None = None
+        self._told: tuple[Any, ...] = ()  # what the stand-in's table was last built from
         self._lock = threading.RLock()
         self._build(which, scope)
         self.refresh()
@@ -219,16 +228,22 @@ class JobsPanel(widgets.VBox):
             pass
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        """The widget, plus a static table: what a headless run or a reopened notebook shows."""
+        """The widget, plus a static table (unless its stand-in has it): what a headless run
+        or a reopened notebook shows."""
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is None:
             return None
+        if self.standin is not None:
+            bundle["text/plain"] = ""
+            return bundle
+        return {**bundle, **self.static_bundle()}
+
+    def static_bundle(self) -> dict[str, Any]:
+        """The table as it is now, in HTML and text."""
         with self._lock:
             view = self.view()
         now = time.time()
-        bundle["text/plain"] = view.text(now)
-        bundle["text/html"] = view.html(now)
-        return bundle
+        return {"text/html": view.html(now), "text/plain": view.text(now)}
 
     def close(self) -> None:
         with self._lock:
@@ -287,6 +302,10 @@ class JobsPanel(widgets.VBox):
         assign(self.next, "disabled", self.page >= pages - 1)
         if self._forget_target is not None and self.row_for(self._forget_target) is None:
             self._hide_confirm()
+        told = (view.summary, tuple((r.job.local_id, r.status) for r in visible))
+        if self.standin is not None and told != self._told:  # not for elapsed times alone
+            self._told = told
+            self.standin.update(self.static_bundle)
 
     # --- events (kernel thread: comm messages and button.click()) -------------------------------
 

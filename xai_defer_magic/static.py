@@ -217,6 +217,25 @@ def card_markdown(job: Job) -> str:
     return "\n\n".join(literal) + "\n"
 
 
+def standin_bundle(job: Job) -> dict[str, Any]:
+    """A running job in brief, for a notebook saved before it ended (``standin``): what it
+    is, since when, and how to get its answer. Nothing in it changes while it polls."""
+    rid = job.request_id
+    parts = [f"<b>{escape(job.model)}</b>", status_pill(job.status),
+             f'<span class="xdm-muted">submitted {escape(text.clock(job.created_at))}</span>']
+    if job.note:
+        parts.append(f'<span class="xdm-muted">{escape(job.note)}</span>')
+    head = '<div class="xdm-head">' + " ".join(parts) + "</div>"
+    hint = f'<div class="xdm-muted">{escape(text.standin_hint(job))}</div>'
+    ident = (f'<div class="xdm-muted">request id <span class="xdm-id">{escape(rid)}</span></div>'
+             if rid else "")
+    return {
+        "text/html": f'{CARD_CSS}<div class="xdm-card" style="{_CARD_STYLE}">{head}{hint}'
+                     f"{ident}</div>",
+        "text/plain": text.live_card_text(job),
+    }
+
+
 def job_bundle(job: Job) -> dict[str, Any]:
     """What a saved notebook keeps of a job: HTML, Markdown and text, no widget."""
     return {

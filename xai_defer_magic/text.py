@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 from .job import Job
 
 
@@ -105,12 +107,20 @@ def result_text(job: Job) -> str:
     return "\n".join(lines)
 
 
+def clock(timestamp: float) -> str:
+    """A wall-clock time with its zone: a saved notebook is read elsewhere, later."""
+    return time.strftime("%Y-%m-%d %H:%M:%S %Z", time.localtime(timestamp))
+
+
+def standin_hint(job: Job) -> str:
+    """What a reader of a notebook saved before the job ended can do about it."""
+    if job.request_id is None:
+        return f"{job.status} when this output last changed (not sent to xAI yet)"
+    return (f"{job.status} when this output last changed; with a kernel, "
+            f"%grok_result {short_id(job.request_id)} shows the answer once it is done")
+
+
 def live_card_text(job: Job) -> str:
-    """A live card's ``text/plain``: what a saved notebook shows where no widget can render."""
-    rid = job.request_id
-    if rid is None:
-        return f"[grok] {job.model} job, {job.status} (not submitted yet when this was saved)"
-    return (
-        f"[grok] {rid} {job.model}: {job.status} when this output was saved; "
-        f"%grok_result {short_id(rid)} shows the answer"
-    )
+    """A running job in one line: what a saved notebook shows where no widget can render."""
+    rid = job.request_id or "(not sent yet)"
+    return f"[grok] {rid} {job.model}: {standin_hint(job)}"

@@ -1,30 +1,33 @@
 """Showing jobs in the current cell: a live card in a kernel, status lines in a terminal.
 
 ``show_live`` and ``show_result`` run on the kernel thread while a cell executes, so
-``display()`` lands in that cell. While a job runs its card is a widget; when it ends,
-``LiveDisplay`` replaces the card's output with plain rich data (``static.job_bundle``) by
-``update_display_data`` on the card's display id, so a notebook saved without widget state
-(JupyterLab's default) still shows the answer. That message is sent from whichever thread ends
-the job, usually the poller's loop thread, while other cells run. Which cell's header it carries
-matters only headless: JupyterLab and Notebook 7 route an update by display id to every cell
-that showed that id (``@jupyterlab/services`` ``_handleDisplayId``), whatever its parent, and
-nbclient reads only the running cell's messages. ipykernel 7.4 takes a display's parent from a
-context variable, which a loop task inherits from the cell that scheduled it; ``_update``
-clears it so the latest cell's header is used, and ``%grok_wait`` sends the update again from
-its own cell before it returns, so papermill saves the card's plain data too.
+``display()`` lands in that cell. While a job runs its card is a widget, with a plain-data
+stand-in just after it (``standin``: what a notebook saved now shows in its place); when it
+ends, ``LiveDisplay`` retires the stand-in and replaces the card's output with plain rich data
+(``static.job_bundle``) by ``update_display_data`` on the card's display id, so a notebook saved
+without widget state (JupyterLab's default) still shows the answer. That message is sent from
+whichever thread ends the job, usually the poller's loop thread, while other cells run. Which
+cell's header it carries matters only headless: JupyterLab and Notebook 7 route an update by
+display id to every cell that showed that id (``@jupyterlab/services`` ``_handleDisplayId``),
+whatever its parent, and nbclient reads only the running cell's messages. ipykernel 7.4 takes
+a display's parent from a context variable, which a loop task inherits from the cell that
+scheduled it; ``update_from_any_thread`` clears it so the latest cell's header is used, and
+``%grok_wait`` sends the update again from its own cell before it returns, so papermill saves
+the card's plain data too.
 """
 
 from __future__ import annotations
 
-import contextvars
 import threading
 import weakref
 from typing import Any
 
-from IPython.display import display, update_display
+from IPython.display import display
 
 from . import text
 from .job import Job
+from .standin import Standin
+from .standin import update_from_any_thread as _update
 
 
 def has_widgets() -> bool:
@@ -44,11 +47,15 @@ def show_live(job: Job, ticker: Any = None) -> Any:
         job.add_listener(_print_transitions)
         return None
     from .card import JobCard
+    from .static import standin_bundle
 
     card = JobCard(job)
     if ticker is not None:
         ticker.add(card)
+    standin = Standin()
+    standin.attach(card)
     display(card, display_id=card.display_id)
+    standin.show(standin_bundle(job))
     LiveDisplay(card).follow()
     return card
 
@@ -62,12 +69,14 @@ def show_reused(job: Job, ticker: Any = None) -> Any:
 
 
 class LiveDisplay:
-    """Keeps a card's output right for a saved notebook: the widget while the job runs, plain
-    data once it ends (and the widget again if it is resumed)."""
+    """Keeps a card's output right for a saved notebook: the widget and its stand-in while the
+    job runs, plain data once it ends (and the widget again if it is resumed)."""
 
     def __init__(self, card: Any) -> None:
         self.card = card
+        self.standin: Standin | None = card.standin
         self._shown: str | None = None  # the status the cell's output was last sent for
+        self._told: tuple[Any, ...] | None = None  # what the stand-in last said
         self._lock = threading.Lock()
 
     def follow(self) -> None:
@@ -79,6 +88,11 @@ class LiveDisplay:
 
     def _on_change(self, job: Job) -> None:
         with self._lock:
+            if job.done:
+                self._retire_standin()
+            elif self.standin is not None and self._told != (told := _standin_says(job)):
+                self._told = told
+                self.standin.update(lambda: _standin_bundle(job))
             if job.status == self._shown:
                 return
             previous, self._shown = self._shown, job.status
@@ -92,23 +106,28 @@ class LiveDisplay:
 
     def show_final(self, bundle: dict[str, Any]) -> None:
         """Send the finished card again, from the running cell (see ``show_result``)."""
+        self._retire_standin()
         _update(bundle, self.card.display_id)
+
+    def _retire_standin(self) -> None:
+        if self.standin is not None:
+            self.standin.retire()
+
+
+def _standin_says(job: Job) -> tuple[Any, ...]:
+    """What the stand-in shows (``static.standin_bundle``): it changes with these only."""
+    return job.status, job.note, job.request_id
+
+
+def _standin_bundle(job: Job) -> dict[str, Any]:
+    from .static import standin_bundle
+
+    return standin_bundle(job)
 
 
 # Job -> its displayed cards; weak both ways (a LiveDisplay lives as the job's listener).
 _live: weakref.WeakKeyDictionary[Job, weakref.WeakSet[LiveDisplay]] = weakref.WeakKeyDictionary()
 _live_lock = threading.Lock()
-
-
-def _update(bundle: dict[str, Any], display_id: str) -> None:
-    """``update_display`` stamped with the latest cell's header, from any thread.
-
-    Run in an empty context, ipykernel's display publisher finds no parent of this thread's
-    own and uses the latest execute request's: the cell running now, if any. JupyterLab
-    ignores that header for updates (it routes them by display id) and nbclient needs it (it
-    reads only the running cell's messages, then updates by display id in every cell).
-    """
-    contextvars.Context().run(update_display, bundle, raw=True, display_id=display_id)
 
 
 def static_bundle(job: Job) -> dict[str, Any]:
