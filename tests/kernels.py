@@ -91,6 +91,26 @@ class WidgetStates:
                 if cid in headers and "value" in s and since <= t <= until]
 
 
+class Displays:
+    """What a frontend shows for each display id, whatever cell's header a message carries
+    (JupyterLab routes ``update_display_data`` by id), with a timestamped log of updates."""
+
+    def __init__(self) -> None:
+        self.latest: dict[str, dict[str, Any]] = {}
+        self.log: list[tuple[float, str, dict[str, Any]]] = []
+
+    def feed(self, msg: dict[str, Any]) -> None:
+        if msg["msg_type"] not in ("display_data", "update_display_data"):
+            return
+        display_id = msg["content"].get("transient", {}).get("display_id")
+        if display_id:
+            self.latest[display_id] = msg["content"]["data"]
+            self.log.append((time.monotonic(), display_id, msg["content"]["data"]))
+
+    def updates(self, display_id: str) -> list[tuple[float, dict[str, Any]]]:
+        return [(t, data) for t, did, data in self.log if did == display_id]
+
+
 class Kernel:
     """One kernel process with the given environment; stopped by its own manager."""
 
@@ -103,6 +123,7 @@ class Kernel:
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
         self.widgets = WidgetStates()
+        self.displays = Displays()
         self._pending: dict[str, Execution] = {}
 
     def submit(self, code: str) -> Execution:
@@ -143,6 +164,7 @@ class Kernel:
 
     def _route(self, msg: dict[str, Any]) -> None:
         self.widgets.feed(msg)
+        self.displays.feed(msg)
         parent = msg.get("parent_header", {}).get("msg_id")
         execution = self._pending.get(parent)
         if execution is None:

@@ -414,7 +414,9 @@ def test_kernel_shows_a_live_panel_whose_row_buttons_work(
         kernel.run("%%grok_defer -o job\n[[latency=3]] Panel in a kernel.")
         request_id = kernel.run("print(job.request_id)").text().strip()
         cell = kernel.run("%grok_jobs")
-        assert "application/vnd.jupyter.widget-view+json" in cell.outputs[-1]["content"]["data"]
+        shown = [o["content"]["data"] for o in cell.outputs if o["msg_type"] == "display_data"]
+        assert "application/vnd.jupyter.widget-view+json" in shown[-2], "the panel"
+        assert "xdm-standin" in shown[-1]["text/html"], "then its stand-in"
 
         def with_class(hook: str) -> list[tuple[str, dict[str, Any]]]:
             return [(cid, m) for cid, m in kernel.widgets.models.items()

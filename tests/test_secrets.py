@@ -30,7 +30,7 @@ from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
 import xai_defer_magic
-from tests.kernels import Kernel, WidgetStates
+from tests.kernels import Displays, Kernel, WidgetStates
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.server import mask_key
 from xai_defer_magic.errors import InsecureTransport
@@ -104,6 +104,7 @@ class AuditedKernel(Kernel):
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
         self.widgets = WidgetStates()
+        self.displays = Displays()
         self._pending = {}
 
     def _route(self, msg: dict[str, Any]) -> None:

@@ -42,7 +42,7 @@ def _show(widget: Any, value: str) -> None:
 class JobCard(widgets.VBox):
     """One job's card. Build it on the kernel thread; it then follows the job by itself."""
 
-    standin: Any = None  # its standin.Standin when shown in a cell (which then says the text)
+    standin: Any = None  # its standin.Standin when shown in a cell
 
     def __init__(self, job: Job) -> None:
         self.job = job
@@ -70,7 +70,7 @@ class JobCard(widgets.VBox):
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is None:
             return None
-        bundle["text/plain"] = "" if self.standin is not None else text.live_card_text(self.job)
+        bundle["text/plain"] = text.live_card_text(self.job)
         return bundle
 
     def _on_change(self, job: Job) -> None:

@@ -57,7 +57,7 @@ def row_label(group: Group, position: int) -> str:
 class GroupCard(widgets.VBox):
     """One group's card. Build on the kernel thread, then ``start()`` its refresh task."""
 
-    standin: Any = None  # its standin.Standin when shown in a cell (which then says the text)
+    standin: Any = None  # its standin.Standin when shown in a cell
 
     def __init__(self, group: Group, loop: Any) -> None:
         self.group = group
@@ -90,9 +90,8 @@ class GroupCard(widgets.VBox):
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is not None:
-            bundle["text/plain"] = "" if self.standin is not None else (
-                f"{title(self.group)} (live card; %grok_wait {self.group.id} puts the results "
-                "in a saved output)")
+            bundle["text/plain"] = (f"{title(self.group)} (live card; %grok_wait "
+                                    f"{self.group.id} puts the results in a saved output)")
         return bundle
 
     def start(self) -> None:

@@ -65,6 +65,7 @@ def preview(job: Job, limit: int = PREVIEW) -> str:
 def summary_bundle(group: Group) -> dict[str, Any]:
     """The group as inert HTML, Markdown and plain text (what a saved notebook keeps)."""
     from .render import escape, safe_markdown
+    from .static import with_inline_styles
 
     head, stats = title(group), stats_line(group)
     shown = list(enumerate(group.jobs))[:SUMMARY_ROWS]
@@ -83,6 +84,7 @@ def summary_bundle(group: Group) -> dict[str, Any]:
             f"{escape(stats)}</small></p><table><thead><tr><th>index</th><th>status</th>"
             f"<th>answer</th><th>tokens</th></tr></thead><tbody>{''.join(html_rows)}"
             f"</tbody></table>{f'<p><small>{escape(tail)}</small></p>' if tail else ''}</div>")
+    html = with_inline_styles(html)  # cells left-aligned, not like a DataFrame's
     markdown = "\n".join([f"**{_md(head)}**", "", _md(stats), "",
                           "| index | status | answer | tokens |", "|---|---|---|---|",
                           *md_rows, "", tail])

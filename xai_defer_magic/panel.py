@@ -82,7 +82,7 @@ def show_jobs(runtime: Any, which: str = "all", scope: str = "kernel") -> JobsPa
 class JobsPanel(widgets.VBox):
     """The jobs panel. Build it on the kernel thread; the runtime's tick keeps it current."""
 
-    standin: Any = None  # its standin.Standin when shown in a cell (which then has the table)
+    standin: Any = None  # its standin.Standin when shown in a cell
 
     def __init__(self, runtime: Any, *, which: str = "all", scope: str = "kernel",
                  page_size: int = PAGE_SIZE) -> None:
@@ -228,14 +228,10 @@ class JobsPanel(widgets.VBox):
             pass
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
-        """The widget, plus a static table (unless its stand-in has it): what a headless run
-        or a reopened notebook shows."""
+        """The widget, plus a static table: what a headless run or an untrusted copy shows."""
         bundle = super()._repr_mimebundle_(**kwargs)
         if bundle is None:
             return None
-        if self.standin is not None:
-            bundle["text/plain"] = ""
-            return bundle
         return {**bundle, **self.static_bundle()}
 
     def static_bundle(self) -> dict[str, Any]:

@@ -2,18 +2,21 @@
 
 JupyterLab and Notebook 7 save no widget state by default, and their widget renderer has no
 text fallback: a widget output whose model is gone reopens as "Error displaying widget: model
-not found" (jupyterlab#15361). So each live widget (a job's card, a group's card, the jobs
-panel) is followed by an output of plain data (sanitized HTML and text) that says in
-brief what the widget shows, kept current by ``update_display`` on its own display id.
+not found" (jupyterlab#15361), even though the output also holds ``text/plain``. So each live
+widget (a job's card, a group's card, the jobs panel) is followed by an output of sanitized
+HTML that says in brief what the widget shows, kept current by ``update_display`` on its own
+display id.
 
-Two CSS rules in that output pick which of the pair a person sees: while the widget renders
-(its root carries ``live_class``) the stand-in is hidden; where it cannot render (a notebook
-reopened without its kernel), the widget's output is hidden. A notebook opened untrusted drops
-the ``<style>``, but there the widget renderer is not used either (it is not a safe renderer):
-the widget's output is its empty ``text/plain`` and the stand-in shows. nbconvert's HTML keeps
-the rules; GitHub drops them and shows the stand-in above an empty output. When the widget's
-own output turns into plain data (a finished job or group), the stand-in is retired: an empty
-output that hides itself.
+That HTML is hidden by an inline ``display:none``, so wherever nothing else is known (VS Code,
+a frontend of other class names) the live widget is all a person sees. Three CSS rules in it,
+for JupyterLab's output area (Notebook 7 and nbconvert's HTML use the same classes), handle
+the rest: while the widget renders (its root carries ``live_class``) the stand-in's row is
+hidden; where it cannot render (a notebook reopened without its kernel), the widget's output is
+hidden and the stand-in shown. Where ``<style>`` is dropped (an untrusted notebook, GitHub) the
+widget renderer is not used either, and the widget output's own ``text/plain`` line shows; the
+stand-in's ``text/plain`` is empty so plain-text views say it once. When the widget's own output
+turns into plain data (a finished job or group), the stand-in is retired: an empty output that
+hides itself.
 """
 
 from __future__ import annotations
@@ -118,18 +121,19 @@ class Standin:
             pass
 
     def _wrap(self, bundle: Bundle) -> Bundle:
-        html = f'{self._rules}<div class="xdm-standin {self._own_class}">'
-        return {"text/html": html + bundle.get("text/html", "") + "</div>",
-                "text/plain": bundle.get("text/plain", "")}
+        html = f'{self._rules}<div class="xdm-standin {self._own_class}" style="display:none">'
+        return {"text/html": html + bundle.get("text/html", "") + "</div>", "text/plain": ""}
 
 
 def _rules(token: str) -> str:
-    """Hide the stand-in while its widget renders; hide the widget's output where it cannot."""
+    """Hide the stand-in while its widget renders; where it cannot, hide the widget's output
+    and show the stand-in."""
     child, live, mine = ".jp-OutputArea-child", f".xdm-live-{token}", f".xdm-standin-{token}"
     return (
         "<style>"
         f"{child}:has({live}) + {child}:has({mine}){{display:none}}"
         f"{child}:not(:has({live})):has(+ {child} {mine}){{display:none}}"
+        f"{child}:not(:has({live})) + {child} {mine}{{display:block!important}}"
         "</style>"
     )
 

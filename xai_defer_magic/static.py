@@ -37,8 +37,7 @@ def _answer_rule(selectors: str, declarations: str) -> str:
     return f"{joined}{{{declarations}}}\n"
 
 
-CARD_CSS = (
-    "<style>\n"
+_FRAME_RULES = (  # the card's frame and header: all a stand-in needs
     ".xdm-card{border:1px solid var(--jp-border-color1,#ccc);border-radius:6px;"
     "padding:6px 10px;margin:2px 0;max-width:960px;"
     "font-family:var(--jp-ui-font-family,sans-serif);line-height:1.4}\n"
@@ -47,6 +46,11 @@ CARD_CSS = (
     ".xdm-pill{border-radius:9px;padding:1px 8px;font-weight:600;color:#fff;background:#888}\n"
     ".xdm-muted{color:var(--jp-ui-font-color2,#666);font-size:12px}\n"
     ".xdm-id{user-select:all;font-family:var(--jp-code-font-family,monospace)}\n"
+)
+FRAME_CSS = f"<style>\n{_FRAME_RULES}</style>"
+CARD_CSS = (
+    "<style>\n"
+    + _FRAME_RULES +
     ".xdm-error{border-left:4px solid #c5221f;background:rgba(197,34,31,.08);padding:4px 10px;"
     "margin:4px 0;color:var(--jp-ui-font-color0,#000);white-space:normal;line-height:1.4}\n"
     ".xdm-usage{font-size:12px;color:var(--jp-ui-font-color1,#333)}\n"
@@ -230,7 +234,7 @@ def standin_bundle(job: Job) -> dict[str, Any]:
     ident = (f'<div class="xdm-muted">request id <span class="xdm-id">{escape(rid)}</span></div>'
              if rid else "")
     return {
-        "text/html": f'{CARD_CSS}<div class="xdm-card" style="{_CARD_STYLE}">{head}{hint}'
+        "text/html": f'{FRAME_CSS}<div class="xdm-card" style="{_CARD_STYLE}">{head}{hint}'
                      f"{ident}</div>",
         "text/plain": text.live_card_text(job),
     }

@@ -90,6 +90,7 @@ class LiveDisplay:
         with self._lock:
             if job.done:
                 self._retire_standin()
+                self._told = None  # a resumed job gets its stand-in back
             elif self.standin is not None and self._told != (told := _standin_says(job)):
                 self._told = told
                 self.standin.update(lambda: _standin_bundle(job))
