@@ -99,6 +99,8 @@ def test_deferred_and_batch_groups_wait_out_a_held_write_lock(
         g, b = ip.user_ns["g"], ip.user_ns["b"]
         b.results(30)  # batch answers come from xAI's batch, not from a journal lease
         assert holder.poll() is None, "the lock did not outlast the batch"
+        assert on_disk(home, "SELECT count(*) FROM group_items") == [(0,)], "not yet written"
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "released"
     g.results(30)
     assert [(j.status, j.error) for j in [*g, *b]] == [("done", None)] * 6
     assert chat_posts(emulator) == Counter({f"Name {x}": 1 for x in ("ant", "bee", "cat")})
@@ -108,7 +110,8 @@ def test_deferred_and_batch_groups_wait_out_a_held_write_lock(
     adds = [r for r in emulator.requests() if r.path.endswith("/requests")]
     assert [len(r.body["batch_requests"]) for r in adds] == [3]
 
-    ids = emulator.job_ids()
+    ids = [job.request_id for job in g]
+    assert sorted(ids) == sorted(emulator.job_ids())
 
     def group_rows() -> list[tuple[Any, ...]]:
         return on_disk(home, "SELECT state, request_id FROM group_items WHERE group_id = ? "
