@@ -7,12 +7,14 @@ busy timeout; the group and batch tables share that file with the job journal.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
@@ -22,9 +24,14 @@ from typing import Any
 import pytest
 
 from tests.kernels import Kernel
+from tests.test_batch_engine import FAST, KEY, items
 from tests.test_magic import run
+from xai_defer_magic.batch_engine import BatchEngine
+from xai_defer_magic.batch_protocol import BatchClient
+from xai_defer_magic.batch_store import SQLiteBatchStore
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.journal import DB_NAME
+from xai_defer_magic.loop import LoopThread
 
 LOCK_SECONDS = 14.0
 
@@ -168,3 +175,71 @@ def test_request_id_answered_under_a_lock_survives_kill_9_during_the_lock(
     assert emulator.delivered_count(request_id) == 1
     assert on_disk(home, "SELECT state, request_id FROM group_items") == [
         ("accepted", request_id)]
+
+
+def test_no_post_before_its_sending_row_is_durable_even_if_the_fallback_file_refuses(
+    ip: Any, emulator: Emulator, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xai_defer_magic.journal.fallback import PendingFile
+
+    emulator.latency = 0.2
+    run(ip, "%config GrokDefer.first_poll = 0.1\nimport xai_defer_magic\n"
+            "xai_defer_magic.groups()\nys = ['one', 'two']")
+    monkeypatch.setattr(PendingFile, "append", lambda self, op: False)  # e.g. the disk is full
+    with write_lock(home / DB_NAME, 30) as holder:
+        run(ip, "%%grok_defer --over ys -m grok-3 -o h\nSay {item}")  # queued in memory only
+        time.sleep(2.0)  # ample time for two POSTs, had they not waited
+        assert holder.poll() is None
+        assert chat_posts(emulator) == Counter(), "POSTed before its sending row was durable"
+    h = ip.user_ns["h"]
+    h.results(30)  # positive control: the lock freed, the rows landed, then the POSTs went
+    assert [j.status for j in h] == ["done", "done"]
+    assert chat_posts(emulator) == Counter({"Say one": 1, "Say two": 1})
+    assert on_disk(home, "SELECT state FROM group_items WHERE group_id = ?", (h.id,)) == [
+        ("accepted",), ("accepted",)]
+
+
+class GatedStore(SQLiteBatchStore):
+    """A store whose writes become durable only when the test says so (a lock, then none)."""
+
+    def __init__(self, home: Path, group_id: str) -> None:
+        super().__init__(home, group_id)
+        self.gates = [threading.Event(), threading.Event()]
+        self.waits = 0
+
+    async def saved(self) -> None:
+        gate = self.gates[min(self.waits, 1)]
+        self.waits += 1
+        while not gate.is_set():
+            await asyncio.sleep(0.02)
+
+
+def test_batch_create_waits_for_its_ids_and_the_first_add_for_the_batch_id(
+    tmp_path: Path
+) -> None:
+    import httpx
+
+    store = GatedStore(tmp_path, "gq")
+    with Emulator() as emu:
+        loop = LoopThread(name="test-store-locks")
+        try:
+            async def main() -> Any:
+                async with httpx.AsyncClient(timeout=10) as http:
+                    client = BatchClient(http, emu.base_url, KEY, retry_base=0.01)
+                    return await BatchEngine(client, store, items("gq", 2), name="gated",
+                                             settings=FAST).run()
+
+            future = loop.submit(main())
+            time.sleep(1.0)
+            assert (store.waits, emu.batches.batch_ids()) == (1, []), "created before durable"
+            store.gates[0].set()
+            wait_for(lambda: store.waits == 2, 10, "the batch id's wait")
+            time.sleep(1.0)
+            (batch_id,) = emu.batches.batch_ids()
+            assert emu.batches.items(batch_id) == {}, "added before the batch id was durable"
+            store.gates[1].set()
+            results = future.result(30)  # positive control: once durable, the run goes on
+        finally:
+            loop.stop()
+    assert [r.batch_request_id for r in results] == ["gq-0000", "gq-0001"]
+    store.close()
