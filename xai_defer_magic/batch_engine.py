@@ -21,7 +21,7 @@ import random
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from .batch_protocol import CANCELLED_TEXT, BatchClient, BatchInfo, BatchResult, parse_result
 from .errors import GrokDeferError, PermissionDenied
@@ -58,6 +58,14 @@ class BatchStorage(Protocol):
     def save_result(self, batch_request_id: str, raw_text: str) -> None: ...
 
     def saved_results(self) -> dict[str, str]: ...
+
+
+@runtime_checkable
+class QueuingStorage(Protocol):
+    """A storage that may queue writes (its file locked by another process) says when they
+    are durable: the create waits for the journaled ids, the first add for the batch id."""
+
+    async def saved(self) -> None: ...
 
 
 @dataclass
@@ -123,6 +131,7 @@ class BatchEngine:
         saved = self.storage.saved_batch()
         if saved is None:
             self.storage.begin(self.name, [rid for rid, _ in self.items])
+            await self._saved()
         else:
             self.name = saved.name
             self.batch_id = saved.batch_id or await self._find_by_name(saved.name)
@@ -132,6 +141,7 @@ class BatchEngine:
             info = await self.client.create_batch(self.name)
             self.batch_id = info.batch_id
             self.storage.save_batch_id(self.batch_id)
+            await self._saved()
             if self._cancel_requested:  # cancel() came while the create was on the wire
                 self.info = await self.client.cancel_batch(self.batch_id)
         if saved is None or not saved.adds_done:
@@ -258,6 +268,10 @@ class BatchEngine:
                     return info.batch_id
             if not token or not batches:
                 return None
+
+    async def _saved(self) -> None:
+        if isinstance(self.storage, QueuingStorage):
+            await self.storage.saved()
 
     def _ordered(self) -> list[BatchResult | None]:
         return [self._results.get(rid) for rid, _ in self.items]

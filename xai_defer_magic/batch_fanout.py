@@ -91,15 +91,12 @@ def rebuild_jobs(runtime: Any, row: GroupRow, jobs: list[Job]) -> str | None:
     engine_for(runtime)  # its items name this engine: %grok_wait and job.cancel() reach it
     for job in jobs:
         job.engine = "batch"
-    home = journal_home(runtime_store(runtime))
-    if home is None:  # the journal file is unusable now: nothing to read the results from
+    registry_store = runtime_store(runtime)
+    if journal_home(registry_store) is None:  # the file is unusable: no results to read
         return None
-    store = SQLiteBatchStore(home, row.group_id)
-    try:
-        saved = store.saved_batch()
-        results = store.saved_results()
-    finally:
-        store.close()
+    store = SQLiteBatchStore(registry_store.journal, row.group_id)
+    saved = store.saved_batch()
+    results = store.saved_results()
     added = saved is not None and saved.adds_done
     from .batch_engine import parse_result_text
 

@@ -84,8 +84,8 @@ class BatchGroupRunner:
         self.store = store
         self.group = group
         self.name = batch_name(group.id, cell)  # a resumed run keeps the journaled name
-        home = journal_home(store)
-        self.batch_store = SQLiteBatchStore(home, group.id, base_url=group.jobs[0].base_url)
+        self.batch_store = SQLiteBatchStore(store.journal, group.id,
+                                            base_url=group.jobs[0].base_url)
         self.admitted: concurrent.futures.Future[None] = concurrent.futures.Future()
         self.cancelling = False
         self.engine: BatchEngine | None = None

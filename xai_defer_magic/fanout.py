@@ -32,11 +32,7 @@ class Registry:
     """The groups this kernel knows, and the store they live in (one per runtime)."""
 
     def __init__(self, runtime: Any) -> None:
-        path = getattr(runtime.journal, "path", None)
-        try:
-            self.store = GroupStore(path)
-        except Exception:  # an unusable file: the job journal has already said so in one line
-            self.store = GroupStore(None)
+        self.store = GroupStore(runtime.journal)  # its tables go through the job journal
         self.groups: dict[str, Group] = {}
 
 
@@ -47,7 +43,6 @@ def registry_for(runtime: Any) -> Registry:
     registry = _registries.get(runtime)
     if registry is None:
         registry = _registries[runtime] = Registry(runtime)
-        weakref.finalize(runtime, registry.store.close)
     return registry
 
 

@@ -127,6 +127,7 @@ class GroupSubmitter:
         job = self.group.jobs[position]
         group_id = self.group.id
         self.store.set_state(group_id, position, "sending")  # the intent, before the POST
+        await self.store.saved()  # durable first, even while another process holds the lock
         try:
             request_id = await _submit_item(self.runtime, job)
         except RateLimited as exc:

@@ -12,8 +12,9 @@ while the session carries on with an in-memory copy.
 
 Modules, one concern each: ``records`` (the row), ``schema`` (table and migrations), ``ops``
 (every write as a value), ``leases`` (who may GET), ``files`` (paths and permissions),
-``fallback`` (the pending-writes file), ``problems`` (error codes and wording), ``store``
-(the ``Journal`` that ties them together).
+``fallback`` (the pending-writes file), ``problems`` (error codes and wording), ``side_tables``
+(the group and batch tables, written as journal ops), ``store`` (the ``Journal`` that ties
+them together).
 """
 
 from __future__ import annotations

@@ -71,9 +71,13 @@ def close_quietly(conn: sqlite3.Connection) -> None:
 
 
 @contextlib.contextmanager
-def durable_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
-    """One ``BEGIN IMMEDIATE`` transaction with a full fsync: all of it lands, or none."""
-    conn.execute("PRAGMA synchronous=FULL")
+def durable_transaction(
+    conn: sqlite3.Connection, *, full: bool = True
+) -> Iterator[sqlite3.Connection]:
+    """One ``BEGIN IMMEDIATE`` transaction, with a full fsync unless ``full`` is False (WAL's
+    NORMAL sync survives a killed process): all of it lands, or none."""
+    if full:
+        conn.execute("PRAGMA synchronous=FULL")
     try:
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -84,4 +88,5 @@ def durable_transaction(conn: sqlite3.Connection) -> Iterator[sqlite3.Connection
                 conn.execute("ROLLBACK")
             raise
     finally:
-        conn.execute("PRAGMA synchronous=NORMAL")
+        if full:
+            conn.execute("PRAGMA synchronous=NORMAL")

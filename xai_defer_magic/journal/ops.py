@@ -11,6 +11,7 @@ import sqlite3
 from dataclasses import dataclass
 from typing import Any
 
+from . import side_tables
 from .connections import durable_transaction
 from .records import FIELDS, JobRecord, record_from_json, record_params, record_to_json
 
@@ -48,9 +49,9 @@ _RELEASE = (
     "WHERE request_id = ? AND lease_owner = ?"
 )
 
-PRECIOUS = frozenset({"add", "response", "forget", "assign"})
+PRECIOUS = frozenset({"add", "response", "forget", "assign"}) | side_tables.KINDS
 # must survive a power cut, not only a killed kernel
-_DURABLE = frozenset({"add", "response", "assign"})
+_DURABLE = frozenset({"add", "response", "assign"}) | side_tables.DURABLE
 
 
 @dataclass(frozen=True)
@@ -114,6 +115,8 @@ def apply(conn: sqlite3.Connection, op: Op, *, orphan: bool = False) -> int:
     process's fallback file: they fill gaps (a missing row, a missing answer) but never
     overwrite what is on disk."""
     a = op.args
+    if op.kind in side_tables.KINDS:  # the group and batch tables
+        return side_tables.apply(conn, op.kind, a, orphan=orphan)
     if op.kind == "assign":
         return int(conn.execute(_ASSIGN, (a["request_id"], a["placeholder"])).rowcount)
     if op.kind == "add":
@@ -142,11 +145,7 @@ def apply_all(conn: sqlite3.Connection, batch: list[Op], *, orphan: bool = False
 
 
 def apply_now(conn: sqlite3.Connection, op: Op) -> int:
-    """Run one op in autocommit; request ids and answers with a full fsync."""
-    if not op.durable:
+    """Run one op as one transaction (an op may be several statements); request ids and
+    answers with a full fsync."""
+    with durable_transaction(conn, full=op.durable):
         return apply(conn, op)
-    conn.execute("PRAGMA synchronous=FULL")
-    try:
-        return apply(conn, op)
-    finally:
-        conn.execute("PRAGMA synchronous=NORMAL")

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sqlite3
 from collections.abc import Callable
 
+from .side_tables import ensure_tables
+
 SCHEMA_VERSION = 1
 
 
@@ -70,6 +72,7 @@ def migrate(conn: sqlite3.Connection) -> None:
             if conn.in_transaction:
                 conn.execute("ROLLBACK")
             raise
+    ensure_tables(conn)  # the group and batch tables: any version may add them
     _ensure_indexes(conn)
 
 

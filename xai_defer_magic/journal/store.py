@@ -10,6 +10,7 @@ corrupt, disk full) is reported once and retried every ``retry_seconds``.
 
 from __future__ import annotations
 
+import asyncio
 import atexit
 import contextlib
 import logging
@@ -20,6 +21,7 @@ import time
 import weakref
 from collections.abc import Callable, Iterable
 from pathlib import Path
+from typing import Any
 
 from . import ops
 from .connections import (
@@ -204,6 +206,23 @@ class Journal:
             self._enqueue(op)
             return None
 
+    def write(self, op: Op) -> None:
+        """Run ``op`` (a group or batch table write, see ``side_tables``) like the journal's
+        own writes: on the file, or queued in order while it is locked."""
+        self._write(op)
+
+    def unsaved(self) -> bool:
+        """Whether a precious write is only in memory while the file is merely busy (the
+        fallback file refused it too). Waiting helps then; for an unusable file it cannot."""
+        with self._lock:
+            return bool(self._unsaved) and not self._broken
+
+    async def saved(self) -> None:
+        """Return once no precious write is only in memory (see ``unsaved``): what must not
+        happen before a write is durable (the next POST after its intent row) awaits this."""
+        while self.unsaved():
+            await asyncio.sleep(BUSY_RETRY)
+
     def _enqueue(self, op: Op) -> None:
         assert self._memory is not None
         ops.apply(self._memory, op)
@@ -321,21 +340,24 @@ class Journal:
         return rows[0] if rows else None
 
     def _select(self, where: str, params: Iterable[object] = ()) -> list[JobRecord]:
-        sql, args = f"{SELECT} {where}", tuple(params)
+        return [row_to_record(row) for row in self.query(f"{SELECT} {where}", params)]
+
+    def query(self, sql: str, params: Iterable[object] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one SELECT: from the file, or from the memory copy (which holds the
+        queued writes) while offline; a lock met here is waited out, never raised."""
+        args = tuple(params)
         with self._lock:
             conn = self._file_conn()
             if conn is not None:
                 try:
-                    rows = conn.execute(sql, args).fetchall()
-                    return [row_to_record(row) for row in rows]
+                    return conn.execute(sql, args).fetchall()
                 except CALLER_BUGS:
                     raise
                 except sqlite3.Error as exc:
                     rollback_quietly(conn)
                     self._go_offline(exc, conn)
             assert self._memory is not None
-            rows = self._memory.execute(sql, args).fetchall()
-        return [row_to_record(row) for row in rows]
+            return self._memory.execute(sql, args).fetchall()
 
     # -- leases --
 
