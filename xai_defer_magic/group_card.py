@@ -18,7 +18,7 @@ import ipywidgets as widgets
 
 from .card import CARD_CSS, status_pill
 from .group import Group
-from .group_views import preview, standin_bundle, stats_line, summary_bundle, title
+from .group_views import preview, standin_html, stats_line, summary_bundle, title
 from .render import answer_html, escape
 from .standin import update_from_any_thread
 
@@ -122,7 +122,7 @@ class GroupCard(widgets.VBox):
             if self.standin is not None and not self._finished and (
                     self._told != self.group.version):  # not for the elapsed time alone
                 self._told = self.group.version
-                self.standin.update(lambda: standin_bundle(self.group))
+                self.standin.update(lambda: standin_html(self.group))
 
     def _render_page(self) -> None:
         n = len(self.group)

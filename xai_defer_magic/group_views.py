@@ -103,15 +103,13 @@ def _md(value: str) -> str:
     return safe_markdown(value).replace("|", "\\|").replace("\n", " ")
 
 
-def standin_bundle(group: Group) -> dict[str, Any]:
+def standin_html(group: Group) -> str:
     """The summary so far, for a notebook saved before the group ended (``standin``)."""
     from .render import escape
 
-    bundle = summary_bundle(group)
     hint = (f"{group.status} when this output last changed; with a kernel, "
             f"%grok_wait {group.id} waits and shows the results")
-    return {"text/html": f'{bundle["text/html"]}<p><small>{escape(hint)}</small></p>',
-            "text/plain": f'{bundle["text/plain"]}\n{hint}'}
+    return f'{summary_bundle(group)["text/html"]}<p><small>{escape(hint)}</small></p>'
 
 
 def show_group(runtime: Any, group: Group) -> Any:
@@ -130,7 +128,7 @@ def show_group(runtime: Any, group: Group) -> Any:
     standin = Standin(min_interval=STANDIN_SECONDS)
     standin.attach(card)
     display(card, display_id=card.display_id)
-    standin.show(standin_bundle(group))
+    standin.show(standin_html(group))
     card.start()
     return card
 

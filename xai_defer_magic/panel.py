@@ -75,7 +75,7 @@ def show_jobs(runtime: Any, which: str = "all", scope: str = "kernel") -> JobsPa
     standin = Standin(min_interval=STANDIN_SECONDS)
     standin.attach(panel)
     display(panel)
-    standin.show(panel.static_bundle())
+    standin.show(panel.static_html())
     return panel
 
 
@@ -241,6 +241,10 @@ class JobsPanel(widgets.VBox):
         now = time.time()
         return {"text/html": view.html(now), "text/plain": view.text(now)}
 
+    def static_html(self) -> str:
+        with self._lock:
+            return self.view().html(time.time())
+
     def close(self) -> None:
         with self._lock:
             self._closed = True
@@ -301,7 +305,7 @@ class JobsPanel(widgets.VBox):
         told = (view.summary, tuple((r.job.local_id, r.status) for r in visible))
         if self.standin is not None and told != self._told:  # not for elapsed times alone
             self._told = told
-            self.standin.update(self.static_bundle)
+            self.standin.update(self.static_html)
 
     # --- events (kernel thread: comm messages and button.click()) -------------------------------
 

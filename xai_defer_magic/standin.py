@@ -31,6 +31,7 @@ from typing import Any
 from IPython.display import display, update_display
 
 Bundle = dict[str, Any]
+Make = Callable[[], str]  # the stand-in's HTML as of now
 
 
 def update_from_any_thread(bundle: Bundle, display_id: str) -> None:
@@ -59,7 +60,7 @@ class Standin:
         self._lock = threading.Lock()
         self._sent: Bundle | None = None
         self._sent_at = 0.0
-        self._waiting: Callable[[], Bundle] | None = None  # the newest content not yet sent
+        self._waiting: Make | None = None  # the newest content not yet sent
         self._timer: threading.Timer | None = None
         self._sends = 0  # a late timer sends only if nothing was sent since it was set
 
@@ -68,12 +69,12 @@ class Standin:
         widget.add_class(self.live_class)
         widget.standin = self
 
-    def show(self, bundle: Bundle) -> None:
+    def show(self, html: str) -> None:
         with self._lock:
-            self._sent, self._sent_at = self._wrap(bundle), time.monotonic()
+            self._sent, self._sent_at = self._wrap(html), time.monotonic()
             display(self._sent, raw=True, display_id=self.display_id)
 
-    def update(self, make: Callable[[], Bundle]) -> None:
+    def update(self, make: Make) -> None:
         """Send what ``make()`` returns if it changed; at most once per ``min_interval``,
         the newest content last (``make`` runs only when it is due)."""
         with self._lock:
@@ -120,9 +121,9 @@ class Standin:
         except Exception:  # a closed kernel channel: nothing more to show
             pass
 
-    def _wrap(self, bundle: Bundle) -> Bundle:
-        html = f'{self._rules}<div class="xdm-standin {self._own_class}" style="display:none">'
-        return {"text/html": html + bundle.get("text/html", "") + "</div>", "text/plain": ""}
+    def _wrap(self, html: str) -> Bundle:
+        opening = f'{self._rules}<div class="xdm-standin {self._own_class}" style="display:none">'
+        return {"text/html": f"{opening}{html}</div>", "text/plain": ""}
 
 
 def _rules(token: str) -> str:

@@ -221,7 +221,7 @@ def card_markdown(job: Job) -> str:
     return "\n\n".join(literal) + "\n"
 
 
-def standin_bundle(job: Job) -> dict[str, Any]:
+def standin_html(job: Job) -> str:
     """A running job in brief, for a notebook saved before it ended (``standin``): what it
     is, since when, and how to get its answer. Nothing in it changes while it polls."""
     rid = job.request_id
@@ -233,11 +233,7 @@ def standin_bundle(job: Job) -> dict[str, Any]:
     hint = f'<div class="xdm-muted">{escape(text.standin_hint(job))}</div>'
     ident = (f'<div class="xdm-muted">request id <span class="xdm-id">{escape(rid)}</span></div>'
              if rid else "")
-    return {
-        "text/html": f'{FRAME_CSS}<div class="xdm-card" style="{_CARD_STYLE}">{head}{hint}'
-                     f"{ident}</div>",
-        "text/plain": text.live_card_text(job),
-    }
+    return f'{FRAME_CSS}<div class="xdm-card" style="{_CARD_STYLE}">{head}{hint}{ident}</div>'
 
 
 def job_bundle(job: Job) -> dict[str, Any]:

@@ -47,7 +47,7 @@ def show_live(job: Job, ticker: Any = None) -> Any:
         job.add_listener(_print_transitions)
         return None
     from .card import JobCard
-    from .static import standin_bundle
+    from .static import standin_html
 
     card = JobCard(job)
     if ticker is not None:
@@ -55,7 +55,7 @@ def show_live(job: Job, ticker: Any = None) -> Any:
     standin = Standin()
     standin.attach(card)
     display(card, display_id=card.display_id)
-    standin.show(standin_bundle(job))
+    standin.show(standin_html(job))
     LiveDisplay(card).follow()
     return card
 
@@ -93,7 +93,7 @@ class LiveDisplay:
                 self._told = None  # a resumed job gets its stand-in back
             elif self.standin is not None and self._told != (told := _standin_says(job)):
                 self._told = told
-                self.standin.update(lambda: _standin_bundle(job))
+                self.standin.update(lambda: _standin_html(job))
             if job.status == self._shown:
                 return
             previous, self._shown = self._shown, job.status
@@ -116,14 +116,14 @@ class LiveDisplay:
 
 
 def _standin_says(job: Job) -> tuple[Any, ...]:
-    """What the stand-in shows (``static.standin_bundle``): it changes with these only."""
+    """What the stand-in shows (``static.standin_html``): it changes with these only."""
     return job.status, job.note, job.request_id
 
 
-def _standin_bundle(job: Job) -> dict[str, Any]:
-    from .static import standin_bundle
+def _standin_html(job: Job) -> str:
+    from .static import standin_html
 
-    return standin_bundle(job)
+    return standin_html(job)
 
 
 # Job -> its displayed cards; weak both ways (a LiveDisplay lives as the job's listener).
