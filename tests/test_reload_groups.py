@@ -125,7 +125,7 @@ def test_a_group_still_submitting_sends_each_item_exactly_once(
 def test_cancel_and_retry_failed_act_through_the_new_runtime(
     shell: Any, emulator: Emulator
 ) -> None:
-    n = 18
+    n = 30  # at cancel time, after the reload, at least 12 are still queued
     slow_posts(emulator)
     shell.user_ns["xs"] = [f"item {i}" for i in range(n)]
     run(shell, "%%grok_defer --over xs -o g\n{item}")
