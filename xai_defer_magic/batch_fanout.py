@@ -11,7 +11,6 @@ each unfinished batch group of a dead kernel a runner again, which resumes the S
 
 from __future__ import annotations
 
-import weakref
 from typing import Any
 
 from .batch_groups import (
@@ -29,13 +28,6 @@ from .job import Job
 from .request import InvalidArgument
 
 ADMIT_WAIT = 30.0  # seconds the cell waits for the first add call's answer
-# The batch groups of this process by id: handles outlive a runtime (%reload_ext), so a resumed
-# group is the handle the user already holds, not a copy that nobody looks at.
-_LIVE: weakref.WeakValueDictionary[str, Group] = weakref.WeakValueDictionary()
-
-
-def live_group(group_id: str) -> Group | None:
-    return _LIVE.get(group_id)
 
 
 def check_journal(registry: Any) -> None:
@@ -48,7 +40,6 @@ def check_journal(registry: Any) -> None:
 def launch(runtime: Any, registry: Any, group: Group, *, display: bool,
            cell_id: str | None) -> Group:
     """Run ``group`` as one batch; InvalidArgument (nothing left behind) if xAI refuses it."""
-    _LIVE[group.id] = group
     runner = BatchGroupRunner(runtime, registry.store, group, cell=cell_label(cell_id))
     engine_for(runtime).adopt(runner)
     runner.start()
@@ -129,7 +120,6 @@ def runtime_store(runtime: Any) -> Any:
 def resume(runtime: Any, group: Group) -> None:
     """Follow a dead kernel's unfinished batch group again (same batch, no re-send)."""
     registry_store = runtime_store(runtime)
-    _LIVE[group.id] = group
     runner = BatchGroupRunner(runtime, registry_store, group)
     engine_for(runtime).adopt(runner)
     runner.start()

@@ -2,7 +2,9 @@
 
 :func:`start_group` validates everything and journals the group with all its requests before
 the first POST, shows one group card, hands submission to the loop thread and returns at once.
-:func:`resume_groups` (on load) picks up the items a crashed kernel had not yet sent.
+:func:`resume_groups` (on load) picks up the items a crashed kernel had not yet sent, and the
+groups of this process that an earlier runtime ran (``%reload_ext``): those go on in the handle
+the user already holds (:data:`_LIVE`), never in a copy that would poll or POST a second time.
 """
 
 from __future__ import annotations
@@ -37,6 +39,8 @@ class Registry:
 
 
 _registries: weakref.WeakKeyDictionary[Any, Registry] = weakref.WeakKeyDictionary()
+# The groups this process drives, by id, across runtimes (like registry.JOBS for jobs).
+_LIVE: weakref.WeakValueDictionary[str, Group] = weakref.WeakValueDictionary()
 
 
 def registry_for(runtime: Any) -> Registry:
@@ -135,7 +139,7 @@ def start_group(
         twin.template_names, twin.schema = names[i], resolved
         jobs.append(twin)
     group = _group(group_id, jobs, collected, shown_template, model, now)
-    registry.groups[group_id] = group
+    registry.groups[group_id] = _LIVE[group_id] = group
     if batch:
         group.engine = "batch"
         return batch_fanout.launch(runtime, registry, group, display=display, cell_id=cell_id)
@@ -188,14 +192,22 @@ def find(runtime: Any, group_id: str) -> Group | None:
 
 
 def resume_groups(runtime: Any) -> list[Group]:
-    """Continue submitting the groups a dead kernel left half-sent (same server only).
+    """Continue submitting the groups a dead kernel left half-sent, and this process's groups
+    an earlier runtime ran (``%reload_ext``), in the handles already held (same server only).
 
     An item that was being sent when the kernel died becomes "unknown" (see group_store)."""
     registry = registry_for(runtime)
     current = credentials.base_url(runtime.settings.base_url)
     resumed = []
     for row in registry.store.groups():
-        if row.group_id in registry.groups or row.cancelled or row.base_url != current:
+        if row.group_id in registry.groups or row.base_url != current:
+            continue
+        if row.engine != "batch" and row.group_id in _LIVE:  # an earlier runtime's: go on here
+            group = registry.groups[row.group_id] = _rebuild(runtime, registry, row)
+            if not group.done:
+                resumed.append(group)
+            continue
+        if row.cancelled:
             continue
         if row.owner and row.owner != process_owner() and _alive(row.owner):
             continue  # another kernel is still submitting it
@@ -203,7 +215,7 @@ def resume_groups(runtime: Any) -> list[Group]:
             group = _rebuild(runtime, registry, row)
             if not group.done:  # the same batch again: no second batch, no re-sent request
                 registry.store.set_owner(row.group_id, process_owner())
-                registry.groups[row.group_id] = group
+                registry.groups[row.group_id] = _LIVE[row.group_id] = group
                 batch_fanout.resume(runtime, group)
                 resumed.append(group)
             continue
@@ -212,7 +224,7 @@ def resume_groups(runtime: Any) -> list[Group]:
             continue
         registry.store.set_owner(row.group_id, process_owner())
         group = _rebuild(runtime, registry, row, items, claim=True)
-        registry.groups[row.group_id] = group
+        registry.groups[row.group_id] = _LIVE[row.group_id] = group
         submitter = GroupSubmitter(runtime, registry.store, group)
         submitter.start([i.idx for i in items if i.state == "queued"])
         resumed.append(group)
@@ -221,13 +233,15 @@ def resume_groups(runtime: Any) -> list[Group]:
 
 def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
              items: list[ItemRow] | None = None, claim: bool = False) -> Group:
-    """A handle from the store; ``claim`` (the owner is dead) settles its half-sent items."""
+    """A handle from the store; ``claim`` (the owner is dead) settles its half-sent items.
+
+    A group this process drives is not rebuilt: its handle moves to this runtime."""
+    live = _LIVE.get(row.group_id)
+    if live is not None:
+        _adopt(runtime, registry, live)
+        return live
     items = registry.store.items(row.group_id) if items is None else items
     if row.engine == "batch":
-        live = batch_fanout.live_group(row.group_id)
-        if live is not None:  # a handle of this process (before %reload_ext): keep it
-            batch_fanout.adopt_live(runtime, live)
-            return live
         jobs = [_new_job(row.model, i.request, row.base_url, None, None, i.names, None,
                          row.created_at) for i in items]
         batch_id = batch_fanout.rebuild_jobs(runtime, row, jobs)
@@ -245,6 +259,18 @@ def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
         jobs.append(job)
     collected = Items([i.label for i in items], [i.value for i in items], row.columns)
     return _group(row.group_id, jobs, collected, row.template, row.model, row.created_at)
+
+
+def _adopt(runtime: Any, registry: Registry, group: Group) -> None:
+    """A handle of this process seen by a new runtime (after ``%reload_ext``): its submitter,
+    its batch engine and its card go on there; its sent items are the jobs the new runtime
+    resumed from the journal (the same objects: see registry.JOBS)."""
+    if group.card is not None:
+        group.card.move_to(runtime.loop)
+    if group.engine == "batch":
+        batch_fanout.adopt_live(runtime, group)
+    elif isinstance(group.controller, GroupSubmitter):
+        group.controller.move_to(runtime, registry.store)
 
 
 def _job_for(runtime: Any, row: GroupRow, item: ItemRow) -> Job:

@@ -97,6 +97,14 @@ class GroupCard(widgets.VBox):
     def start(self) -> None:
         self.loop.submit(self._follow())
 
+    def move_to(self, loop: Any) -> None:
+        """Follow the group on ``loop`` (the next runtime's, after ``%reload_ext``): the old
+        loop stopped, and its follower with it."""
+        if self._finished or loop is self.loop or self.loop.loop.is_running():
+            return
+        self.loop = loop
+        self.start()
+
     async def _follow(self) -> None:
         """Re-render when something changed, at most 4 times a second, until the group ends."""
         last = 0.0

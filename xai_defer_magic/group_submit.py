@@ -6,6 +6,11 @@ returns; then its job row goes to the job journal and the poller takes over. A 4
 item back at the front of the queue and pauses every worker for the server's ``Retry-After``
 (or a growing backoff): a rate limit never fails an item. A billing stop fails the rest at
 once (retrying cannot help). See :mod:`group_store` for the one case a crash leaves open.
+
+The submitter outlives its runtime (``%reload_ext``, ``%unload_ext`` + ``%load_ext``): closing
+the runtime halts it (no new POST; those in flight are held by the poller, which lets them
+journal their ids), and :meth:`GroupSubmitter.move_to` sends what is still queued from the
+next runtime, so the handle the user holds goes on and no item is sent twice.
 """
 
 from __future__ import annotations
@@ -48,16 +53,40 @@ class GroupSubmitter:
         self._workers = 0
         self._pacer = Pacer(MAX_SUBMITS_PER_SECOND)
         self._tasks: set[asyncio.Task[None]] = set()  # strong references (asyncio keeps weak)
+        self._halted = False  # its runtime closed: nothing runs until move_to()
         group.controller = self
+        runtime.group_submitters.add(self)
 
     def start(self, positions: list[int]) -> None:
         """Queue ``positions`` (input order) and make sure workers are running."""
-        self.runtime.loop.call_soon(self._enqueue, positions)
+        self._on_loop(self._enqueue, positions)
 
     def cancel(self) -> None:
         self._cancelled = True
         self.store.set_cancelled(self.group.id, True)
-        self.runtime.loop.call_soon(self._cancel_queued)
+        self._on_loop(self._cancel_queued)
+
+    def halt(self) -> None:
+        """The runtime is closing: start no new POST (called before its engines close, which
+        let the POSTs in flight finish and journal their ids)."""
+        self._halted = True
+
+    def move_to(self, runtime: Any, store: GroupStore) -> None:
+        """Go on in ``runtime`` (after ``%reload_ext``): send what the old one left queued."""
+        if not self._halted:  # still working in a runtime that runs
+            return
+        self.runtime, self.store = runtime, store
+        self._halted, self._workers, self._tasks = False, 0, set()
+        runtime.group_submitters.add(self)
+        self.start([])
+
+    def _on_loop(self, callback: Any, *args: Any) -> None:
+        """On the loop thread; here if the runtime is gone (no worker runs then, so the queue
+        is this thread's alone until move_to())."""
+        if self._halted:
+            callback(*args)
+        else:
+            self.runtime.loop.call_soon(callback, *args)
 
     def retry_failed(self) -> int:
         """Resend failed items; poll again the ones whose answer may still be waiting."""
@@ -85,6 +114,8 @@ class GroupSubmitter:
 
     def _enqueue(self, positions: list[int]) -> None:
         self._queue.extend(positions)
+        if self._halted:
+            return  # move_to() starts the workers in the next runtime
         while self._workers < min(MAX_WORKERS, len(self._queue)):
             self._workers += 1  # counted here and in _work's finally, with no await between
             task = asyncio.ensure_future(self._work())
@@ -105,25 +136,31 @@ class GroupSubmitter:
             self._workers -= 1
 
     async def _work_until_empty(self) -> None:
-        while self._queue and not self._cancelled:
+        while self._queue and not self._cancelled and not self._halted:
             wait = self._paused_until - time.monotonic()
             if wait > 0:
                 await asyncio.sleep(wait)
                 continue
             await self._pacer.wait()
-            if not self._queue or self._cancelled:
+            if not self._queue or self._cancelled or self._halted:
                 break
-            position = self._queue.popleft()
-            try:
-                await self._send(position)
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # a bug must not leave an item "submitting" forever
-                self._fail(position, "failed", GrokDeferError(f"Internal error: {exc!r}"))
+            send = asyncio.ensure_future(self._send(self._queue.popleft()))
+            self.runtime.poller.hold(send)  # closing the runtime lets it journal its id
+            await asyncio.shield(send)
         if self._cancelled:
             self._cancel_queued()
 
     async def _send(self, position: int) -> None:
+        try:
+            await self._post(position)
+        except asyncio.CancelledError:  # the runtime closed and its POST had no time to end
+            self._fail(position, "unknown", unknown_error("the extension was unloaded during "
+                                                          "its POST"))
+            raise
+        except Exception as exc:  # a bug must not leave an item "submitting" forever
+            self._fail(position, "failed", GrokDeferError(f"Internal error: {exc!r}"))
+
+    async def _post(self, position: int) -> None:
         job = self.group.jobs[position]
         group_id = self.group.id
         self.store.set_state(group_id, position, "sending")  # the intent, before the POST

@@ -81,6 +81,8 @@ class Runtime:
             lambda: self.settings.poll.request_timeout,
         )
         self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
+        # Fan-out submitters sending on this loop (group_submit); halted first at close.
+        self.group_submitters: weakref.WeakSet[Any] = weakref.WeakSet()
         self._known: list[Job] = []  # jobs of this runtime: created here or read from its journal
         self.here: weakref.WeakSet[Job] = weakref.WeakSet()  # submitted or resumed here
         self._lock = threading.Lock()
@@ -316,6 +318,8 @@ class Runtime:
         """Stop polling (requests in flight journal their answers, within ``timeout``) and the
         loop thread; the journal keeps every job for the next load."""
         self._ticking.cancel()
+        for submitter in list(self.group_submitters):
+            submitter.halt()  # no new POST; the poller lets those in flight journal their ids
         for engine in self.engines.values():
             engine.close(timeout)
         self.loop.stop(5.0 if timeout is None else 1.0)
