@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +18,13 @@ import pytest
 from nbclient import NotebookClient
 
 from tests.kernels import Execution, Kernel
+from tests.test_static import kernel
 from xai_defer_magic.emulator import Emulator
 
 pytestmark = pytest.mark.kernel
+__all__ = ["kernel"]  # the fixture (extension loaded, fast polls), shared with test_static
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
-
-
-@pytest.fixture
-def kernel(env: dict[str, str], tmp_path: Path) -> Iterator[Kernel]:
-    k = Kernel(env, cwd=str(tmp_path))
-    try:
-        k.run("%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.3")
-        yield k
-    finally:
-        k.stop()
 
 
 def pair(cell: Execution) -> tuple[str, str]:
