@@ -6,6 +6,7 @@ not followed by a second copy; the saved notebook needs no widget state.
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -47,3 +48,30 @@ def test_fan_out_wait_shows_one_summary_and_no_widget(
     assert not [o for o in outputs if WIDGET in o.get("data", {})], "a widget was saved"
     assert "3 done · 0 failed · 0 pending of 3" in summaries[0]["data"]["text/plain"]
     assert "None" not in notebook.cells[2].outputs[0]["text"]
+
+
+def test_python_wait_in_the_same_cell_leaves_the_summary_not_a_live_card(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    """``g.wait()`` returns only once the card is the summary: a headless run keeps only the
+    running cell's messages, so a card finished a moment after the cell ends stays a widget."""
+    notebook = new_notebook(cells=[
+        new_code_cell("%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.2\n"
+                      "import xai_defer_magic\nxs = ['ant', 'bee', 'cat']"),
+        new_code_cell("g = xai_defer_magic.defer_many('Name {item}', xs)\ng.wait(60)\n"
+                      "g.counts()['done']"),
+    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
+                                "language": "python"}})
+    saved = os.environ.copy()
+    os.environ.update(env)
+    try:
+        NotebookClient(notebook, timeout=120, resources={"metadata": {"path": str(tmp_path)}}
+                       ).execute()
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+    outputs = notebook.cells[1].outputs
+    assert not [o for o in outputs if WIDGET in o.get("data", {})], "the live card was saved"
+    texts = "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
+    assert "3 done · 0 failed · 0 pending of 3" in texts, texts
+    assert "pending when this output last changed" not in json.dumps(outputs)

@@ -169,6 +169,9 @@ class Group:
     def add_listener(self, listener: Callable[[Group], None]) -> None:
         self._listeners.append(listener)
 
+    def is_listening(self, listener: Callable[[Group], None]) -> bool:
+        return listener in self._listeners
+
     def remove_listener(self, listener: Callable[[Group], None]) -> None:
         if listener in self._listeners:
             self._listeners.remove(listener)
@@ -179,10 +182,10 @@ class Group:
             self.ended_at = time.time()
         elif not self.done:
             self.ended_at = None
-        with self._changed:
-            self._changed.notify_all()
-        for listener in list(self._listeners):
+        for listener in list(self._listeners):  # views first: a woken wait() finds them done
             try:
                 listener(self)
             except Exception:  # a broken view must never stop the submitter or the poller
                 pass
+        with self._changed:
+            self._changed.notify_all()

@@ -95,7 +95,16 @@ class GroupCard(widgets.VBox):
         return bundle
 
     def start(self) -> None:
+        if not self.group.is_listening(self._on_group):
+            self.group.add_listener(self._on_group)
         self.loop.submit(self._follow())
+
+    def _on_group(self, group: Group) -> None:
+        """The last item's end replaces the card at once, on the thread that ended it, before
+        ``g.wait()`` wakes: a cell that waits for its group then holds the summary."""
+        if group.done:
+            group.remove_listener(self._on_group)
+            self.finish()
 
     def move_to(self, loop: Any) -> None:
         """Follow the group on ``loop`` (the next runtime's, after ``%reload_ext``): the old
