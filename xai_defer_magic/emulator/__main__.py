@@ -16,7 +16,8 @@ import threading
 from pathlib import Path
 from types import FrameType
 
-from .server import Emulator, latency_range, loopback_host
+from .server import Emulator
+from .values import latency_range, loopback_host
 
 
 def parse_latency(text: str) -> float | tuple[float, float]:

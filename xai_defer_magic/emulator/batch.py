@@ -34,18 +34,19 @@ from .batch_state import (
     page_after,
     settle,
 )
-from .server import (
+from .replies import (
     INVALID_ARGUMENT,
-    NO_ROUTE,
     NOT_FOUND,
     PERMISSION_DENIED,
     RESOURCE_EXHAUSTED,
-    _json_reply,
-    _loads_or_none,
-    _Outcome,
-    _Reply,
-    _unprocessable,
+    Outcome,
+    Reply,
+    bad_json,
     error_reply,
+    json_reply,
+    loads_or_none,
+    no_route,
+    unprocessable,
 )
 
 if TYPE_CHECKING:
@@ -116,23 +117,22 @@ class BatchService:
 
     # -- routing --
 
-    def handle(self, method: str, target: str, auth: str | None, raw: bytes) -> _Outcome:
+    def handle(self, method: str, target: str, auth: str | None, raw: bytes) -> Outcome:
         parts = urlsplit(target)
         query = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         rest = parts.path[len(BATCHES_PATH):].lstrip("/")
         batch_id, _, sub = rest.partition("/")
-        body = _loads_or_none(raw) if method == "POST" else None
+        body = loads_or_none(raw) if method == "POST" else None
         route = self._route(method, batch_id, sub)
         if route is None:
-            return _Outcome(error_reply(404, NOT_FOUND, NO_ROUTE), body=body)
-        reply = self._emu._faults_for("get" if method == "GET" else "post")
-        reply = reply or self._emu._check_auth(auth)
+            return Outcome(no_route(), body=body)
+        reply = self._emu.screen("get" if method == "GET" else "post", auth)
         if reply is None:
             try:
                 reply = route(batch_id.removesuffix(":cancel"), query, raw, body, auth)
             except _BadQuery as exc:
                 reply = error_reply(400, INVALID_ARGUMENT, str(exc))
-        return _Outcome(reply, request_id=batch_id.removesuffix(":cancel") or None, body=body)
+        return Outcome(reply, request_id=batch_id.removesuffix(":cancel") or None, body=body)
 
     def _route(self, method: str, batch_id: str, sub: str) -> Any:
         if not batch_id:
@@ -149,11 +149,11 @@ class BatchService:
 
     # -- the endpoints --
 
-    def _create(self, _id: str, _q: dict[str, str], raw: bytes, body: Any, auth: Any) -> _Reply:
+    def _create(self, _id: str, _q: dict[str, str], raw: bytes, body: Any, auth: Any) -> Reply:
         if body is None:
-            return error_reply(400, INVALID_ARGUMENT, "Failed to parse the request body as JSON.")
+            return bad_json()
         if not isinstance(body, dict) or not isinstance(body.get("name"), str):
-            return _unprocessable("missing field `name`")
+            return unprocessable("missing field `name`")
         if body.get("input_file_id") is not None:
             return error_reply(400, INVALID_ARGUMENT,
                                "File-based batches (input_file_id) are not emulated.")
@@ -161,48 +161,48 @@ class BatchService:
         with self._lock:
             batch = Batch(new_batch_id(), body["name"], self._now(), key_id(token))
             self._batches[batch.batch_id] = batch
-            return _json_reply(200, batch_body(batch, self.dates))
+            return json_reply(200, batch_body(batch, self.dates))
 
-    def _list(self, _id: str, query: dict[str, str], *_: Any) -> _Reply:
+    def _list(self, _id: str, query: dict[str, str], *_: Any) -> Reply:
         limit = _limit(query)
         with self._lock:
             ids = sorted(self._batches)
             start = page_after(ids, _token(query))
             page = [self._settled(self._batches[i]) for i in ids[start:start + limit]]
             more = start + limit < len(ids)
-            return _json_reply(200, {
+            return json_reply(200, {
                 "batches": [batch_body(b, self.dates) for b in page],
                 "pagination_token": _make_token(page[-1].batch_id) if more and page else None,
             })
 
-    def _get(self, batch_id: str, *_: Any) -> _Reply:
+    def _get(self, batch_id: str, *_: Any) -> Reply:
         with self._lock:
             batch = self._live(batch_id)
-            if isinstance(batch, _Reply):
+            if isinstance(batch, Reply):
                 return batch
-            return _json_reply(200, batch_body(batch, self.dates))
+            return json_reply(200, batch_body(batch, self.dates))
 
-    def _cancel(self, batch_id: str, *_: Any) -> _Reply:
+    def _cancel(self, batch_id: str, *_: Any) -> Reply:
         with self._lock:
             batch = self._live(batch_id)
-            if isinstance(batch, _Reply):
+            if isinstance(batch, Reply):
                 return batch
             cancel(batch, self._now(), self.cancel_grace)
-            return _json_reply(200, batch_body(batch, self.dates))
+            return json_reply(200, batch_body(batch, self.dates))
 
-    def _results(self, batch_id: str, query: dict[str, str], *_: Any) -> _Reply:
+    def _results(self, batch_id: str, query: dict[str, str], *_: Any) -> Reply:
         return self._page(batch_id, query, "results")
 
-    def _metadata(self, batch_id: str, query: dict[str, str], *_: Any) -> _Reply:
+    def _metadata(self, batch_id: str, query: dict[str, str], *_: Any) -> Reply:
         return self._page(batch_id, query, "batch_request_metadata")
 
-    def _page(self, batch_id: str, query: dict[str, str], key: str) -> _Reply:
+    def _page(self, batch_id: str, query: dict[str, str], key: str) -> Reply:
         """A page in ``batch_request_id`` order; results list only finished requests."""
         limit = min(_limit(query), MAX_PAGE)
         token = _token(query)
         with self._lock:
             batch = self._live(batch_id)
-            if isinstance(batch, _Reply):
+            if isinstance(batch, Reply):
                 return batch
             ids = batch.sorted_ids()
             rows: list[dict[str, Any]] = []
@@ -220,21 +220,21 @@ class BatchService:
             else:
                 more = index < len(ids)
             next_token = _make_token(ids[index - 1]) if more else None
-            return _json_reply(200, {key: rows, "pagination_token": next_token})
+            return json_reply(200, {key: rows, "pagination_token": next_token})
 
-    def _add(self, batch_id: str, _q: dict[str, str], raw: bytes, body: Any, _a: Any) -> _Reply:
+    def _add(self, batch_id: str, _q: dict[str, str], raw: bytes, body: Any, _a: Any) -> Reply:
         """Check the whole call, then admit all of it or none of it (BATCH.md §2.4, §12)."""
         if len(raw) > self.max_add_bytes:
             return error_reply(413, INVALID_ARGUMENT,
                                f"Request payload exceeds {self.max_add_bytes} bytes.")
         if body is None:
-            return error_reply(400, INVALID_ARGUMENT, "Failed to parse the request body as JSON.")
+            return bad_json()
         requests = body.get("batch_requests") if isinstance(body, dict) else None
         if not isinstance(requests, list):
-            return _unprocessable("missing field `batch_requests`")
+            return unprocessable("missing field `batch_requests`")
         with self._lock:
             batch = self._live(batch_id)
-            if isinstance(batch, _Reply):
+            if isinstance(batch, Reply):
                 return batch
             limited = self._rate_limited()
             if limited is not None:
@@ -247,13 +247,13 @@ class BatchService:
                                    f"At most {self.max_items_per_add} requests per call, got "
                                    f"{len(requests)}.")
             admitted = self._admit(batch, requests)
-            if isinstance(admitted, _Reply):
+            if isinstance(admitted, Reply):
                 return admitted
             for item in admitted:
                 batch.add(item)
-            return _json_reply(200, {})
+            return json_reply(200, {})
 
-    def _admit(self, batch: Batch, requests: list[Any]) -> list[Item] | _Reply:
+    def _admit(self, batch: Batch, requests: list[Any]) -> list[Item] | Reply:
         """The new items of one add call, or the one answer that rejects the whole call."""
         now = self._now()
         fresh: dict[str, Item] = {}
@@ -264,7 +264,7 @@ class BatchService:
             request = entry["batch_request"]
             rid = entry.get("batch_request_id") or new_request_id()
             if not isinstance(rid, str):
-                return _unprocessable(f"batch_requests[{index}].batch_request_id: expected a "
+                return unprocessable(f"batch_requests[{index}].batch_request_id: expected a "
                                       "string")
             model = str(request[CHAT_KEY].get("model"))
             terms = _model_info(model)
@@ -292,7 +292,7 @@ class BatchService:
         settle(batch, now)
         return batch
 
-    def _live(self, batch_id: str) -> Batch | _Reply:
+    def _live(self, batch_id: str) -> Batch | Reply:
         """The batch, settled up to now; 404 when unknown or past its expiry."""
         batch = self._batches.get(batch_id)
         if batch is None:
@@ -313,7 +313,7 @@ class BatchService:
         low, high = self._emu._latency
         return low if low == high else self._rng.uniform(low, high)
 
-    def _rate_limited(self) -> _Reply | None:
+    def _rate_limited(self) -> Reply | None:
         """The add-call limit, a rolling window on the emulated clock (429, Retry-After)."""
         now = self._now()
         calls = self._add_calls
@@ -335,19 +335,19 @@ class _BadQuery(ValueError):
     """A query parameter that cannot be read: a 400."""
 
 
-def _entry_problem(index: int, entry: Any) -> _Reply | None:
+def _entry_problem(index: int, entry: Any) -> Reply | None:
     where = f"batch_requests[{index}]"
     if not isinstance(entry, dict) or not isinstance(entry.get("batch_request"), dict):
-        return _unprocessable(f"{where}: missing field `batch_request`")
+        return unprocessable(f"{where}: missing field `batch_request`")
     request = entry["batch_request"]
     if len(request) != 1:
-        return _unprocessable(f"{where}.batch_request: expected exactly one operation")
+        return unprocessable(f"{where}.batch_request: expected exactly one operation")
     operation = next(iter(request))
     if operation != CHAT_KEY:
         return error_reply(400, INVALID_ARGUMENT, f"{where}: the operation `{operation}` is not "
                            "emulated; only chat_get_completion is.")
     if not isinstance(request[CHAT_KEY], dict):
-        return _unprocessable(f"{where}.batch_request.chat_get_completion: expected an object")
+        return unprocessable(f"{where}.batch_request.chat_get_completion: expected an object")
     return None
 
 

@@ -19,7 +19,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import answers, catalogue
-from .server import check_request_shape
+from .request_checks import check_request_shape
 
 EXPIRY_SECONDS = 30 * 86400.0  # expire_time = create + 30 days (live captures)
 CANCELLED_TEXT = "Batch cancelled"
