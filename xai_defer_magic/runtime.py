@@ -5,6 +5,7 @@ interpreter exit. It is the one place that turns a request into a journaled, pol
 job; the magic and ``defer()`` only parse their input and call :meth:`Runtime.defer`. Handles
 outlive a runtime: they are bound to :data:`CONTROLLER`, which finds the current one, and the
 process's one :data:`registry.JOBS` maps journal rows back to the handles users hold.
+What a starting runtime picks up from the journal (resume, crash leftovers) is :mod:`recovery`.
 """
 
 from __future__ import annotations
@@ -25,26 +26,20 @@ from . import credentials, views
 from .budget import check_limit, check_spend
 from .catalogue import Catalogue
 from .catalogue_client import CatalogueCache
-from .completion import parse_completion_text
 from .engine import Engine
-from .errors import JobCancelled, MalformedResponse
+from .errors import JobCancelled
 from .job import PENDING_STATUSES, Job
 from .journal import JobRecord, Journal
 from .loop import LoopThread
-from .poller import RESULT_LIFETIME, Poller, PollSettings
-from .protocol import CONSOLE
+from .poller import Poller, PollSettings
+from .recovery import job_from_record, resume_unfinished
 from .registry import JOBS
 from .request import Prompt, build_request, check_timeout
 from .reuse import find_twin
-from .submit import is_local_id, job_record
+from .submit import job_record
 from .ticker import CardTicker
 
 EXIT_GRACE = 3.0  # seconds GETs in flight get at exit (jupyter_client kills after 5)
-SUBMIT_GRACE = 300.0  # an intent row older than this is no POST still on its way
-LOST_SUBMIT = (
-    "The kernel stopped while this job was being submitted: it may have been created; "
-    f"check the xAI console ({CONSOLE})."
-)
 
 
 @dataclass
@@ -190,7 +185,7 @@ class Runtime:
     def jobs(self) -> list[Job]:
         """Every job of this kernel and of the journal, newest first."""
         for record in self.journal.all():
-            self._adopt(record)
+            self.adopt(record)
         return sorted(self._jobs(), key=lambda j: j.created_at, reverse=True)
 
     def get(self, request_id: str) -> Job | None:
@@ -200,7 +195,7 @@ class Runtime:
             return job
         record = self.journal.get(request_id)
         if record is not None:
-            return self._adopt(record)
+            return self.adopt(record)
         matches = [j for j in self.jobs() if (j.request_id or "").startswith(request_id)]
         return matches[0] if len(matches) == 1 else None
 
@@ -210,24 +205,7 @@ class Runtime:
         Only jobs of the server this kernel talks to are polled: its key belongs to that
         server alone. The others are listed with a note saying how to poll them.
         """
-        for record in self.journal.unparsed():  # crashed between storing the 200 and its status
-            self._settle_stored(self._adopt(record))
-        resumed = []
-        for record in self.journal.unfinished():
-            if record.status == "submitting":
-                self._settle_intent(record)
-                continue
-            if record.status not in PENDING_STATUSES:
-                continue
-            job = self._adopt(record)
-            if job.done or job.request_id is None:
-                continue
-            if time.time() - job.created_at > RESULT_LIFETIME:
-                self.poller.expire(job)
-                continue
-            if self.ensure_polling(job):
-                resumed.append(job)
-        return resumed
+        return resume_unfinished(self)
 
     def foreign_note(self, job: Job) -> str | None:
         """One line for a job of another server (never polled with this key), else None."""
@@ -252,27 +230,8 @@ class Runtime:
             engine.track(job)
         return True
 
-    def _settle_stored(self, job: Job) -> None:
-        """Journal the status a stored 200 body gives (never GET it again: it was fetched)."""
-        if job.done and job.request_id:
-            self.journal.set_status(
-                job.request_id, job.status, error=job.error, finished_at=job.finished_at
-            )
-
-    def _settle_intent(self, record: JobRecord) -> None:
-        """An intent row whose POST no process is still sending: say the job may exist."""
-        mine = JOBS.find(record.request_id)
-        if mine is not None and mine.status == "submitting":
-            return  # this process's POST is still on its way
-        if time.time() - record.created_at < SUBMIT_GRACE:
-            return  # another kernel may be sending it right now
-        job = self._adopt(record)
-        job.set_status("failed", error=LOST_SUBMIT)
-        self.journal.set_status(
-            record.request_id, "failed", error=LOST_SUBMIT, finished_at=job.finished_at
-        )
-
-    def _adopt(self, record: JobRecord) -> Job:
+    def adopt(self, record: JobRecord) -> Job:
+        """The handle of a journal row: the process's own if it has one, else rebuilt here."""
         job = JOBS.find_or_add(record.request_id, lambda: job_from_record(record))
         job.bind(CONTROLLER)
         job.catalogue_lookup = self.catalogues.for_job
@@ -324,31 +283,6 @@ class Runtime:
             engine.close(timeout)
         self.loop.stop(5.0 if timeout is None else 1.0)
         self.journal.close()
-
-
-def job_from_record(record: JobRecord) -> Job:
-    """Rebuild a handle from its journal row, parsing a stored answer if there is one."""
-    job = Job(
-        model=record.model, request=record.request, base_url=record.base_url,
-        created_at=record.created_at, cell_id=record.cell_id,
-    )
-    if is_local_id(record.request_id):  # an intent row: the server never gave us an id
-        job.local_id = record.request_id
-    else:
-        job.request_id = record.request_id
-    job.polls = record.polls
-    job.last_poll_at = record.last_poll_at
-    job.finished_at = record.finished_at
-    if record.response_text is not None:
-        try:
-            job.completion = parse_completion_text(record.response_text)
-        except MalformedResponse as exc:
-            job.set_status("failed", error=exc)
-            return job
-        job.set_status("done")
-        return job
-    job.set_status(record.status, error=record.error)
-    return job
 
 
 def _warn(line: str) -> None:

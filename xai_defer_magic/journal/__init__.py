@@ -13,8 +13,8 @@ while the session carries on with an in-memory copy.
 Modules, one concern each: ``records`` (the row), ``schema`` (table and migrations), ``ops``
 (every write as a value), ``leases`` (who may GET), ``files`` (paths and permissions),
 ``fallback`` (the pending-writes file), ``problems`` (error codes and wording), ``side_tables``
-(the group and batch tables, written as journal ops), ``store`` (the ``Journal`` that ties
-them together).
+(the group and batch tables, written as journal ops), ``offline`` (the file, or a memory
+copy while it cannot write), ``store`` (the ``Journal``: jobs and leases on top of that).
 """
 
 from __future__ import annotations
