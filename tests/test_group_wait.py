@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from typing import Any
 
 import nbformat
 import pytest
@@ -20,16 +21,10 @@ pytestmark = pytest.mark.kernel
 WIDGET = "application/vnd.jupyter.widget-view+json"
 
 
-def test_fan_out_wait_shows_one_summary_and_no_widget(
-    env: dict[str, str], tmp_path: Path
-) -> None:
-    notebook = new_notebook(cells=[
-        new_code_cell("%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.2\n"
-                      "xs = ['ant', 'bee', 'cat']"),
-        new_code_cell("%%grok_defer --over xs --wait -o g\nName {item}"),
-        new_code_cell("print(g.results())"),
-    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}})
+def run_headless(notebook: Any, env: dict[str, str], tmp_path: Path) -> None:
+    """Execute as papermill would, with this test's emulator and journal in the environment."""
+    notebook.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3",
+                                       "language": "python"}
     saved = os.environ.copy()
     os.environ.update(env)
     try:
@@ -38,6 +33,18 @@ def test_fan_out_wait_shows_one_summary_and_no_widget(
     finally:
         os.environ.clear()
         os.environ.update(saved)
+
+
+def test_fan_out_wait_shows_one_summary_and_no_widget(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    notebook = new_notebook(cells=[
+        new_code_cell("%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.2\n"
+                      "xs = ['ant', 'bee', 'cat']"),
+        new_code_cell("%%grok_defer --over xs --wait -o g\nName {item}"),
+        new_code_cell("print(g.results())"),
+    ])
+    run_headless(notebook, env, tmp_path)
     nbformat.validate(notebook)
     outputs = notebook.cells[1].outputs
     # The live card's stand-in (standin.py) stays as an empty, self-hiding output.
@@ -60,16 +67,8 @@ def test_python_wait_in_the_same_cell_leaves_the_summary_not_a_live_card(
                       "import xai_defer_magic\nxs = ['ant', 'bee', 'cat']"),
         new_code_cell("g = xai_defer_magic.defer_many('Name {item}', xs)\ng.wait(60)\n"
                       "g.counts()['done']"),
-    ], metadata={"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                "language": "python"}})
-    saved = os.environ.copy()
-    os.environ.update(env)
-    try:
-        NotebookClient(notebook, timeout=120, resources={"metadata": {"path": str(tmp_path)}}
-                       ).execute()
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
+    ])
+    run_headless(notebook, env, tmp_path)
     outputs = notebook.cells[1].outputs
     assert not [o for o in outputs if WIDGET in o.get("data", {})], "the live card was saved"
     texts = "".join(str(o.get("data", {}).get("text/plain", "")) for o in outputs)
