@@ -339,6 +339,19 @@ def nbconvert_html(path: Path) -> Path:
     return path.with_suffix(".html")
 
 
+def untrusted_copy(lab: JupyterLab, name: str, copy: str) -> None:
+    """A copy of a saved notebook that no longer matches its signature (a colleague's copy)."""
+    changed = json.loads((lab.root / name).read_text())
+    changed["metadata"]["xdm_copied"] = True
+    (lab.root / copy).write_text(json.dumps(changed))
+
+
+def close_sessions(lab: JupyterLab) -> None:
+    """Shut every kernel session down, so the next page opens the notebook fresh."""
+    for session in lab.api("GET", "api/sessions").json():
+        lab.api("DELETE", f"api/sessions/{session['id']}")
+
+
 def assert_no_widget_error(page: Page) -> None:
     text = page.locator(".jp-NotebookPanel .jp-Notebook").inner_text()
     for phrase in WIDGET_ERRORS:

@@ -26,9 +26,11 @@ from tests.browser import (
     NotebookPage,
     assert_no_widget_error,
     chromium,
+    close_sessions,
     kernel_env_cell,
     nbconvert_html,
     open_offline,
+    untrusted_copy,
     write_notebook,
     xss_flag,
 )
@@ -353,8 +355,7 @@ def test_saved_notebook_shows_answers_when_reopened_without_running(
 ) -> None:
     saved = lab.root / "xss.ipynb"
     assert saved.exists(), "runs after test_hostile_answer_and_reasoning_stay_inert"
-    for session in lab.api("GET", "api/sessions").json():  # no kernel left with live widgets
-        lab.api("DELETE", f"api/sessions/{session['id']}")
+    close_sessions(lab)  # no kernel left with live widgets
     nbp = open_page(notebook, lab, browser, "xss.ipynb")  # a fresh kernel that runs nothing
     counts = [c["count"] for c in nbp.cell_states()["cells"]]
     assert all(c is not None for c in counts), "the saved execution counts are there"
@@ -464,8 +465,7 @@ def test_default_settings_saved_notebook_shows_every_answer_after_reload(
             assert "application/vnd.jupyter.widget-view+json" not in mimes, (name, outputs)
             assert "text/html" in mimes, (name, outputs)
 
-        for session in default_lab.api("GET", "api/sessions").json():
-            default_lab.api("DELETE", f"api/sessions/{session['id']}")
+        close_sessions(default_lab)
         reopened = NotebookPage(default_lab, browser, "default.ipynb")
         reopened.page.on("request", lambda r: requests.append(r.url))
         try:
@@ -484,11 +484,8 @@ def test_default_settings_saved_notebook_shows_every_answer_after_reload(
 
         # Elsewhere (a colleague's server, papermill's output) the notebook is untrusted: the
         # frontend sanitizes it and drops <style>; the inline styles must carry the look.
-        changed = json.loads((default_lab.root / "default.ipynb").read_text())
-        changed["metadata"]["xdm_copied"] = True  # no longer matches its signature
-        (default_lab.root / "untrusted.ipynb").write_text(json.dumps(changed))
-        for session in default_lab.api("GET", "api/sessions").json():
-            default_lab.api("DELETE", f"api/sessions/{session['id']}")
+        untrusted_copy(default_lab, "default.ipynb", "untrusted.ipynb")
+        close_sessions(default_lab)
         untrusted = NotebookPage(default_lab, browser, "untrusted.ipynb")
         try:
             untrusted.open()

@@ -23,9 +23,11 @@ from tests.browser import (
     NotebookPage,
     assert_no_widget_error,
     chromium,
+    close_sessions,
     kernel_env_cell,
     nbconvert_html,
     open_offline,
+    untrusted_copy,
     write_notebook,
 )
 from xai_defer_magic.emulator import Emulator
@@ -104,8 +106,7 @@ def test_notebook_saved_while_pending_reopens_with_last_status_not_a_widget_erro
     )
     assert request_id in card_html and "pending" in card_html, card_html
 
-    for session in default_lab.api("GET", "api/sessions").json():
-        default_lab.api("DELETE", f"api/sessions/{session['id']}")
+    close_sessions(default_lab)
     reopened = NotebookPage(default_lab, browser, "pending.ipynb")
     try:
         reopened.open()
@@ -132,9 +133,7 @@ def test_notebook_saved_while_pending_reopens_with_last_status_not_a_widget_erro
 
     # A colleague's copy opens untrusted: no <style> (the stand-in stays hidden) and no widget
     # renderer: the widget output's own text line shows, once.
-    changed = json.loads((default_lab.root / "pending.ipynb").read_text())
-    changed["metadata"]["xdm_copied"] = True  # no longer matches its signature
-    (default_lab.root / "copy.ipynb").write_text(json.dumps(changed))
+    untrusted_copy(default_lab, "pending.ipynb", "copy.ipynb")
     untrusted = NotebookPage(default_lab, browser, "copy.ipynb")
     try:
         untrusted.open()
