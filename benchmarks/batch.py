@@ -97,9 +97,9 @@ class LagSampler:
 
 
 def run_deferred(base_url: str, plan: Plan) -> dict[str, Any]:
-    from xai_defer_magic.poller import PollSettings
-    from xai_defer_magic.runtime import Runtime, Settings
-    from xai_defer_magic.schedule import PollSchedule
+    from xai_defer_magic.core.schedule import PollSchedule
+    from xai_defer_magic.engines.deferred.poller import PollSettings
+    from xai_defer_magic.runtime.runtime import Runtime, Settings
 
     os.environ["XAI_API_KEY"] = FAKE_KEY
     schedule = PollSchedule(first=1.0 / plan.scale, growth=0.1, cap=30.0 / plan.scale)
@@ -125,18 +125,18 @@ def run_deferred(base_url: str, plan: Plan) -> dict[str, Any]:
 def run_batch(base_url: str, plan: Plan) -> dict[str, Any]:
     import httpx
 
-    from xai_defer_magic.batch_engine import (
+    from xai_defer_magic.core.request import build_request
+    from xai_defer_magic.core.schedule import PollSchedule
+    from xai_defer_magic.engines.batch.engine import (
         BATCH_SCHEDULE,
         RESULTS_SCHEDULE,
         BatchEngine,
         EngineSettings,
         batch_name,
     )
-    from xai_defer_magic.batch_protocol import BatchClient
-    from xai_defer_magic.batch_store import SQLiteBatchStore
+    from xai_defer_magic.http.batch import BatchClient
+    from xai_defer_magic.journal.batches import SQLiteBatchStore
     from xai_defer_magic.loop import LoopThread
-    from xai_defer_magic.request import build_request
-    from xai_defer_magic.schedule import PollSchedule
 
     def scaled(s: PollSchedule) -> PollSchedule:
         return PollSchedule(first=s.first / plan.scale, growth=s.growth, cap=s.cap / plan.scale,

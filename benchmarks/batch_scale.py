@@ -27,12 +27,12 @@ from .common import FAKE_KEY, REPO, EmulatorProcess, rss_bytes
 def measure(base_url: str, items: int) -> dict[str, Any]:
     import httpx
 
-    from xai_defer_magic.batch_engine import BatchEngine, EngineSettings, batch_name
-    from xai_defer_magic.batch_protocol import BatchClient
-    from xai_defer_magic.batch_store import SQLiteBatchStore
+    from xai_defer_magic.core.request import build_request
+    from xai_defer_magic.core.schedule import PollSchedule
+    from xai_defer_magic.engines.batch.engine import BatchEngine, EngineSettings, batch_name
+    from xai_defer_magic.http.batch import BatchClient
+    from xai_defer_magic.journal.batches import SQLiteBatchStore
     from xai_defer_magic.loop import LoopThread
-    from xai_defer_magic.request import build_request
-    from xai_defer_magic.schedule import PollSchedule
 
     marks: dict[str, float] = {}
     added = threading.Event()

@@ -76,7 +76,7 @@ class Plan:
 def next_delay(policy: str, polls: int, age: float, rng: random.Random) -> float:
     """Emulated seconds from one GET (or the submit, ``polls == 0``) to the next GET."""
     if policy == "ours":
-        from xai_defer_magic.schedule import PollSchedule
+        from xai_defer_magic.core.schedule import PollSchedule
 
         schedule = PollSchedule()  # first 1 s, 10% of age, cap 30 s, +/-10% jitter
         return schedule.first if polls == 0 else schedule.next_delay(age, rng)
@@ -97,7 +97,7 @@ async def _harness_job(client: Any, policy: str, index: int, arrival: float, pro
     machine does not stretch the rhythm (the scaled clock would magnify such drift). How long
     after its due time each GET was answered (real seconds, waiting for the loop and the
     connection pool included) goes to ``lags``: the health check of the run."""
-    from xai_defer_magic.protocol import Ready
+    from xai_defer_magic.http.deferred import Ready
 
     await asyncio.sleep(max(0.0, t0 + arrival / plan.scale - time.monotonic()))
     request_id = str(await client.submit({"model": "grok-4", "messages": [
@@ -121,7 +121,7 @@ async def _run_harness(policy: str, base_url: str, plan: Plan, timeout: float,
                        lags: list[float]) -> list[str]:
     import httpx
 
-    from xai_defer_magic.protocol import XaiClient
+    from xai_defer_magic.http.deferred import XaiClient
 
     limits = httpx.Limits(max_connections=10, max_keepalive_connections=10)
     async with httpx.AsyncClient(limits=limits, timeout=30.0) as http:
@@ -142,9 +142,9 @@ def prompt(index: int, processing: float) -> str:
 
 
 def _run_ours(base_url: str, plan: Plan, timeout: float) -> list[str]:
-    from xai_defer_magic.poller import PollSettings
-    from xai_defer_magic.runtime import Runtime, Settings
-    from xai_defer_magic.schedule import PollSchedule
+    from xai_defer_magic.core.schedule import PollSchedule
+    from xai_defer_magic.engines.deferred.poller import PollSettings
+    from xai_defer_magic.runtime.runtime import Runtime, Settings
 
     os.environ["XAI_API_KEY"] = FAKE_KEY
     schedule = PollSchedule(first=1.0 / plan.scale, growth=0.1, cap=30.0 / plan.scale)

@@ -25,12 +25,12 @@ from IPython.core.error import UsageError
 
 from tests.conftest import FAKE_KEY
 from tests.kernels import Kernel
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.errors import GrokDeferError
-from xai_defer_magic.job import Job
-from xai_defer_magic.poller import PollSettings
-from xai_defer_magic.runtime import Runtime, Settings
-from xai_defer_magic.schedule import PollSchedule
+from xai_defer_magic.runtime.runtime import Runtime, Settings
 
 TRANSIENT_LIMIT = 2  # max_transient_failures: a 5xx job gives up after 3 GETs
 

@@ -23,19 +23,19 @@ from typing import Any
 import httpx
 import pytest
 
-from xai_defer_magic.batch_engine import (
+from xai_defer_magic.core.schedule import PollSchedule
+from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.engines.batch.engine import (
     BATCH_SCHEDULE,
     BatchEngine,
     EngineSettings,
     SavedBatch,
     batch_name,
 )
-from xai_defer_magic.batch_protocol import BatchClient, BatchModelNotSupported, BatchResult
-from xai_defer_magic.batch_store import SQLiteBatchStore
-from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.errors import RateLimited
+from xai_defer_magic.http.batch import BatchClient, BatchModelNotSupported, BatchResult
+from xai_defer_magic.journal.batches import SQLiteBatchStore
 from xai_defer_magic.loop import LoopThread
-from xai_defer_magic.schedule import PollSchedule
 
 KEY = "fake-test-key-not-a-secret"
 REPO = Path(__file__).resolve().parent.parent
@@ -240,11 +240,11 @@ def test_the_schedule_settles_at_one_get_per_ten_seconds() -> None:
 CHILD = r"""
 import asyncio, json, sys
 import httpx
-from xai_defer_magic.batch_engine import BatchEngine, EngineSettings
-from xai_defer_magic.batch_protocol import BatchClient
-from xai_defer_magic.batch_store import SQLiteBatchStore
+from xai_defer_magic.engines.batch.engine import BatchEngine, EngineSettings
+from xai_defer_magic.http.batch import BatchClient
+from xai_defer_magic.journal.batches import SQLiteBatchStore
 from xai_defer_magic.loop import LoopThread
-from xai_defer_magic.schedule import PollSchedule
+from xai_defer_magic.core.schedule import PollSchedule
 
 base_url, home, group, n = sys.argv[1], sys.argv[2], sys.argv[3], int(sys.argv[4])
 work = [(f"{group}-{i:03d}", {"model": "grok-4.3", "messages": [{"role": "user",

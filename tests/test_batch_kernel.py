@@ -25,7 +25,7 @@ def test_a_40_item_batch_cell_survives_a_kill_and_resumes_the_same_batch(
     first = Kernel(env, cwd=str(tmp_path))
     try:
         first.run("%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.1\n"
-                  "import xai_defer_magic.batch_groups as bg\nbg.CHUNK_ITEMS = 10\n"
+                  "import xai_defer_magic.engines.batch.groups as bg\nbg.CHUNK_ITEMS = 10\n"
                   f"xs = [f'item {{i}}' for i in range({N})]")
         cell = first.run("%%grok_defer --batch --over xs -m grok-4.3 -o g\nName {item}")
         assert cell.idle_at is not None and cell.idle_at - cell.started < 5.0

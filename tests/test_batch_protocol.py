@@ -12,15 +12,15 @@ from typing import Any, TypeVar
 import httpx
 import pytest
 
-from xai_defer_magic.batch_protocol import (
+from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.errors import InsecureTransport, InvalidRequest, PermissionDenied
+from xai_defer_magic.http.batch import (
     BatchClient,
     BatchModelNotSupported,
     chunk,
     parse_batch,
     parse_result,
 )
-from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.errors import InsecureTransport, InvalidRequest, PermissionDenied
 
 KEY = "fake-test-key-not-a-secret"
 EXAMPLES = Path(__file__).resolve().parent / "xai" / "batch" / "examples"

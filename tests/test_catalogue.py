@@ -18,20 +18,20 @@ from IPython.core.error import UsageError
 
 import xai_defer_magic
 from tests.conftest import FAKE_KEY, XAI_DATA
-from xai_defer_magic.catalogue import Catalogue, parse_catalogue, parse_model, redirect_note
-from xai_defer_magic.catalogue_client import CatalogueCache
-from xai_defer_magic.completion import parse_completion
-from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.errors import GrokDeferError
-from xai_defer_magic.journal import JobRecord
-from xai_defer_magic.loop import LoopThread
-from xai_defer_magic.models_view import html_table, text_table
-from xai_defer_magic.pricing import (
+from xai_defer_magic.core.catalogue import Catalogue, parse_catalogue, parse_model, redirect_note
+from xai_defer_magic.core.completion import parse_completion
+from xai_defer_magic.core.pricing import (
     Tokenizer,
     estimate_request_cost,
     local_token_estimate,
     usage_cost_usd,
 )
+from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.errors import GrokDeferError
+from xai_defer_magic.http.catalogue import CatalogueCache
+from xai_defer_magic.journal import JobRecord
+from xai_defer_magic.loop import LoopThread
+from xai_defer_magic.views.models import html_table, text_table
 
 EXAMPLES = XAI_DATA / "batch" / "examples"
 SPEC = json.loads((XAI_DATA / "openapi.json").read_text(encoding="utf-8"))
@@ -190,7 +190,7 @@ def test_estimated_cost_equals_the_price_formula(client: httpx.Client) -> None:
 
 
 def test_long_context_tier_applies_to_the_whole_request() -> None:
-    from xai_defer_magic.completion import Usage
+    from xai_defer_magic.core.completion import Usage
 
     model = parse_catalogue({"models": [{
         "id": "m", "prompt_text_token_price": 12500, "cached_prompt_text_token_price": 2000,
@@ -254,7 +254,7 @@ def test_tokenizer_falls_back_to_a_local_estimate() -> None:
 def test_an_answer_without_ticks_is_priced_and_marked_estimated(
     ip: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from xai_defer_magic.runtime import get_runtime
+    from xai_defer_magic.runtime.runtime import get_runtime
 
     with httpx.Client(base_url=emulator.base_url,
                       headers={"Authorization": f"Bearer {FAKE_KEY}"}) as client:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from xai_defer_magic.completion import (
+from xai_defer_magic.core.completion import (
     TICKS_PER_USD,
     Usage,
     parse_completion,

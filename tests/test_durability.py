@@ -207,7 +207,8 @@ def test_two_kernels_on_one_journal_fetch_each_result_once_and_both_show_it(
 
     second.run(LOAD)  # resume_on_load: it starts polling the same eight jobs
     polling = run_json(second, (
-        "import json, time\nfrom xai_defer_magic.runtime import get_runtime\nrt = get_runtime()\n"
+        "import json, time\n"
+        "from xai_defer_magic.runtime.runtime import get_runtime\nrt = get_runtime()\n"
         "end = time.monotonic() + 10\n"
         "while rt.poller.active_count < 8 and time.monotonic() < end: time.sleep(0.05)\n"
         "print(json.dumps([sorted(j.request_id for j in rt.pending()), rt.poller.active_count]))"

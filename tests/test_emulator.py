@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 
-from xai_defer_magic.completion import TICKS_PER_USD, parse_completion
+from xai_defer_magic.core.completion import TICKS_PER_USD, parse_completion
 from xai_defer_magic.emulator import Emulator, Faults
 from xai_defer_magic.emulator.answers import EMULATED_LINE, XSS_SCRIPT
 

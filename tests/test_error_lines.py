@@ -18,7 +18,7 @@ import pytest
 
 from xai_defer_magic.emulator import Emulator, Faults
 from xai_defer_magic.errors import GrokDeferError, one_line
-from xai_defer_magic.protocol import XaiClient
+from xai_defer_magic.http.deferred import XaiClient
 
 KEY = "fake-test-key-not-a-secret"
 LIMIT = 300

@@ -13,9 +13,9 @@ from pydantic import BaseModel, field_validator
 
 import xai_defer_magic
 from tests.test_magic import posts, run, usage_error
+from xai_defer_magic.core.group import Group
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.errors import GrokDeferError
-from xai_defer_magic.group import Group
 
 HANG = 30.0
 

@@ -7,14 +7,14 @@ import json
 import time
 from typing import Any
 
-from xai_defer_magic.card import JobCard
-from xai_defer_magic.completion import parse_completion_text
-from xai_defer_magic.group import Group
-from xai_defer_magic.group_card import MAX_RENDERS_PER_SECOND, GroupCard
-from xai_defer_magic.group_views import summary_bundle
-from xai_defer_magic.job import Job
+from xai_defer_magic.core.completion import parse_completion_text
+from xai_defer_magic.core.group import Group
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.structured import resolve_schema
 from xai_defer_magic.loop import LoopThread
-from xai_defer_magic.structured import resolve_schema
+from xai_defer_magic.views.card import JobCard
+from xai_defer_magic.views.group_card import MAX_RENDERS_PER_SECOND, GroupCard
+from xai_defer_magic.views.groups import summary_bundle
 
 SCHEMA = {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}
 

@@ -6,8 +6,8 @@ import sqlite3
 import stat
 from pathlib import Path
 
-from xai_defer_magic.group_store import GroupRow, GroupStore, ItemRow
 from xai_defer_magic.journal import DB_NAME, Journal
+from xai_defer_magic.journal.groups import GroupRow, GroupStore, ItemRow
 
 
 def test_groups_share_the_journal_file_and_survive_a_reopen(tmp_path: Path) -> None:

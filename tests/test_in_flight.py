@@ -13,11 +13,11 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.journal import DB_NAME, process_owner
-from xai_defer_magic.poller import PollSettings
-from xai_defer_magic.runtime import Runtime, Settings
-from xai_defer_magic.schedule import PollSchedule
+from xai_defer_magic.runtime.runtime import Runtime, Settings
 
 FAST = PollSchedule(first=0.1, growth=0.1, cap=0.5)
 
@@ -107,7 +107,7 @@ def test_answer_lost_after_delivery_is_named_lost_not_pending_or_a_404(
 def test_the_card_counts_the_final_poll_before_it_shows_done(
     env: dict[str, str], emulator: Emulator, home: Path
 ) -> None:
-    from xai_defer_magic.card import JobCard
+    from xai_defer_magic.views.card import JobCard
 
     emulator.latency = 0.5
     runtime = runtime_for(home)

@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from IPython.core.error import UsageError
 
+from xai_defer_magic.core.job import Job
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.job import Job
 
 HANG = 30.0
 
@@ -97,8 +97,8 @@ def test_max_tokens_is_sent_as_max_completion_tokens(shell: Any, emulator: Emula
 
 
 def test_the_default_model_is_grok_4_3(shell: Any, emulator: Emulator) -> None:
-    from xai_defer_magic.magics import GrokDefer
-    from xai_defer_magic.runtime import Settings
+    from xai_defer_magic.magics.grok_defer import GrokDefer
+    from xai_defer_magic.runtime.runtime import Settings
 
     assert GrokDefer.model.default_value == "grok-4.3" and Settings().model == "grok-4.3"
     run(shell, "%%grok_defer -o job\nHello.")
@@ -113,7 +113,7 @@ def test_the_default_model_is_grok_4_3(shell: Any, emulator: Emulator) -> None:
 def test_a_retired_slug_names_who_answered_and_its_price(
     shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from xai_defer_magic import static, text
+    from xai_defer_magic.views import static, text
 
     run(shell, "%%grok_defer -m grok-4 -o job\nWho are you?")
     job = finished(shell.user_ns["job"])
@@ -128,8 +128,8 @@ def test_a_retired_slug_names_who_answered_and_its_price(
     for mime in ("text/plain", "text/markdown", "text/html"):
         assert "grok-4 → grok-4.3" in bundle[mime], mime
         assert "grok-4 is retired" in bundle[mime], mime
-    from xai_defer_magic.jobs_table import Row, row_html
-    from xai_defer_magic.jobs_table import text_table as panel_table
+    from xai_defer_magic.views.jobs_table import Row, row_html
+    from xai_defer_magic.views.jobs_table import text_table as panel_table
 
     assert "grok-4 → grok-4.3" in row_html(Row(job), time.time())
     assert "grok-4 → grok-4.3" in panel_table([Row(job)], "", time.time(), "")
@@ -139,7 +139,7 @@ def test_a_retired_slug_names_who_answered_and_its_price(
 
 
 def test_no_note_when_the_model_answered_itself(shell: Any, emulator: Emulator) -> None:
-    from xai_defer_magic import text
+    from xai_defer_magic.views import text
 
     run(shell, "%%grok_defer -m grok-3-mini -o job\nWho are you?")
     job = finished(shell.user_ns["job"])
@@ -151,7 +151,7 @@ def test_no_note_when_the_model_answered_itself(shell: Any, emulator: Emulator) 
 def test_catalogue_unavailable_still_names_who_answered(
     shell: Any, emulator: Emulator
 ) -> None:
-    from xai_defer_magic import text
+    from xai_defer_magic.views import text
 
     run(shell, "%%grok_defer -m grok-3 -o job\nWho are you?")
     job = finished(shell.user_ns["job"])

@@ -15,7 +15,7 @@ import pytest
 from IPython.core.error import UsageError
 
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.magics import GrokDefer
+from xai_defer_magic.magics.grok_defer import GrokDefer
 
 
 def magics_with_options() -> list[tuple[str, str, argparse.ArgumentParser]]:

@@ -18,13 +18,13 @@ from nbclient import NotebookClient
 from tests.conftest import XAI_DATA
 from tests.kernels import Kernel
 from xai_defer_magic import defer
-from xai_defer_magic.card import JobCard, header_html
+from xai_defer_magic.core.job import Job
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.job import Job
-from xai_defer_magic.jobs_table import Row
 from xai_defer_magic.journal import JobRecord, Journal
-from xai_defer_magic.panel import BODY_HEIGHT, PAGE_SIZE, JobsPanel, RowView
-from xai_defer_magic.runtime import Runtime, close_runtime, get_runtime
+from xai_defer_magic.runtime.runtime import Runtime, close_runtime, get_runtime
+from xai_defer_magic.views.card import JobCard, header_html
+from xai_defer_magic.views.jobs_table import Row
+from xai_defer_magic.views.panel import BODY_HEIGHT, PAGE_SIZE, JobsPanel, RowView
 
 ROW = re.compile(r'data-request-id="([^"]*)" data-status="([^"]*)"')
 

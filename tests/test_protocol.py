@@ -39,7 +39,7 @@ from xai_defer_magic.errors import (
     ServerError,
     Unauthorized,
 )
-from xai_defer_magic.protocol import Pending, Ready, XaiClient, check_transport, error_for
+from xai_defer_magic.http.deferred import Pending, Ready, XaiClient, check_transport, error_for
 
 KEY = "fake-test-key-not-a-secret"
 FIXTURES = Path(__file__).resolve().parent / "xai" / "fixtures"

@@ -5,10 +5,10 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.poller import PollSettings
-from xai_defer_magic.runtime import Runtime, Settings
-from xai_defer_magic.schedule import PollSchedule
+from xai_defer_magic.engines.deferred.poller import PollSettings
+from xai_defer_magic.runtime.runtime import Runtime, Settings
 
 
 def test_more_429s_than_the_failure_limit_still_end_done(

@@ -82,7 +82,7 @@ def test_config_reaches_the_live_runtime(ip: Any, emulator: Emulator, tmp_path: 
 
 def test_a_handle_waits_listens_and_binds_through_public_methods() -> None:
     """What the magic, the views and the engines use instead of the job's private state."""
-    from xai_defer_magic.job import Job
+    from xai_defer_magic.core.job import Job
 
     calls: list[str] = []
 

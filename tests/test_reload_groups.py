@@ -17,8 +17,8 @@ from tests.kernels import Kernel
 from tests.test_fanout_kernel import group_cards, record_messages
 from tests.test_in_flight import until
 from tests.test_magic import run
+from xai_defer_magic.core.group import Group
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.group import Group
 
 HANG = 30.0
 RELOADS = {

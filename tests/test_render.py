@@ -14,7 +14,7 @@ from html.parser import HTMLParser
 import pytest
 from markdown_it import MarkdownIt
 
-from xai_defer_magic.render import (
+from xai_defer_magic.render.markdown import (
     answer_html,
     escape,
     escape_markdown,
@@ -446,7 +446,7 @@ def test_fenced_code_without_a_known_language_stays_plain(info: str) -> None:
 
 
 def test_the_sanitizer_keeps_highlight_classes_and_nothing_new() -> None:
-    from xai_defer_magic.render import sanitize_html
+    from xai_defer_magic.render.markdown import sanitize_html
 
     kept = sanitize_html('<pre class="xdm-code"><code><span class="k">if</span></code></pre>')
     assert kept == '<pre class="xdm-code"><code><span class="k">if</span></code></pre>'

@@ -8,11 +8,11 @@ from pathlib import Path
 import httpx
 
 from tests.conftest import FAKE_KEY
+from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.journal import JobRecord, Journal
-from xai_defer_magic.poller import PollSettings
-from xai_defer_magic.runtime import Runtime, Settings
-from xai_defer_magic.schedule import PollSchedule
+from xai_defer_magic.runtime.runtime import Runtime, Settings
 
 FAST = PollSettings(schedule=PollSchedule(first=0.1, growth=0.1, cap=0.5))
 

@@ -110,7 +110,7 @@ def test_reuse_survives_a_reload_from_the_journal(shell: Any, emulator: Emulator
 
 
 def test_defer_fresh_from_python(env: dict[str, str], emulator: Emulator) -> None:
-    from xai_defer_magic.runtime import close_runtime
+    from xai_defer_magic.runtime.runtime import close_runtime
 
     try:
         first = xai_defer_magic.defer("Same words.", display=False)

@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from xai_defer_magic.schedule import Pacer, PollSchedule
+from xai_defer_magic.core.schedule import Pacer, PollSchedule
 
 
 def test_intervals_grow_with_age_between_first_and_cap() -> None:

@@ -35,7 +35,7 @@ from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.server import mask_key
 from xai_defer_magic.errors import InsecureTransport
 from xai_defer_magic.journal import JobRecord
-from xai_defer_magic.runtime import Runtime, Settings
+from xai_defer_magic.runtime.runtime import Runtime, Settings
 
 OTHER_KEY = "server-expects-another-key-0000"
 # The HTTP stack and the package log at DEBUG to the kernel's stderr (root stays quiet:
@@ -175,7 +175,7 @@ def exercise_kernel(kernel: Kernel, emulator: Emulator, canary: str) -> None:
     assert "Emulated answer" in shown.text("text/markdown")
     assert kernel.run("%grok_jobs").outputs, "%grok_jobs showed nothing"
     reprs = kernel.run(
-        "import xai_defer_magic\nfrom xai_defer_magic.runtime import get_runtime\n"
+        "import xai_defer_magic\nfrom xai_defer_magic.runtime.runtime import get_runtime\n"
         "rt = get_runtime()\n"
         "print(repr(job)); print(vars(job)); print(repr(rt.poller.client_for(job.base_url)))\n"
         "print(repr(rt.journal)); print(xai_defer_magic.jobs())\n%config GrokDefer\njob"

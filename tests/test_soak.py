@@ -22,13 +22,13 @@ from typing import Any
 
 import pytest
 
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.errors import GrokDeferError
-from xai_defer_magic.job import Job
 from xai_defer_magic.journal import JobRecord
-from xai_defer_magic.poller import PollSettings
-from xai_defer_magic.runtime import Runtime, Settings
-from xai_defer_magic.schedule import PollSchedule
+from xai_defer_magic.runtime.runtime import Runtime, Settings
 
 JOBS = 200
 MAX_IN_FLIGHT = 4

@@ -18,11 +18,11 @@ import pytest
 
 from tests.kernels import Kernel
 from tests.test_render import TRUSTING, image_sources, live_parts, visible_text
-from xai_defer_magic.answer import Answer
-from xai_defer_magic.completion import parse_completion
+from xai_defer_magic.core.answer import Answer
+from xai_defer_magic.core.completion import parse_completion
+from xai_defer_magic.core.job import Job
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.job import Job
-from xai_defer_magic.static import card_markdown, job_bundle
+from xai_defer_magic.views.static import card_markdown, job_bundle
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 HOSTILE_MODEL = "grok-<img src=x onerror=alert(1)>**bold**`tick`[l](javascript:1)"
@@ -193,7 +193,7 @@ def test_outputs_need_no_widget_state(kernel: Kernel, emulator: Emulator) -> Non
 
 def test_a_pending_card_shows_only_its_header() -> None:
     """Empty widgets still take a line each: a pending card hides every part it has no text for."""
-    from xai_defer_magic.card import JobCard
+    from xai_defer_magic.views.card import JobCard
 
     job = Job(model="grok-4", request={}, base_url="x", created_at=1.0)
     job.request_id = "abc"

@@ -26,11 +26,11 @@ import pytest
 from tests.kernels import Kernel
 from tests.test_batch_engine import FAST, KEY, items
 from tests.test_magic import run
-from xai_defer_magic.batch_engine import BatchEngine
-from xai_defer_magic.batch_protocol import BatchClient
-from xai_defer_magic.batch_store import SQLiteBatchStore
 from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.engines.batch.engine import BatchEngine
+from xai_defer_magic.http.batch import BatchClient
 from xai_defer_magic.journal import DB_NAME
+from xai_defer_magic.journal.batches import SQLiteBatchStore
 from xai_defer_magic.loop import LoopThread
 
 LOCK_SECONDS = 14.0

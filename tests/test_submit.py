@@ -11,12 +11,12 @@ from typing import Any
 import pytest
 
 from tests.test_resume import submit_directly
+from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.server import CHAT_PATH, DEFERRED_PREFIX
+from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.journal import Journal
-from xai_defer_magic.poller import PollSettings
-from xai_defer_magic.runtime import Runtime, Settings
-from xai_defer_magic.schedule import PollSchedule
+from xai_defer_magic.runtime.runtime import Runtime, Settings
 
 FAST = PollSchedule(first=0.1, growth=0.1, cap=0.5)
 

@@ -11,10 +11,10 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 if TYPE_CHECKING:
-    from .catalogue import LanguageModel
-    from .group import Group
-    from .job import Job
-    from .request import Prompt
+    from xai_defer_magic.core.catalogue import LanguageModel
+    from xai_defer_magic.core.group import Group
+    from xai_defer_magic.core.job import Job
+    from xai_defer_magic.core.request import Prompt
 
 _magics: Any = None
 
@@ -22,13 +22,13 @@ _magics: Any = None
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics and resume the jobs a previous kernel left pending."""
     global _magics
-    from .magics import GrokDefer
+    from xai_defer_magic.magics.grok_defer import GrokDefer
 
     _magics = GrokDefer(ipython)
     ipython.register_magics(_magics)
     if _magics.resume_on_load:
         _magics.runtime.resume_unfinished()
-        from .fanout import resume_groups
+        from xai_defer_magic.runtime.fanout import resume_groups
 
         resume_groups(_magics.runtime)  # items a crashed kernel had not yet sent
 
@@ -36,7 +36,7 @@ def load_ipython_extension(ipython: Any) -> None:
 def unload_ipython_extension(ipython: Any) -> None:
     """Undo everything load did: magics removed, poller and loop thread stopped."""
     global _magics
-    from .runtime import close_runtime
+    from xai_defer_magic.runtime.runtime import close_runtime
 
     if _magics is not None:
         for kind, names in _magics.magics.items():
@@ -66,7 +66,7 @@ def defer(
 
     An identical request already answered or pending is reused unless ``fresh``.
     """
-    from .runtime import get_runtime
+    from xai_defer_magic.runtime.runtime import get_runtime
 
     job, _card = get_runtime().defer(
         prompt, model=model, system=system, temperature=temperature, max_tokens=max_tokens,
@@ -102,9 +102,9 @@ def defer_many(
     ``batch=True``: one xAI batch instead of deferred requests (cheaper, not rate-limited,
     answers within 24 h; a crash resumes the same batch).
     """
-    from .fanout import start_group
-    from .prompts_magic import namespace_of
-    from .runtime import get_runtime
+    from xai_defer_magic.magics.prompts import namespace_of
+    from xai_defer_magic.runtime.fanout import start_group
+    from xai_defer_magic.runtime.runtime import get_runtime
 
     hidden: frozenset[str] = frozenset()
     if namespace is None:
@@ -122,15 +122,15 @@ def defer_many(
 
 def groups() -> list[Group]:
     """Every fan-out group of this kernel and the journal, newest first."""
-    from .fanout import groups as all_groups
-    from .runtime import get_runtime
+    from xai_defer_magic.runtime.fanout import groups as all_groups
+    from xai_defer_magic.runtime.runtime import get_runtime
 
     return all_groups(get_runtime())
 
 
 def jobs() -> list[Job]:
     """Every job known to this kernel and the journal, newest first."""
-    from .runtime import get_runtime
+    from xai_defer_magic.runtime.runtime import get_runtime
 
     return get_runtime().jobs()
 
@@ -141,7 +141,7 @@ def models(refresh: bool = False) -> list[LanguageModel]:
     Cached per runtime and base URL; ``refresh=True`` asks the server again. A failure (bad key,
     no network) raises its one-line ``GrokDeferError``.
     """
-    from .runtime import get_runtime
+    from xai_defer_magic.runtime.runtime import get_runtime
 
     return list(get_runtime().models(refresh))
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import os
 from urllib.parse import urlsplit
 
-from ..protocol import is_loopback
+from xai_defer_magic.http.deferred import is_loopback
+
 from .server import Emulator
 
 EMULATOR_KEY = "emulator-key-not-a-secret"

@@ -1,0 +1,94 @@
+"""Sending a new job: journaled before the POST, finished by the POST's own completion.
+
+The cell that submits only waits; the POST and everything after it (journaling the server's
+id, starting to poll) run on the loop thread, shielded. So a ``KeyboardInterrupt`` in the cell,
+or ``%unload_ext`` while the POST is on the wire, cannot orphan a job the server created and
+bills: the intent row (status ``submitting``, keyed by the job's local id) is re-keyed to the
+real id the moment it arrives, and the handle follows it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import concurrent.futures
+import time
+from typing import TYPE_CHECKING, Any
+
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.errors import GrokDeferError, NetworkError
+from xai_defer_magic.journal import JobRecord, process_owner
+
+if TYPE_CHECKING:
+    from xai_defer_magic.engines.deferred.poller import Poller
+
+LOCAL_PREFIX = "local+"  # '+' is outside a server id's safe set: the two never collide
+
+
+def is_local_id(key: str) -> bool:
+    return key.startswith(LOCAL_PREFIX)
+
+
+def job_record(job: Job, status: str) -> JobRecord:
+    """The journal row of ``job`` (under its request id, or its local id while submitting)."""
+    return JobRecord(
+        request_id=job.request_id or job.local_id, created_at=job.created_at, model=job.model,
+        request=job.request, base_url=job.base_url, status=status, owner=process_owner(),
+        cell_id=job.cell_id,
+    )
+
+
+class Submitter:
+    """The submit half of the deferred engine."""
+
+    def __init__(self, poller: Poller) -> None:
+        self._poller = poller
+
+    def start(self, job: Job, body: dict[str, Any]) -> concurrent.futures.Future[None]:
+        """Journal the intent (on the caller's thread, before anything is sent), then POST."""
+        self._poller.journal.add(job_record(job, "submitting"))
+        return self._poller.loop.submit(self._send(job, body))
+
+    async def _send(self, job: Job, body: dict[str, Any]) -> None:
+        post = asyncio.ensure_future(self._post_and_journal(job, body))
+        self._poller.hold(post)
+        await asyncio.shield(post)
+
+    async def _post_and_journal(self, job: Job, body: dict[str, Any]) -> None:
+        poller = self._poller
+        try:
+            async with poller.semaphore():
+                request_id = await poller.client_for(job.base_url).submit(body)
+        except GrokDeferError as exc:
+            self._failed(job, exc)
+            return
+        except Exception as exc:  # never leave a handle "submitting" forever
+            self._failed(job, GrokDeferError(f"Internal error while submitting: {exc!r}"))
+            return
+        job.request_id = request_id
+        try:
+            self._journal_and_track(job, request_id)
+        except Exception as exc:  # the id is known: say it, so the job can be found again
+            job.set_status("failed", error=GrokDeferError(
+                f"Internal error after submitting {request_id}: {exc!r}"
+            ))
+
+    def _journal_and_track(self, job: Job, request_id: str) -> None:
+        poller = self._poller
+        journal = poller.journal
+        if not journal.assign_request_id(job.local_id, request_id):
+            journal.add(job_record(job, "pending"))  # the intent row is gone (e.g. forgotten)
+        poller.on_submitted(job)
+        job.poll_started = time.monotonic()
+        job.set_status("pending")
+        poller.track(job)
+
+    def _failed(self, job: Job, error: GrokDeferError) -> None:
+        """Keep the intent row (as failed) only if the server may have created the job."""
+        job.set_status("failed", error=error)
+        journal = self._poller.journal
+        if isinstance(error, NetworkError) and not error.never_sent:
+            journal.set_status(
+                job.local_id, "failed", error=error.message, finished_at=job.finished_at
+            )
+        else:  # refused, or never sent: no job exists at xAI, so nothing to remember
+            journal.forget(job.local_id)

@@ -1,0 +1,201 @@
+"""The "prompts from data" part of the magics: templates, ``--schema``, ``--over`` groups,
+and groups in ``%grok_wait`` / ``%grok_result``. Parses and delegates, like the magic class;
+every bad value becomes one ``UsageError`` line before anything is sent.
+"""
+
+from __future__ import annotations
+
+import keyword
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from IPython.core.error import UsageError
+
+from xai_defer_magic.core.group import Group
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.request import InvalidArgument
+from xai_defer_magic.core.structured import Schema, resolve_schema
+from xai_defer_magic.core.templates import fill
+from xai_defer_magic.errors import InsecureTransport, MissingApiKey
+from xai_defer_magic.runtime import fanout
+
+_REFUSED = (InvalidArgument, MissingApiKey, InsecureTransport)
+
+
+@dataclass(frozen=True)
+class Prepared:
+    prompt: str
+    names: tuple[str, ...]
+    schema: Schema | None
+
+    @property
+    def response_format(self) -> dict[str, Any] | None:
+        return self.schema.response_format() if self.schema else None
+
+
+def namespace_of(shell: Any) -> tuple[dict[str, Any], frozenset[str]]:
+    if shell is None:
+        return {}, frozenset()
+    return shell.user_ns, frozenset(getattr(shell, "user_ns_hidden", {}) or ())
+
+
+def schema_option(name: str | None, namespace: dict[str, Any]) -> Schema | None:
+    if name is None:
+        return None
+    if name not in namespace:
+        raise UsageError(f"--schema: no variable named {name!r} in the namespace.")
+    try:
+        return resolve_schema(namespace[name], label=name)
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
+
+
+def prepare_single(shell: Any, args: Any, cell: str) -> Prepared:
+    """The prompt of a one-job cell: the body filled from the namespace (unless ``--raw``)."""
+    namespace, hidden = namespace_of(shell)
+    if args.as_name is not None:
+        raise UsageError("--as names the item of --over ITEMS; this cell has no --over.")
+    schema = schema_option(args.schema, namespace)
+    if args.raw:
+        return Prepared(cell, (), schema)
+    try:
+        filled = fill(cell, namespace, hidden=hidden)
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None
+    return Prepared(filled.text, filled.names, schema)
+
+
+def annotate(job: Job, card: Any, prepared: Prepared) -> None:
+    """Tell the job (and its card) which names were filled in and which schema applies."""
+    job.template_names = prepared.names
+    job.schema = prepared.schema
+    if card is not None:
+        card.refresh()
+
+
+BATCH_HINT = ("{n:,} items: --batch would be cheaper (xAI's Batch API, 20 % off on grok-4.3) "
+              "and not rate-limited; its answers can take up to 24 h.")
+
+
+def defer_group(magics: Any, args: Any, cell: str) -> Group:
+    """``%%grok_defer --over ITEMS`` (one job per item, one card) or ``--batch`` (one xAI
+    batch, with or without ``--over``); returns the group."""
+    if args.over is None:
+        return _batch_of_one(magics, args, cell)
+    namespace, hidden = namespace_of(magics.shell)
+    if args.raw:
+        raise UsageError("--raw sends the body untouched, so it cannot fill {item}: "
+                         "drop --raw or --over.")
+    as_name = args.as_name or "item"
+    if not as_name.isidentifier() or keyword.iskeyword(as_name):
+        raise UsageError(f"--as needs a Python variable name, not {as_name!r}.")
+    if args.over not in namespace:
+        raise UsageError(f"--over: no variable named {args.over!r} in the namespace.")
+    schema = schema_option(args.schema, namespace)
+    try:
+        group = fanout.start_group(
+            magics.runtime, cell, namespace[args.over], label=args.over, as_name=as_name,
+            namespace=namespace, hidden=hidden, model=args.model, system=args.system,
+            temperature=args.temperature, max_tokens=args.max_tokens,
+            reasoning_effort=args.reasoning_effort, schema=schema, timeout=args.timeout,
+            cell_id=magics._cell_id(), fresh=args.fresh, max_cost=args.max_cost,
+            batch=args.batch,
+        )
+    except _REFUSED as exc:
+        raise UsageError(str(exc)) from None
+    if not args.batch and len(group) > magics.batch_threshold:
+        print(BATCH_HINT.format(n=len(group)))
+    return group
+
+
+def _batch_of_one(magics: Any, args: Any, cell: str) -> Group:
+    """``%%grok_defer --batch`` on one prompt: a group of one, through the Batch API."""
+    prepared = prepare_single(magics.shell, args, cell)
+    try:
+        return fanout.start_group(
+            magics.runtime, [prepared.prompt], None, label="prompt", model=args.model,
+            system=args.system, temperature=args.temperature, max_tokens=args.max_tokens,
+            reasoning_effort=args.reasoning_effort, schema=prepared.schema,
+            timeout=args.timeout, cell_id=magics._cell_id(), max_cost=args.max_cost,
+            batch=True,
+        )
+    except _REFUSED as exc:
+        raise UsageError(str(exc)) from None
+
+
+# --- groups in %grok_wait and %grok_result -------------------------------------------------------
+
+
+def is_group_id(value: str) -> bool:
+    return value.strip().startswith("g-")
+
+
+def group(runtime: Any, group_id: str) -> Group:
+    found = fanout.find(runtime, group_id.strip())
+    if found is None:
+        raise UsageError(f"No group with id {group_id!r} in this kernel or the journal.")
+    return found
+
+
+def wait_targets(runtime: Any, ids: list[str], job_for: Any) -> tuple[list[Group], list[Job]]:
+    """What ``%grok_wait [IDS]`` waits for: the groups named (default: this kernel's pending
+    ones) and the jobs named (default: pending jobs that are in no group)."""
+    if not ids:
+        return pending_groups(runtime), without_group_jobs(runtime, runtime.pending())
+    groups = [group(runtime, i) for i in ids if is_group_id(i)]
+    return groups, [job_for(i) for i in ids if not is_group_id(i)]
+
+
+def pending_groups(runtime: Any) -> list[Group]:
+    """Groups this kernel is working on (submitting or polling)."""
+    registry = fanout.registry_for(runtime)
+    return [g for g in registry.groups.values() if g.controller is not None and not g.done]
+
+
+def without_group_jobs(runtime: Any, jobs: Iterable[Job]) -> list[Job]:
+    """Jobs that belong to no known group (a group is waited for and shown as one)."""
+    grouped = {id(j) for g in fanout.registry_for(runtime).groups.values() for j in g.jobs}
+    return [j for j in jobs if id(j) not in grouped]
+
+
+def wait_groups(groups: list[Group], timeout: float | None, runtime: Any = None,
+                in_place: bool = False) -> None:
+    """Block until the groups end (or ``timeout``); show each one's summary in this cell.
+
+    Sent items that nothing polls yet (a group of an earlier kernel) are polled now.
+    ``in_place`` (``--wait``, the card is in this cell): the card becomes the summary rather
+    than being followed by a second copy."""
+    import time
+
+    for g in groups if runtime is not None else ():
+        for job in g.jobs:
+            runtime.ensure_polling(job)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        for g in groups:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not g.wait(left):
+                break
+    except KeyboardInterrupt:
+        print("Stopped waiting; the groups keep running in the background.")
+    from xai_defer_magic.views.groups import replace_card, show_summary
+
+    for g in groups:
+        if in_place and g.card is not None:
+            replace_card(g)
+        else:
+            show_summary(g)
+        if not g.done:
+            print(f"group {g.id}: still running (%grok_wait {g.id} again later)")
+
+
+def show_group_result(runtime: Any, group_id: str) -> None:
+    """``%grok_result GROUP_ID``: the summary of an ended group, else its live card."""
+    from xai_defer_magic.views.groups import show_group, show_summary
+
+    g = group(runtime, group_id)
+    if g.done or g.controller is None:
+        show_summary(g)
+    else:
+        show_group(runtime, g)

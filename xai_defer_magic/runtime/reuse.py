@@ -1,0 +1,71 @@
+"""Re-runs that do not pay twice.
+
+"Run All" re-submits every cell, and a deferred answer costs as much the second time. A request
+identical to a journaled one (model, messages after templating, every parameter, the same
+server) is answered from the journal when that job finished ``done``, and attached to the job
+while it is still pending, so nothing is sent. ``--fresh`` (or ``GrokDefer.reuse = False``)
+asks again. Identity is the canonical JSON text the journal stores, so "identical" means
+identical on the wire, not "similar".
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from xai_defer_magic.core.job import PENDING_STATUSES, Job
+
+if TYPE_CHECKING:
+    from xai_defer_magic.journal import JobRecord
+    from xai_defer_magic.runtime.runtime import Runtime
+
+TWIN_STATUSES = ("done", *PENDING_STATUSES)
+
+
+@dataclass(frozen=True)
+class ReusedFrom:
+    """Where a reused answer came from: shown on the card and kept on the handle."""
+
+    request_id: str
+    created_at: float
+    finished_at: float | None
+
+    def line(self) -> str:
+        """``reused answer from <time>, request <id>; --fresh asks again``."""
+        when = self.finished_at or self.created_at
+        stamp = time.strftime("%Y-%m-%d %H:%M", time.localtime(when))
+        return f"reused answer from {stamp}, request {self.request_id}; --fresh asks again"
+
+
+def find_twin(runtime: Runtime, body: dict[str, Any], base_url: str) -> Job | None:
+    """The job that already answers ``body`` on ``base_url``: a reused copy or a pending twin.
+
+    A done twin gives a new handle carrying the stored answer (so the original cell's handle
+    is untouched); a pending twin is returned itself, polled if nothing polls it yet.
+    """
+    from xai_defer_magic.journal import canonical_request
+
+    record = runtime.journal.find_by_request(canonical_request(body), base_url, TWIN_STATUSES)
+    if record is None:
+        return None
+    if record.status == "done":
+        copy = _reused_copy(record) if record.response_text is not None else None
+        if copy is not None:
+            copy.catalogue_lookup = runtime.catalogues.for_job
+        return copy
+    twin = runtime.get(record.request_id)
+    if twin is None or twin.done:
+        return None
+    runtime.ensure_polling(twin)
+    return twin
+
+
+def _reused_copy(record: JobRecord) -> Job | None:
+    from xai_defer_magic.runtime.runtime import job_from_record
+
+    job = job_from_record(record)
+    if job.status != "done":  # a stored body that does not parse is not an answer to reuse
+        return None
+    job.reused_from = ReusedFrom(record.request_id, record.created_at, record.finished_at)
+    return job

@@ -1,0 +1,372 @@
+"""The per-process state: loop thread, engines, journal, and the jobs this kernel knows.
+
+Created lazily (by ``%load_ext`` or the first ``defer()``), closed by ``%unload_ext`` and at
+interpreter exit. It is the one place that turns a request into a journaled, polled, displayed
+job; the magic and ``defer()`` only parse their input and call :meth:`Runtime.defer`. Handles
+outlive a runtime: they are bound to :data:`CONTROLLER`, which finds the current one, and the
+process's one :data:`registry.JOBS` maps journal rows back to the handles users hold.
+What a starting runtime picks up from the journal (resume, crash leftovers) is :mod:`recovery`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import contextlib
+import signal
+import sys
+import threading
+import time
+import weakref
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from xai_defer_magic.core.catalogue import Catalogue
+from xai_defer_magic.core.job import PENDING_STATUSES, Job
+from xai_defer_magic.core.request import Prompt, build_request, check_timeout
+from xai_defer_magic.engines.base import Engine
+from xai_defer_magic.engines.deferred.poller import Poller, PollSettings
+from xai_defer_magic.engines.deferred.submit import job_record
+from xai_defer_magic.errors import JobCancelled
+from xai_defer_magic.http import credentials
+from xai_defer_magic.http.catalogue import CatalogueCache
+from xai_defer_magic.journal import JobRecord, Journal
+from xai_defer_magic.loop import LoopThread
+from xai_defer_magic.runtime.budget import check_limit, check_spend
+from xai_defer_magic.runtime.recovery import job_from_record, resume_unfinished
+from xai_defer_magic.runtime.registry import JOBS
+from xai_defer_magic.runtime.reuse import find_twin
+from xai_defer_magic.runtime.ticker import CardTicker
+from xai_defer_magic.views import show as views
+
+EXIT_GRACE = 3.0  # seconds GETs in flight get at exit (jupyter_client kills after 5)
+
+
+@dataclass
+class Settings:
+    """What ``%config GrokDefer.*`` controls (defaults here serve ``defer()`` without the magic)."""
+
+    model: str = "grok-4.3"
+    base_url: str | None = None
+    timeout: float | None = None
+    home: str | None = None
+    resume_on_load: bool = True
+    reuse: bool = True
+    max_cost_usd: float | None = None
+    daily_budget_usd: float | None = None
+    poll: PollSettings = field(default_factory=PollSettings)
+
+
+_TICKER = CardTicker()  # cards outlive a runtime (%reload_ext): one ticker per process
+
+
+class Runtime:
+    def __init__(self, settings: Settings | None = None) -> None:
+        self.settings = settings or Settings()
+        self.loop = LoopThread()
+        self.journal = Journal(self.settings.home, on_problem=_warn)
+        self.poller = Poller(
+            self.loop, self.journal, credentials.api_key, self.settings.poll,
+            current_base_url=self.base_url, on_submitted=self._submitted,
+        )
+        self.engines: dict[str, Engine] = {self.poller.name: self.poller}
+        self.ticker = _TICKER
+        self.catalogues = CatalogueCache(
+            self.loop, credentials.api_key, self.base_url,
+            lambda: self.settings.poll.request_timeout,
+        )
+        self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
+        # Fan-out submitters sending on this loop (group_submit); halted first at close.
+        self.group_submitters: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._known: list[Job] = []  # jobs of this runtime: created here or read from its journal
+        self.here: weakref.WeakSet[Job] = weakref.WeakSet()  # submitted or resumed here
+        self._lock = threading.Lock()
+        self._ticking = self.loop.submit(self._tick_forever())
+        _close_at_exit()
+
+    def base_url(self) -> str:
+        """The server this kernel talks to, and the only one its key is sent to."""
+        return credentials.base_url(self.settings.base_url)
+
+    def engine_for(self, job: Job) -> Engine:
+        return self.engines[job.engine]
+
+    def apply(self, settings: Settings) -> None:
+        """``%config`` reaches the live runtime: poll settings at once, a new journal_dir by
+        reopening the journal there (with this kernel's unfinished jobs copied over)."""
+        home_changed = settings.home != self.settings.home
+        self.settings = settings
+        self.poller.settings = settings.poll
+        if home_changed:
+            journal = Journal(settings.home, on_problem=_warn)
+            for job in self._jobs():
+                if job.request_id and not job.done:
+                    journal.add(job_record(job, job.status))
+            old, self.journal = self.journal, journal
+            self.poller.journal = journal
+            old.close()
+
+    # --- creating jobs ------------------------------------------------------------------------
+
+    def defer(
+        self,
+        prompt: Prompt,
+        *,
+        model: str | None = None,
+        system: str | None = None,
+        temperature: float | None = None,
+        max_tokens: int | None = None,
+        reasoning_effort: str | None = None,
+        timeout: float | None = None,
+        display: bool = True,
+        cell_id: str | None = None,
+        fresh: bool = False,
+        max_cost: float | None = None,
+        response_format: dict[str, Any] | None = None,
+        on_created: Callable[[Job], None] | None = None,
+    ) -> tuple[Job, Any]:
+        """Validate, show, journal, submit and start polling; return the job and its card.
+
+        ``on_created`` gets the handle before anything is sent (``-o`` stores it there), so
+        an interrupt while the POST is on the wire still leaves the user holding it. An
+        identical request already answered (or still pending) is reused instead of sent again
+        unless ``fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
+        """
+        model = self.settings.model if model is None else model  # '' is an error, not the default
+        body = build_request(
+            prompt, model=model, system=system, temperature=temperature,
+            max_tokens=max_tokens, reasoning_effort=reasoning_effort,
+        )
+        if response_format is not None:  # --schema (structured.Schema.response_format())
+            body["response_format"] = response_format
+        timeout = check_timeout(timeout if timeout is not None else self.settings.timeout)
+        base_url = self.base_url()
+        self.poller.client_check(base_url)  # a bad URL or no key: refuse before showing anything
+        if self.settings.reuse and not fresh:
+            twin = find_twin(self, body, base_url)
+            if twin is not None:
+                return twin, views.show_reused(twin, self.ticker) if display else None
+        limit = self.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
+                                                                               "--max-cost")
+        estimate = check_spend(self, [body], limit, "this request")  # before anything is shown
+        job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id)
+        job.estimated_cost_usd = estimate
+        job.catalogue_lookup = self.catalogues.for_job
+        job.bind(CONTROLLER)
+        JOBS.add(job)
+        self._remember(job)
+        self.here.add(job)
+        card = views.show_live(job, self.ticker) if display else None
+        if on_created is not None:
+            on_created(job)
+        sent = self.engine_for(job).submit(job, body)
+        try:
+            sent.result()
+        except KeyboardInterrupt:
+            _warn("interrupted while submitting: the request finishes in the background and "
+                  "this job follows it (its card, %grok_jobs).")
+            raise
+        return job, card
+
+    def _submitted(self, job: Job) -> None:
+        JOBS.index(job)
+
+    def _remember(self, job: Job) -> None:
+        with self._lock:
+            if job not in self._known:
+                self._known.append(job)
+
+    def _jobs(self) -> list[Job]:
+        with self._lock:
+            return list(self._known)
+
+    # --- jobs from the journal -------------------------------------------------------------------
+
+    def jobs(self) -> list[Job]:
+        """Every job of this kernel and of the journal, newest first."""
+        for record in self.journal.all():
+            self.adopt(record)
+        return sorted(self._jobs(), key=lambda j: j.created_at, reverse=True)
+
+    def get(self, request_id: str) -> Job | None:
+        """A job by full id or unique prefix, from this kernel or the journal."""
+        job = JOBS.find(request_id)
+        if job is not None:
+            return job
+        record = self.journal.get(request_id)
+        if record is not None:
+            return self.adopt(record)
+        matches = [j for j in self.jobs() if (j.request_id or "").startswith(request_id)]
+        return matches[0] if len(matches) == 1 else None
+
+    def resume_unfinished(self) -> list[Job]:
+        """Pick up jobs a previous kernel (or runtime) left pending; expire those past 24 h.
+
+        Only jobs of the server this kernel talks to are polled: its key belongs to that
+        server alone. The others are listed with a note saying how to poll them.
+        """
+        return resume_unfinished(self)
+
+    def foreign_note(self, job: Job) -> str | None:
+        """One line for a job of another server (never polled with this key), else None."""
+        if job.base_url == self.base_url():
+            return None
+        return (
+            f"{job.request_id}: submitted to {job.base_url}, which is not this kernel's server; "
+            f"its key is sent only there. To poll it, restart with XAI_BASE_URL={job.base_url}"
+        )
+
+    def ensure_polling(self, job: Job) -> bool:
+        """Poll a pending job that nothing polls yet; False for a job of another server."""
+        note = self.foreign_note(job)
+        if note is not None:
+            job.note = note
+            return False
+        engine = self.engine_for(job)
+        if job.status in PENDING_STATUSES and job.request_id and not engine.tracks(job):
+            job.poll_started = time.monotonic()
+            job.note = None
+            self.here.add(job)
+            engine.track(job)
+        return True
+
+    def adopt(self, record: JobRecord) -> Job:
+        """The handle of a journal row: the process's own if it has one, else rebuilt here."""
+        job = JOBS.find_or_add(record.request_id, lambda: job_from_record(record))
+        job.bind(CONTROLLER)
+        job.catalogue_lookup = self.catalogues.for_job
+        self._remember(job)
+        return job
+
+    def forget(self, job: Job) -> None:
+        """Drop the job here and from the journal; a pending one still runs (and costs) at xAI."""
+        if not job.done:
+            self.engine_for(job).cancel(job, f"Forgotten: {job.request_id} is no longer "
+                                        "polled and its journal row is gone; the job still runs, "
+                                        "and costs, at xAI.")
+            job.bind(None)  # nothing to resume: the answer could not be journaled
+        JOBS.remove(job)
+        with self._lock:
+            if job in self._known:
+                self._known.remove(job)
+        self.journal.forget(job.request_id or job.local_id)
+
+    def models(self, refresh: bool = False) -> Catalogue:
+        """The models this key may use at the current base URL (cached; ``refresh`` re-asks)."""
+        return self.catalogues.get(refresh)
+
+    # --- waiting --------------------------------------------------------------------------------
+
+    def pending(self) -> list[Job]:
+        """Jobs this kernel is polling (not those left to another server, see above)."""
+        return [
+            j for j in self._jobs()
+            if j.status in PENDING_STATUSES and self.engine_for(j).tracks(j)
+        ]
+
+    # --- lifecycle ------------------------------------------------------------------------------
+
+    async def _tick_forever(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            self.ticker.tick()
+            for panel in list(self.panels):
+                panel.tick()  # JobsPanel.tick never raises
+
+    def close(self, timeout: float | None = None) -> None:
+        """Stop polling (requests in flight journal their answers, within ``timeout``) and the
+        loop thread; the journal keeps every job for the next load."""
+        self._ticking.cancel()
+        for submitter in list(self.group_submitters):
+            submitter.halt()  # no new POST; the poller lets those in flight journal their ids
+        for engine in self.engines.values():
+            engine.close(timeout)
+        self.loop.stop(5.0 if timeout is None else 1.0)
+        self.journal.close()
+
+
+def _warn(line: str) -> None:
+    """One plain line on stderr: a RuntimeWarning would add a file path and a source line."""
+    print(f"xai_defer_magic: {line}", file=sys.stderr)
+
+
+class _Dispatch:
+    """What every handle's cancel()/resume() go to: the engine of the runtime that is current
+    now, so a handle taken before ``%reload_ext`` keeps working after it."""
+
+    def cancel(self, job: Job) -> None:
+        runtime = current_runtime()
+        if runtime is None:  # nothing polls it: cancelling is only a local mark
+            job.set_status("cancelled", error=JobCancelled(
+                f"Polling of {job.request_id} was cancelled; job.resume() picks it up again."
+            ))
+            return
+        runtime.engine_for(job).cancel(job)
+
+    def resume(self, job: Job) -> None:
+        if job.request_id is None:  # never got an id from the server: nothing to poll
+            return
+        runtime = get_runtime()
+        if runtime.ensure_polling(job):
+            runtime.engine_for(job).resume(job)
+
+
+CONTROLLER = _Dispatch()
+
+_runtime: Runtime | None = None
+_runtime_lock = threading.Lock()
+_exit_hook = False
+
+
+def get_runtime(settings: Settings | None = None) -> Runtime:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is None:
+            _runtime = Runtime(settings)
+        elif settings is not None:
+            _runtime.apply(settings)
+        return _runtime
+
+
+def current_runtime() -> Runtime | None:
+    return _runtime
+
+
+def close_runtime(timeout: float | None = None) -> None:
+    global _runtime
+    with _runtime_lock:
+        if _runtime is not None:
+            _runtime.close(timeout)
+            _runtime = None
+
+
+def _close_at_exit() -> None:
+    """Register (once) the exit path: ``atexit`` handlers run on a graceful shutdown or
+    restart of the kernel, before ipykernel's own (registered earlier, run later)."""
+    global _exit_hook
+    if not _exit_hook:
+        _exit_hook = True
+        atexit.register(_at_exit)
+
+
+def _at_exit() -> None:
+    """Let GETs in flight journal their answers, for at most EXIT_GRACE seconds."""
+    if _runtime is None:
+        return
+    with _sigterm_deferred():
+        close_runtime(timeout=EXIT_GRACE)
+
+
+@contextlib.contextmanager
+def _sigterm_deferred() -> Iterator[None]:
+    """jupyter_client sends SIGTERM 2.5 s into its 5 s grace: hold it off while we drain
+    (bounded by EXIT_GRACE), so an answer on the wire is not cut off by it."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)

@@ -1,0 +1,110 @@
+"""The live status card of one job, built from ipywidgets and updated only through traits.
+
+Background code never prints or displays into a cell's output area directly (which cell such
+output lands in has changed across ipykernel releases); it assigns widget traits, which the
+frontend routes by comm id. The pieces are ``static``'s, so the live card and the plain-data
+card that replaces it when the job ends (``views.LiveDisplay``) look the same. Empty parts are
+hidden: an empty ``HTML`` widget still takes a line's height.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from typing import Any
+
+import ipywidgets as widgets
+
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.views import text
+from xai_defer_magic.views.static import (
+    CARD_CSS,
+    answer_bundle,
+    error_html,
+    footer_html,
+    header_html,
+    reasoning_html,
+    status_pill,
+)
+
+__all__ = ["CARD_CSS", "JobCard", "answer_bundle", "status_pill"]
+
+
+def _show(widget: Any, value: str) -> None:
+    """Set an HTML widget's value and hide it while it is empty."""
+    if widget.value != value:
+        widget.value = value
+    display = "" if value else "none"
+    if widget.layout.display != display:
+        widget.layout.display = display
+
+
+class JobCard(widgets.VBox):
+    """One job's card. Build it on the kernel thread; it then follows the job by itself."""
+
+    standin: Any = None  # its standin.Standin when shown in a cell
+
+    def __init__(self, job: Job) -> None:
+        self.job = job
+        self.display_id = f"xdm-{uuid.uuid4().hex}"
+        self._header = widgets.HTML()
+        self._answer = widgets.Output()
+        self._answer.layout.display = "none"
+        self._error = widgets.HTML()
+        self._reasoning = widgets.HTML()
+        self._footer = widgets.HTML()
+        self._rendered_status: str | None = None
+        self._lock = threading.RLock()
+        style = widgets.HTML(CARD_CSS)
+        style.layout.display = "none"  # a <style> needs no room; the rules apply anyway
+        super().__init__(
+            children=[
+                style, self._header, self._error, self._answer, self._reasoning, self._footer,
+            ]
+        )
+        self.add_class("xdm-card")
+        self.refresh()
+        job.add_listener(self._on_change)
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
+        bundle = super()._repr_mimebundle_(**kwargs)
+        if bundle is None:
+            return None
+        bundle["text/plain"] = text.live_card_text(self.job)
+        return bundle
+
+    def _on_change(self, job: Job) -> None:
+        self.refresh()
+
+    def tick(self, now: float | None = None) -> None:
+        """Update only the header (elapsed time, polls): the once-a-second path."""
+        with self._lock:
+            if self.job.status != self._rendered_status:
+                return  # refresh() is on its way and will render the header last
+            value = header_html(self.job, now)
+            if value != self._header.value:
+                self._header.value = value
+
+    def refresh(self) -> None:
+        """Bring every part of the card in line with the job."""
+        with self._lock:
+            job = self.job
+            if job.status != self._rendered_status:
+                self._rendered_status = job.status
+                _show(self._error, error_html(job))
+                if job.status == "done" and job.completion is not None:
+                    self._answer.outputs = (
+                        {"output_type": "display_data", "metadata": {},
+                         "data": answer_bundle(job.completion.content)},
+                    )
+                    self._answer.layout.display = ""
+                else:
+                    self._answer.outputs = ()
+                    self._answer.layout.display = "none"
+                _show(self._reasoning, reasoning_html(job))
+            _show(self._footer, footer_html(job))
+            self.tick()  # last: a header saying "done" means the answer is already there
+
+    def close(self) -> None:
+        self.job.remove_listener(self._on_change)
+        super().close()

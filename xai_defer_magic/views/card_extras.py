@@ -1,0 +1,48 @@
+"""Optional parts of a job's card: the template names filled in, the exact prompt sent
+(collapsed), and a ``--schema`` answer as a compact key/value table (or why it did not parse).
+
+Pure functions of the job returning sanitized HTML; the card appends them to its footer.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.structured import fields_of, parse_job
+from xai_defer_magic.render.markdown import escape
+
+MAX_VALUE = 200
+
+
+def extras_html(job: Job) -> str:
+    return template_html(job) + parsed_html(job)
+
+
+def template_html(job: Job) -> str:
+    if not job.template_names:
+        return ""
+    names = ", ".join(f"<code>{{{escape(n)}}}</code>" for n in job.template_names)
+    return (f'<div class="xdm-muted xdm-template">filled in: {names}</div>'
+            f'<details class="xdm-prompt"><summary class="xdm-muted">prompt sent '
+            f"({len(job.prompt):,} characters)</summary><pre>{escape(job.prompt)}</pre>"
+            "</details>")
+
+
+def parsed_html(job: Job) -> str:
+    parsed, error = parse_job(job)
+    if error:
+        return f'<div class="xdm-error"><b>parse error</b>: {escape(error)}</div>'
+    fields = fields_of(parsed)
+    if not fields:
+        return ""
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(_short(v))}</td></tr>"
+                   for k, v in fields.items())
+    return f'<table class="xdm-parsed">{rows}</table>'
+
+
+def _short(value: Any) -> str:
+    shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
+                                                              default=str)
+    return shown if len(shown) <= MAX_VALUE else shown[: MAX_VALUE - 1] + "…"
