@@ -295,14 +295,14 @@ class BatchGroups:
         runner = self._runners.get(id(job))
         return runner is not None and runner.running
 
-    def cancel(self, job: Job) -> None:
+    def cancel(self, job: Job, reason: str | None = None) -> None:
         """One item cannot leave a batch: stop following it locally (the group's cancel, which
         cancels the batch, leaves its items to xAI's results)."""
         runner = self._runners.get(id(job))
         if job.done or (runner is not None and runner.cancelling):
             return
         job.set_status("cancelled", error=JobCancelled(
-            "Stopped following this item; it still runs in its batch (job.resume())."))
+            reason or "Stopped following this item; it still runs in its batch (job.resume())."))
 
     def resume(self, job: Job) -> None:
         if job.status in PENDING_STATUSES or job.status == "done":
