@@ -248,6 +248,7 @@ class GrokDefer(Magics):
             print("Stopped waiting; the jobs keep polling in the background.")
         for job in jobs:
             if job.done:
+                self.runtime.price(job, wait=True)
                 views.show_result(job, (cards or {}).get(id(job)))
             else:
                 print(f"{text.status_line(job)} (still running; %grok_wait again later)")
@@ -269,6 +270,7 @@ class GrokDefer(Magics):
         if job.status in PENDING_STATUSES:
             print(f"{text.status_line(job)} (not finished: %grok_wait {job.request_id} waits)")
             return
+        self.runtime.price(job, wait=True)
         views.show_result(job)
 
     # --- %grok_jobs ------------------------------------------------------------------------------

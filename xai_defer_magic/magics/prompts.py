@@ -68,8 +68,7 @@ def prepare_single(shell: Any, args: Any, cell: str) -> Prepared:
 
 def annotate(job: Job, card: Any, prepared: Prepared) -> None:
     """Tell the job (and its card) which names were filled in and which schema applies."""
-    job.template_names = prepared.names
-    job.schema = prepared.schema
+    job.filled_from(prepared.names, prepared.schema)
     if card is not None:
         card.refresh()
 

@@ -16,6 +16,7 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.request import InvalidArgument
+from xai_defer_magic.engines.batch.engine import parse_result_text
 from xai_defer_magic.engines.batch.groups import (
     BatchGroupRunner,
     batch_request_id,
@@ -25,7 +26,7 @@ from xai_defer_magic.engines.batch.groups import (
 )
 from xai_defer_magic.errors import InvalidRequest, JobCancelled
 from xai_defer_magic.journal.batches import SQLiteBatchStore
-from xai_defer_magic.journal.groups import GroupRow
+from xai_defer_magic.journal.groups import GroupRow, GroupStore
 
 ADMIT_WAIT = 30.0  # seconds the cell waits for the first add call's answer
 
@@ -77,23 +78,20 @@ def cell_label(cell_id: str | None) -> str | None:
     return " ".join(parts) or None
 
 
-def rebuild_jobs(runtime: Any, row: GroupRow, jobs: list[Job]) -> str | None:
+def rebuild_jobs(runtime: Any, groups: GroupStore, row: GroupRow, jobs: list[Job]) -> str | None:
     """Give the jobs of a journaled batch group their results; returns the batch id."""
-    engine_for(runtime)  # its items name this engine: %grok_wait and job.cancel() reach it
+    engine = engine_for(runtime)  # its items name this engine: %grok_wait, job.cancel() reach it
     for job in jobs:
-        job.engine = "batch"
-    registry_store = runtime_store(runtime)
-    if journal_home(registry_store) is None:  # the file is unusable: no results to read
+        job.run_by(engine.name)
+    if journal_home(groups) is None:  # the file is unusable: no results to read
         return None
-    store = SQLiteBatchStore(registry_store.journal, row.group_id)
+    store = SQLiteBatchStore(groups.journal, row.group_id)
     saved = store.saved_batch()
     results = store.saved_results()
     added = saved is not None and saved.adds_done
-    from xai_defer_magic.engines.batch.engine import parse_result_text
-
     for position, job in enumerate(jobs):
         if added:
-            job.request_id = batch_request_id(row.group_id, position)
+            job.accepted(batch_request_id(row.group_id, position))
         text = results.get(batch_request_id(row.group_id, position))
         if text is not None:
             finish_from_result(job, parse_result_text(text), saved.batch_id if saved else None)
@@ -111,15 +109,8 @@ def adopt_live(runtime: Any, group: Group) -> None:
     group.controller = None  # the old runtime's runner is gone; resume() gives a new one
 
 
-def runtime_store(runtime: Any) -> Any:
-    from xai_defer_magic.runtime.fanout import registry_for
-
-    return registry_for(runtime).store
-
-
-def resume(runtime: Any, group: Group) -> None:
+def resume(runtime: Any, groups: GroupStore, group: Group) -> None:
     """Follow a dead kernel's unfinished batch group again (same batch, no re-send)."""
-    registry_store = runtime_store(runtime)
-    runner = BatchGroupRunner(runtime, registry_store, group)
+    runner = BatchGroupRunner(runtime, groups, group)
     engine_for(runtime).adopt(runner)
     runner.start()

@@ -22,9 +22,9 @@ from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.request import InvalidArgument, build_request, check_timeout
 from xai_defer_magic.core.structured import Schema, resolve_schema
 from xai_defer_magic.core.templates import fill
-from xai_defer_magic.engines.deferred.group_submit import GroupSubmitter, register, unknown_error
+from xai_defer_magic.engines.deferred.group_submit import GroupSubmitter, unknown_error
 from xai_defer_magic.http import credentials
-from xai_defer_magic.journal import JobRecord, process_owner
+from xai_defer_magic.journal import job_record, process_owner
 from xai_defer_magic.journal.groups import GroupRow, GroupStore, ItemRow, new_group_id
 from xai_defer_magic.runtime import batch_fanout
 from xai_defer_magic.runtime.budget import check_limit, check_spend
@@ -137,7 +137,7 @@ def start_group(
             jobs.append(_new_job(model, body, base_url, timeout, cell_id, names[i], resolved, now))
             continue
         registry.store.set_state(group_id, i, "accepted", request_id=twin.request_id)
-        twin.template_names, twin.schema = names[i], resolved
+        twin.filled_from(names[i], resolved)
         jobs.append(twin)
     group = _group(group_id, jobs, collected, shown_template, model, now)
     registry.groups[group_id] = _LIVE[group_id] = group
@@ -158,8 +158,7 @@ def _new_job(model: str, body: dict[str, Any], base_url: str, timeout: float | N
              created_at: float) -> Job:
     job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id,
               created_at=created_at)
-    job.template_names = names
-    job.schema = schema
+    job.filled_from(names, schema)
     return job
 
 
@@ -217,7 +216,7 @@ def resume_groups(runtime: Any) -> list[Group]:
             if not group.done:  # the same batch again: no second batch, no re-sent request
                 registry.store.set_owner(row.group_id, process_owner())
                 registry.groups[row.group_id] = _LIVE[row.group_id] = group
-                batch_fanout.resume(runtime, group)
+                batch_fanout.resume(runtime, registry.store, group)
                 resumed.append(group)
             continue
         items = registry.store.items(row.group_id)
@@ -245,7 +244,7 @@ def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
     if row.engine == "batch":
         jobs = [_new_job(row.model, i.request, row.base_url, None, None, i.names, None,
                          row.created_at) for i in items]
-        batch_id = batch_fanout.rebuild_jobs(runtime, row, jobs)
+        batch_id = batch_fanout.rebuild_jobs(runtime, registry.store, row, jobs)
         collected = Items([i.label for i in items], [i.value for i in items], row.columns)
         group = _group(row.group_id, jobs, collected, row.template, row.model, row.created_at)
         group.engine, group.batch_id = "batch", batch_id
@@ -280,15 +279,12 @@ def _job_for(runtime: Any, row: GroupRow, item: ItemRow) -> Job:
         if job is None:  # died between the two writes: the job row is missing, add it
             job = _new_job(row.model, item.request, row.base_url, None, None, item.names, None,
                            row.created_at)
-            job.request_id = item.request_id
-            runtime.journal.add(JobRecord(
-                request_id=item.request_id, created_at=row.created_at, model=row.model,
-                request=item.request, base_url=row.base_url, status="pending",
-                owner=process_owner()))
-            register(runtime, job)
+            job.accepted(item.request_id)
+            runtime.journal.add(job_record(job, "pending"))
+            runtime.register(job)
             job.set_status("pending")
             runtime.ensure_polling(job)
-        job.template_names = item.names
+        job.filled_from(item.names, job.schema)
         return job
     job = _new_job(row.model, item.request, row.base_url, None, None, item.names, None,
                    row.created_at)

@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import asyncio
 import atexit
+import concurrent.futures
 import contextlib
 import signal
 import sys
 import threading
-import time
 import weakref
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -27,14 +27,13 @@ from xai_defer_magic.core.job import PENDING_STATUSES, Job
 from xai_defer_magic.core.request import Prompt, build_request, check_timeout
 from xai_defer_magic.engines.base import Engine
 from xai_defer_magic.engines.deferred.poller import Poller, PollSettings
-from xai_defer_magic.engines.deferred.submit import job_record
 from xai_defer_magic.errors import JobCancelled
 from xai_defer_magic.http import credentials
-from xai_defer_magic.http.catalogue import CatalogueCache
-from xai_defer_magic.journal import JobRecord, Journal
+from xai_defer_magic.http.catalogue import VIEW_WAIT, CatalogueCache
+from xai_defer_magic.journal import JobRecord, Journal, job_from_record, job_record
 from xai_defer_magic.loop import LoopThread
 from xai_defer_magic.runtime.budget import check_limit, check_spend
-from xai_defer_magic.runtime.recovery import job_from_record, resume_unfinished
+from xai_defer_magic.runtime.recovery import resume_unfinished
 from xai_defer_magic.runtime.registry import JOBS
 from xai_defer_magic.runtime.reuse import find_twin
 from xai_defer_magic.runtime.ticker import CardTicker
@@ -150,13 +149,9 @@ class Runtime:
         limit = self.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
                                                                                "--max-cost")
         estimate = check_spend(self, [body], limit, "this request")  # before anything is shown
-        job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id)
-        job.estimated_cost_usd = estimate
-        job.catalogue_lookup = self.catalogues.for_job
-        job.bind(CONTROLLER)
-        JOBS.add(job)
-        self._remember(job)
-        self.here.add(job)
+        job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id,
+                  estimated_cost_usd=estimate)
+        self.register(job)
         card = views.show_live(job, self.ticker) if display else None
         if on_created is not None:
             on_created(job)
@@ -169,13 +164,26 @@ class Runtime:
             raise
         return job, card
 
-    def _submitted(self, job: Job) -> None:
-        JOBS.index(job)
+    def register(self, job: Job) -> None:
+        """The one way a job this kernel sends (or reuses) becomes the runtime's: in the
+        process's registry, in ``jobs()``, ``%grok_wait`` and the panel, followed here."""
+        JOBS.add(job)
+        self._know(job)
+        self.here.add(job)
 
-    def _remember(self, job: Job) -> None:
+    def _know(self, job: Job) -> None:
+        """Bind the handle to the controller that outlives ``%reload_ext``; list it; price it
+        when it finishes (in the background: reading a cost never waits)."""
+        job.bind(CONTROLLER)
+        if not job.is_listening(_price_when_finished):
+            job.add_listener(_price_when_finished)
         with self._lock:
             if job not in self._known:
                 self._known.append(job)
+        self.price(job)
+
+    def _submitted(self, job: Job) -> None:
+        JOBS.index(job)
 
     def _jobs(self) -> list[Job]:
         with self._lock:
@@ -221,12 +229,11 @@ class Runtime:
         """Poll a pending job that nothing polls yet; False for a job of another server."""
         note = self.foreign_note(job)
         if note is not None:
-            job.note = note
+            job.noted(note)
             return False
         engine = self.engine_for(job)
         if job.status in PENDING_STATUSES and job.request_id and not engine.tracks(job):
-            job.poll_started = time.monotonic()
-            job.note = None
+            job.polling()
             self.here.add(job)
             engine.track(job)
         return True
@@ -234,10 +241,22 @@ class Runtime:
     def adopt(self, record: JobRecord) -> Job:
         """The handle of a journal row: the process's own if it has one, else rebuilt here."""
         job = JOBS.find_or_add(record.request_id, lambda: job_from_record(record))
-        job.bind(CONTROLLER)
-        job.catalogue_lookup = self.catalogues.for_job
-        self._remember(job)
+        self._know(job)
         return job
+
+    def price(self, job: Job, *, wait: bool = False) -> None:
+        """Hand a finished job the catalogue it wants (its price when the body has no ticks,
+        the model that served a retired name), fetched in the background on the loop thread.
+        ``wait``: a command about to show the job waits for it, at most VIEW_WAIT seconds."""
+        if not job.wants_catalogue():
+            return
+        future = self.catalogues.fetch_for(job.base_url)
+        if future is None:
+            return
+        future.add_done_callback(lambda done: _hand_prices(job, done))
+        if wait and not self.loop.in_loop_thread():
+            concurrent.futures.wait([future], min(self.settings.poll.request_timeout, VIEW_WAIT))
+            _hand_prices(job, future)  # its callback may run a moment after the waiter wakes
 
     def forget(self, job: Job) -> None:
         """Drop the job here and from the journal; a pending one still runs (and costs) at xAI."""
@@ -284,6 +303,18 @@ class Runtime:
             engine.close(timeout)
         self.loop.stop(5.0 if timeout is None else 1.0)
         self.journal.close()
+
+
+def _price_when_finished(job: Job) -> None:
+    """A job's listener: once it is finished, the current runtime prices it."""
+    runtime = current_runtime()
+    if runtime is not None and job.done:
+        runtime.price(job)
+
+
+def _hand_prices(job: Job, fetched: concurrent.futures.Future[Catalogue]) -> None:
+    if fetched.done() and not fetched.cancelled() and fetched.exception() is None:
+        job.prices_arrived(fetched.result())
 
 
 def _warn(line: str) -> None:

@@ -25,8 +25,7 @@ def redirect_line(job: Job) -> str | None:
 
     if not job.served_model or job.served_model == job.model:
         return None
-    catalogue = job.catalogue_lookup(job) if job.catalogue_lookup else None
-    return redirect_note(job.model, job.served_model, catalogue)
+    return redirect_note(job.model, job.served_model, job.catalogue)
 
 
 def duration(seconds: float) -> str:

@@ -27,12 +27,17 @@ from xai_defer_magic.core.completion import parse_completion
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import PENDING_STATUSES, Job
 from xai_defer_magic.core.schedule import PollSchedule
-from xai_defer_magic.engines.batch.engine import BatchEngine, EngineSettings, batch_name
+from xai_defer_magic.engines.batch.engine import (
+    BatchEngine,
+    EngineSettings,
+    batch_name,
+    parse_result_text,
+)
 from xai_defer_magic.errors import GrokDeferError, JobCancelled, MalformedResponse
 from xai_defer_magic.http import credentials
 from xai_defer_magic.http.batch import BatchClient, BatchInfo, BatchResult
 from xai_defer_magic.http.transport import Transport
-from xai_defer_magic.journal import JobRecord, process_owner
+from xai_defer_magic.journal import job_record
 from xai_defer_magic.journal.batches import SQLiteBatchStore
 from xai_defer_magic.journal.groups import GroupStore
 
@@ -102,6 +107,12 @@ class BatchGroupRunner:
     def start(self) -> None:
         if not self.running:
             self._future = self.runtime.loop.submit(self._run())
+
+    def stop(self) -> None:
+        """Stop following the batch here (its runtime closes): it keeps running at xAI and
+        everything so far is journaled, so the next load resumes it."""
+        if self._future is not None:
+            self._future.cancel()
 
     def wait_admitted(self, timeout: float) -> BaseException | None:
         """The first add's outcome (None: admitted, or still on its way after ``timeout``)."""
@@ -186,12 +197,9 @@ class BatchGroupRunner:
         if result.completion is not None and job.request_id and _parses(result.completion):
             # First a job row (journal first): a re-run of the same requests reuses it
             # (reuse.find_twin), even one that starts the moment this item shows done.
-            self.runtime.journal.add(JobRecord(
-                request_id=job.request_id, created_at=job.created_at, model=job.model,
-                request=job.request, base_url=job.base_url, status="done",
-                response_text=json.dumps(result.completion, ensure_ascii=False),
-                owner=process_owner(), finished_at=time.time(),
-            ))
+            self.runtime.journal.add(job_record(
+                job, "done", response_text=json.dumps(result.completion, ensure_ascii=False),
+                finished_at=time.time()))
         finish_from_result(job, result, self.group.batch_id)
 
     def _on_state(self, info: BatchInfo) -> None:
@@ -203,7 +211,7 @@ class BatchGroupRunner:
         self._note_batch_id()
         for position, job in enumerate(self.group.jobs):
             if job.request_id is None:
-                job.request_id = batch_request_id(self.group.id, position)
+                job.accepted(batch_request_id(self.group.id, position))
                 if job.status == "submitting":
                     job.set_status("pending")
 
@@ -254,8 +262,6 @@ def finish_from_result(job: Job, result: BatchResult, batch_id: str | None) -> N
 
 def saved_result(store: SQLiteBatchStore, group_id: str, position: int,
                  saved: dict[str, str]) -> BatchResult | None:
-    from xai_defer_magic.engines.batch.engine import parse_result_text
-
     text = saved.get(batch_request_id(group_id, position))
     return None if text is None else parse_result_text(text)
 
@@ -276,7 +282,7 @@ class BatchGroups:
 
     def adopt(self, runner: BatchGroupRunner) -> None:
         for job in runner.group.jobs:
-            job.engine = ENGINE_NAME
+            job.run_by(ENGINE_NAME)
             self._runners[id(job)] = runner
 
     # --- engine.Engine ---------------------------------------------------------------------
@@ -323,17 +329,15 @@ class BatchGroups:
         loop = self.runtime.loop
         if not loop.loop.is_running():
             return
-        runners = {id(r): r for r in self._runners.values()}.values()
+        runners = list({id(r): r for r in self._runners.values()}.values())
         try:
-            loop.run(self._close([r for r in runners if r._future is not None]),
-                     timeout=5.0 if timeout is None else timeout)
+            loop.run(self._close(runners), timeout=5.0 if timeout is None else timeout)
         except Exception:
             pass
 
     async def _close(self, runners: list[BatchGroupRunner]) -> None:
         for runner in runners:
-            if runner._future is not None:
-                runner._future.cancel()
+            runner.stop()
         await asyncio.sleep(0)
         await self._transport.aclose()
 

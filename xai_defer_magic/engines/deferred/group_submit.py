@@ -31,7 +31,7 @@ from xai_defer_magic.errors import (
     NetworkError,
     RateLimited,
 )
-from xai_defer_magic.journal import JobRecord, process_owner
+from xai_defer_magic.journal import job_record
 from xai_defer_magic.journal.groups import GroupStore
 
 MAX_WORKERS = 6  # POSTs in flight for one group; the poller's GETs share the connection pool
@@ -178,8 +178,7 @@ class GroupSubmitter:
             self._queue.appendleft(position)
             self._limited += 1
             self._pause(exc)
-            job.note = f"rate limited: retrying ({exc.message})"
-            job.notify()
+            job.noted(f"rate limited: retrying ({exc.message})")
             return
         except BillingExhausted as exc:
             self._fail(position, "failed", exc)
@@ -203,16 +202,10 @@ class GroupSubmitter:
 
     def _accepted(self, job: Job, request_id: str) -> None:
         """Journal the id (full fsync), make the job known to the runtime, start polling."""
-        job.request_id = request_id
-        job.note = None
-        self.runtime.journal.add(JobRecord(
-            request_id=request_id, created_at=job.created_at, model=job.model,
-            request=job.request, base_url=job.base_url, status="pending",
-            owner=process_owner(), cell_id=job.cell_id,
-        ))
-        register(self.runtime, job)
-        job.poll_started = time.monotonic()
-        job.set_status("pending")
+        job.accepted(request_id)
+        self.runtime.journal.add(job_record(job, "pending"))
+        self.runtime.register(job)
+        job.polling()
         self.runtime.poller.track(job)
 
     def _fail(self, position: int, state: str, exc: GrokDeferError) -> None:
@@ -234,15 +227,3 @@ def unknown_error(detail: str) -> GrokDeferError:
         "run twice)."
     )
 
-
-def register(runtime: Any, job: Job) -> None:
-    """Make an accepted item a job of the runtime (``jobs()``, ``%grok_wait``, the panel) and
-    of the process's registry, bound to the controller that outlives ``%reload_ext``."""
-    from xai_defer_magic.runtime.registry import JOBS
-    from xai_defer_magic.runtime.runtime import CONTROLLER
-
-    job.bind(CONTROLLER)
-    job.catalogue_lookup = runtime.catalogues.for_job
-    JOBS.add(job)
-    runtime._remember(job)
-    runtime.here.add(job)
