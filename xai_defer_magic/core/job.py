@@ -19,6 +19,7 @@ from xai_defer_magic.core.answer import Answer
 from xai_defer_magic.core.catalogue import Catalogue
 from xai_defer_magic.core.completion import Completion
 from xai_defer_magic.core.pricing import Cost, completion_cost
+from xai_defer_magic.core.structured import parse_job
 from xai_defer_magic.errors import (
     GrokDeferError,
     JobCancelled,
@@ -162,15 +163,11 @@ class Job:
     @property
     def parsed(self) -> Any:
         """The answer validated against ``--schema`` (None without one, or if it did not fit)."""
-        from xai_defer_magic.core.structured import parse_job
-
         return parse_job(self)[0]
 
     @property
     def parse_error(self) -> str | None:
         """Why a ``--schema`` answer did not parse or validate (the raw text stays in content)."""
-        from xai_defer_magic.core.structured import parse_job
-
         return parse_job(self)[1]
 
     @property

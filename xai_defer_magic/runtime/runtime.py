@@ -11,14 +11,11 @@ What a starting runtime picks up from the journal (resume, crash leftovers) is :
 from __future__ import annotations
 
 import asyncio
-import atexit
 import concurrent.futures
-import contextlib
-import signal
 import sys
 import threading
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -33,13 +30,12 @@ from xai_defer_magic.http.catalogue import VIEW_WAIT, CatalogueCache
 from xai_defer_magic.journal import JobRecord, Journal, job_from_record, job_record
 from xai_defer_magic.loop import LoopThread
 from xai_defer_magic.runtime.budget import check_limit, check_spend
+from xai_defer_magic.runtime.exit import close_at_exit
 from xai_defer_magic.runtime.recovery import resume_unfinished
 from xai_defer_magic.runtime.registry import JOBS
 from xai_defer_magic.runtime.reuse import find_twin
 from xai_defer_magic.runtime.ticker import CardTicker
 from xai_defer_magic.views import show as views
-
-EXIT_GRACE = 3.0  # seconds GETs in flight get at exit (jupyter_client kills after 5)
 
 
 @dataclass
@@ -82,7 +78,7 @@ class Runtime:
         self.here: weakref.WeakSet[Job] = weakref.WeakSet()  # submitted or resumed here
         self._lock = threading.Lock()
         self._ticking = self.loop.submit(self._tick_forever())
-        _close_at_exit()
+        close_at_exit(lambda: _runtime is not None, lambda grace: close_runtime(grace))
 
     def base_url(self) -> str:
         """The server this kernel talks to, and the only one its key is sent to."""
@@ -347,7 +343,6 @@ CONTROLLER = _Dispatch()
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
-_exit_hook = False
 
 
 def get_runtime(settings: Settings | None = None) -> Runtime:
@@ -370,34 +365,3 @@ def close_runtime(timeout: float | None = None) -> None:
         if _runtime is not None:
             _runtime.close(timeout)
             _runtime = None
-
-
-def _close_at_exit() -> None:
-    """Register (once) the exit path: ``atexit`` handlers run on a graceful shutdown or
-    restart of the kernel, before ipykernel's own (registered earlier, run later)."""
-    global _exit_hook
-    if not _exit_hook:
-        _exit_hook = True
-        atexit.register(_at_exit)
-
-
-def _at_exit() -> None:
-    """Let GETs in flight journal their answers, for at most EXIT_GRACE seconds."""
-    if _runtime is None:
-        return
-    with _sigterm_deferred():
-        close_runtime(timeout=EXIT_GRACE)
-
-
-@contextlib.contextmanager
-def _sigterm_deferred() -> Iterator[None]:
-    """jupyter_client sends SIGTERM 2.5 s into its 5 s grace: hold it off while we drain
-    (bounded by EXIT_GRACE), so an answer on the wire is not cut off by it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
