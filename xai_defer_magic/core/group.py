@@ -164,6 +164,31 @@ class Group:
 
         return to_pandas(self)
 
+    # --- used by the runtime and the engines ----------------------------------------------------
+
+    def driven_by(self, controller: Any) -> None:
+        """What ``cancel()`` and ``retry_failed()`` go to (None: nothing in this kernel)."""
+        self.controller = controller
+
+    def shown_in(self, card: Any) -> None:
+        """The card the cell that made the group shows (it moves with the group on reload)."""
+        self.card = card
+
+    def indexed_like(self, source_index: Any) -> None:
+        """The input's pandas index, for ``to_pandas()``."""
+        self.source_index = source_index
+
+    def run_as_batch(self, batch_id: str | None = None) -> None:
+        """The group runs as one xAI batch (``--batch``), known by ``batch_id`` once created."""
+        self.engine = "batch"
+        self.batch_known(batch_id)
+
+    def batch_known(self, batch_id: str | None) -> None:
+        """The xAI batch's id; a change moves ``version`` (the card shows the id)."""
+        if batch_id != self.batch_id:
+            self.batch_id = batch_id
+            self.version += 1
+
     # --- listeners ---------------------------------------------------------------------------
 
     def add_listener(self, listener: Callable[[Group], None]) -> None:

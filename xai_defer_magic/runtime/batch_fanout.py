@@ -61,7 +61,7 @@ def _show(runtime: Any, group: Group, display: bool) -> None:
     if display:
         from xai_defer_magic.views.groups import show_group
 
-        group.card = show_group(runtime, group)
+        group.shown_in(show_group(runtime, group))
 
 
 def cell_label(cell_id: str | None) -> str | None:
@@ -106,7 +106,7 @@ def rebuild_jobs(runtime: Any, groups: GroupStore, row: GroupRow, jobs: list[Job
 def adopt_live(runtime: Any, group: Group) -> None:
     """A handle of this process seen by a new runtime: its items name this runtime's engine."""
     engine_for(runtime)
-    group.controller = None  # the old runtime's runner is gone; resume() gives a new one
+    group.driven_by(None)  # the old runtime's runner is gone; resume() gives a new one
 
 
 def resume(runtime: Any, groups: GroupStore, group: Group) -> None:

@@ -142,13 +142,13 @@ def start_group(
     group = _group(group_id, jobs, collected, shown_template, model, now)
     registry.groups[group_id] = _LIVE[group_id] = group
     if batch:
-        group.engine = "batch"
+        group.run_as_batch()
         return batch_fanout.launch(runtime, registry, group, display=display, cell_id=cell_id)
     submitter = GroupSubmitter(runtime, registry.store, group)
     if display:
         from xai_defer_magic.views.groups import show_group
 
-        group.card = show_group(runtime, group)
+        group.shown_in(show_group(runtime, group))
     submitter.start(to_send)
     return group
 
@@ -166,7 +166,7 @@ def _group(group_id: str, jobs: list[Job], items: Items, template: str, model: s
            created_at: float) -> Group:
     group = Group(group_id, jobs, labels=items.labels, values=items.values, columns=items.columns,
                   template=template, model=model, created_at=created_at)
-    group.source_index = items.source_index
+    group.indexed_like(items.source_index)
     return group
 
 
@@ -247,7 +247,7 @@ def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
         batch_id = batch_fanout.rebuild_jobs(runtime, registry.store, row, jobs)
         collected = Items([i.label for i in items], [i.value for i in items], row.columns)
         group = _group(row.group_id, jobs, collected, row.template, row.model, row.created_at)
-        group.engine, group.batch_id = "batch", batch_id
+        group.run_as_batch(batch_id)
         return group
     jobs = []
     for item in items:

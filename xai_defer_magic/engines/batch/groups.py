@@ -95,10 +95,10 @@ class BatchGroupRunner:
         self.cancelling = False
         self.engine: BatchEngine | None = None
         self._future: concurrent.futures.Future[None] | None = None
-        group.controller = self
+        group.driven_by(self)
         saved = self.batch_store.saved_batch()
         if saved is not None:
-            group.batch_id = saved.batch_id
+            group.batch_known(saved.batch_id)
 
     @property
     def running(self) -> bool:
@@ -203,9 +203,7 @@ class BatchGroupRunner:
         finish_from_result(job, result, self.group.batch_id)
 
     def _on_state(self, info: BatchInfo) -> None:
-        if self.group.batch_id != info.batch_id:
-            self.group.batch_id = info.batch_id
-            self.group.version += 1
+        self.group.batch_known(info.batch_id)
 
     def _on_added(self, batch_id: str) -> None:
         self._note_batch_id()
@@ -217,8 +215,7 @@ class BatchGroupRunner:
 
     def _note_batch_id(self) -> None:
         if self.engine is not None and self.engine.batch_id and not self.group.batch_id:
-            self.group.batch_id = self.engine.batch_id
-            self.group.version += 1
+            self.group.batch_known(self.engine.batch_id)
 
     def _fail_unfinished(self, exc: GrokDeferError) -> None:
         for job in self.group.jobs:

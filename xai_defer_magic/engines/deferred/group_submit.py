@@ -60,7 +60,7 @@ class GroupSubmitter:
         self._pacer = Pacer(MAX_SUBMITS_PER_SECOND)
         self._tasks: set[asyncio.Task[None]] = set()  # strong references (asyncio keeps weak)
         self._halted = False  # its runtime closed: nothing runs until move_to()
-        group.controller = self
+        group.driven_by(self)
         runtime.group_submitters.add(self)
 
     def start(self, positions: list[int]) -> None:
