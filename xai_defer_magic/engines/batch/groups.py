@@ -64,20 +64,20 @@ class _WatchedClient(BatchClient):
         super().__init__(*args, **kwargs)
         self._on_first_add = on_first_add
 
-    async def add_requests(self, batch_id: str, items: Any, should_stop: Any = None) -> int:
+    async def add_requests(self, batch_id: str, items: Any, should_stop: Any = None,
+                           on_chunk_added: Any = None) -> int:
+        def added() -> None:
+            self._on_first_add(None)  # a later call's failure cannot undo this
+            if on_chunk_added is not None:
+                on_chunk_added()
+
         try:
-            sent = await super().add_requests(batch_id, items, should_stop)
+            sent = await super().add_requests(batch_id, items, should_stop, added)
         except GrokDeferError as exc:
             self._on_first_add(exc)
             raise
         self._on_first_add(None)
         return sent
-
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = await super()._json(method, path, **kwargs)
-        if method == "POST" and path.endswith("/requests"):
-            self._on_first_add(None)  # a later call's failure cannot undo this
-        return answer
 
 
 class BatchGroupRunner:
