@@ -33,6 +33,7 @@ from xai_defer_magic.engines.batch.engine import (
     batch_name,
     parse_result_text,
 )
+from xai_defer_magic.engines.host import EngineHost
 from xai_defer_magic.errors import GrokDeferError, JobCancelled, MalformedResponse
 from xai_defer_magic.http import credentials
 from xai_defer_magic.http.batch import BatchClient, BatchInfo, BatchResult
@@ -83,7 +84,7 @@ class _WatchedClient(BatchClient):
 class BatchGroupRunner:
     """Runs (or resumes) one group's batch on the loop thread; the group's ``controller``."""
 
-    def __init__(self, runtime: Any, store: GroupStore, group: Group, *,
+    def __init__(self, runtime: EngineHost, store: GroupStore, group: Group, *,
                  cell: str | None = None) -> None:
         self.runtime = runtime
         self.store = store
@@ -155,7 +156,7 @@ class BatchGroupRunner:
     async def _run(self) -> None:
         group = self.group
         items = [(batch_request_id(group.id, i), job.request) for i, job in enumerate(group.jobs)]
-        http = self.runtime.engines[ENGINE_NAME].http()
+        http = engine_for(self.runtime).http()
         client = _WatchedClient(http, group.jobs[0].base_url, credentials.api_key(),
                                 max_items=CHUNK_ITEMS, on_first_add=self._first_add)
         poll = self.runtime.settings.poll.schedule
@@ -268,7 +269,7 @@ class BatchGroups:
 
     name = ENGINE_NAME
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: EngineHost) -> None:
         self.runtime = runtime
         self._transport = Transport()
         self._runners: dict[int, BatchGroupRunner] = {}  # id(job) -> the runner of its group
@@ -339,7 +340,7 @@ class BatchGroups:
         await self._transport.aclose()
 
 
-def engine_for(runtime: Any) -> BatchGroups:
+def engine_for(runtime: EngineHost) -> BatchGroups:
     """The runtime's batch engine, registered on first use."""
     engine = runtime.engines.get(ENGINE_NAME)
     if engine is None:

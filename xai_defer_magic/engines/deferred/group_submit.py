@@ -24,6 +24,7 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.schedule import Pacer
+from xai_defer_magic.engines.host import EngineHost
 from xai_defer_magic.errors import (
     BillingExhausted,
     GrokDeferError,
@@ -40,7 +41,7 @@ MAX_WORKERS = 6  # POSTs in flight for one group; the poller's GETs share the co
 MAX_SUBMITS_PER_SECOND = 50.0
 
 
-async def _submit_item(runtime: Any, job: Job) -> str:
+async def _submit_item(runtime: EngineHost, job: Job) -> str:
     """ONE item's POST; returns the request id. (The one place to re-point at a new engine.)"""
     return str(await runtime.poller.client_for(job.base_url).submit(job.request))
 
@@ -48,7 +49,7 @@ async def _submit_item(runtime: Any, job: Job) -> str:
 class GroupSubmitter:
     """Owns a group's submission in this kernel; created and used on the kernel thread."""
 
-    def __init__(self, runtime: Any, store: GroupStore, group: Group) -> None:
+    def __init__(self, runtime: EngineHost, store: GroupStore, group: Group) -> None:
         self.runtime = runtime
         self.store = store
         self.group = group
@@ -77,7 +78,7 @@ class GroupSubmitter:
         let the POSTs in flight finish and journal their ids)."""
         self._halted = True
 
-    def move_to(self, runtime: Any, store: GroupStore) -> None:
+    def move_to(self, runtime: EngineHost, store: GroupStore) -> None:
         """Go on in ``runtime`` (after ``%reload_ext``): send what the old one left queued."""
         if not self._halted:  # still working in a runtime that runs
             return
