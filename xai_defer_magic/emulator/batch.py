@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import answers
@@ -23,8 +23,8 @@ from .batch_state import (
     Batch,
     Dates,
     Item,
-    _model_info,
     batch_body,
+    batch_terms,
     cancel,
     canonical,
     key_id,
@@ -48,9 +48,7 @@ from .replies import (
     no_route,
     unprocessable,
 )
-
-if TYPE_CHECKING:
-    from .server import Emulator
+from .state import EmulatorState
 
 BATCHES_PATH = "/v1/batches"
 FAILED_PRECONDITION = "The system is not in a state required for the operation's execution"
@@ -63,14 +61,14 @@ def is_batch_path(path: str) -> bool:
 
 
 class BatchService:
-    """Every batch of the emulated team, behind the emulator's lock and clock."""
+    """Every batch of the emulated team, behind the shared state's lock and clock."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._emu = emulator
-        self._lock = emulator._lock
+    def __init__(self, state: EmulatorState) -> None:
+        self._state = state
+        self._lock = state.lock
         self._batches: dict[str, Batch] = {}
         self._add_calls: deque[float] = deque()
-        self._rng = random.Random(emulator._seed)
+        self._rng = random.Random(state.seed)
         self.dates = Dates()
         # Knobs (emulated seconds where they are times); tests and benchmarks may change them.
         self.max_items_per_add = 1000
@@ -126,7 +124,7 @@ class BatchService:
         route = self._route(method, batch_id, sub)
         if route is None:
             return Outcome(no_route(), body=body)
-        reply = self._emu.screen("get" if method == "GET" else "post", auth)
+        reply = self._state.screen("get" if method == "GET" else "post", auth)
         if reply is None:
             try:
                 reply = route(batch_id.removesuffix(":cancel"), query, raw, body, auth)
@@ -267,7 +265,7 @@ class BatchService:
                 return unprocessable(f"batch_requests[{index}].batch_request_id: expected a "
                                       "string")
             model = str(request[CHAT_KEY].get("model"))
-            terms = _model_info(model)
+            terms = batch_terms(model)
             if terms is None or not terms.batch_enabled:
                 return error_reply(400, INVALID_ARGUMENT,
                                    f"Model {model} is not supported for batch processing.")
@@ -285,7 +283,7 @@ class BatchService:
     # -- helpers --
 
     def _now(self) -> float:
-        return self._emu._clock.now()
+        return self._state.now()
 
     def _settled(self, batch: Batch) -> Batch:
         now = self._now()
@@ -310,8 +308,7 @@ class BatchService:
             directive = answers.parse_directives(text).latency
             if directive is not None:
                 return directive
-        low, high = self._emu._latency
-        return low if low == high else self._rng.uniform(low, high)
+        return self._state.draw_latency(self._rng)
 
     def _rate_limited(self) -> Reply | None:
         """The add-call limit, a rolling window on the emulated clock (429, Retry-After)."""
@@ -320,7 +317,7 @@ class BatchService:
         while calls and calls[0] <= now - self.add_window:
             calls.popleft()
         if len(calls) >= self.add_calls_per_window:
-            wait = (calls[0] + self.add_window - now) / self._emu.time_scale
+            wait = (calls[0] + self.add_window - now) / self._state.time_scale
             return error_reply(
                 429, RESOURCE_EXHAUSTED,
                 f"Too many add-requests calls: at most {self.add_calls_per_window} per "

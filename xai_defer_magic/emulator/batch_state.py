@@ -43,7 +43,7 @@ class BatchModel:
     discount: float  # fraction off every token type on the Batch API
 
 
-def _model_info(model: str) -> BatchModel | None:
+def batch_terms(model: str) -> BatchModel | None:
     """Batch terms of ``model``, or None if unknown. Known to the chat endpoint but not
     batch-enabled (grok-3-mini: BATCH.md §7) gives ``batch_enabled=False``."""
     resolution = catalogue.resolve(model)
@@ -200,7 +200,7 @@ def execute(item: Item, now: float) -> None:
     """Run one due request: a chat.completion at the batch price, or an error string."""
     chat = item.request[CHAT_KEY]
     item.finished = now
-    model = _model_info(str(chat.get("model")))
+    model = batch_terms(str(chat.get("model")))
     problem = execution_error(chat)
     if problem is not None or model is None:
         item.state, item.result = "failed", {"error": problem or "Model is not available."}
