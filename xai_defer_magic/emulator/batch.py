@@ -17,6 +17,7 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import answers
+from .batch_paging import MAX_PAGE, BadQuery, make_token, page_after, page_limit, read_token
 from .batch_state import (
     CHAT_KEY,
     EXPIRY_SECONDS,
@@ -31,7 +32,6 @@ from .batch_state import (
     metadata_body,
     new_batch_id,
     new_request_id,
-    page_after,
     settle,
 )
 from .replies import (
@@ -52,8 +52,6 @@ from .state import EmulatorState
 
 BATCHES_PATH = "/v1/batches"
 FAILED_PRECONDITION = "The system is not in a state required for the operation's execution"
-MAX_PAGE = 1000  # "max 1000" on /requests and /results (REST reference)
-DEFAULT_PAGE = 100  # the server's choice; not documented
 
 
 def is_batch_path(path: str) -> bool:
@@ -90,17 +88,12 @@ class BatchService:
     def complete(self, batch_id: str) -> None:
         """Make every pending request of a batch due now."""
         with self._lock:
-            batch = self._batch_or_raise(batch_id)
-            now = self._now()
-            for item in batch.items.values():
-                if item.state == "pending":
-                    item.ready_at = now
-                    batch.add(item)  # re-queued at its new time; the old entry is a no-op
+            self._batch_or_raise(batch_id).make_due(self._now())
 
     def expire(self, batch_id: str) -> None:
         """Make a batch older than its 30 days."""
         with self._lock:
-            self._batch_or_raise(batch_id).created = self._now() - EXPIRY_SECONDS - 1
+            self._batch_or_raise(batch_id).expire(self._now())
 
     def clear(self) -> None:
         with self._lock:
@@ -128,7 +121,7 @@ class BatchService:
         if reply is None:
             try:
                 reply = route(batch_id.removesuffix(":cancel"), query, raw, body, auth)
-            except _BadQuery as exc:
+            except BadQuery as exc:
                 reply = error_reply(400, INVALID_ARGUMENT, str(exc))
         return Outcome(reply, request_id=batch_id.removesuffix(":cancel") or None, body=body)
 
@@ -162,15 +155,15 @@ class BatchService:
             return json_reply(200, batch_body(batch, self.dates))
 
     def _list(self, _id: str, query: dict[str, str], *_: Any) -> Reply:
-        limit = _limit(query)
+        limit = page_limit(query)
         with self._lock:
             ids = sorted(self._batches)
-            start = page_after(ids, _token(query))
+            start = page_after(ids, read_token(query))
             page = [self._settled(self._batches[i]) for i in ids[start:start + limit]]
             more = start + limit < len(ids)
             return json_reply(200, {
                 "batches": [batch_body(b, self.dates) for b in page],
-                "pagination_token": _make_token(page[-1].batch_id) if more and page else None,
+                "pagination_token": make_token(page[-1].batch_id) if more and page else None,
             })
 
     def _get(self, batch_id: str, *_: Any) -> Reply:
@@ -196,8 +189,8 @@ class BatchService:
 
     def _page(self, batch_id: str, query: dict[str, str], key: str) -> Reply:
         """A page in ``batch_request_id`` order; results list only finished requests."""
-        limit = min(_limit(query), MAX_PAGE)
-        token = _token(query)
+        limit = min(page_limit(query), MAX_PAGE)
+        token = read_token(query)
         with self._lock:
             batch = self._live(batch_id)
             if isinstance(batch, Reply):
@@ -217,7 +210,7 @@ class BatchService:
                 more = any(batch.items[i].result is not None for i in ids[index:])
             else:
                 more = index < len(ids)
-            next_token = _make_token(ids[index - 1]) if more else None
+            next_token = make_token(ids[index - 1]) if more else None
             return json_reply(200, {key: rows, "pagination_token": next_token})
 
     def _add(self, batch_id: str, _q: dict[str, str], raw: bytes, body: Any, _a: Any) -> Reply:
@@ -328,10 +321,6 @@ class BatchService:
         return None
 
 
-class _BadQuery(ValueError):
-    """A query parameter that cannot be read: a 400."""
-
-
 def _entry_problem(index: int, entry: Any) -> Reply | None:
     where = f"batch_requests[{index}]"
     if not isinstance(entry, dict) or not isinstance(entry.get("batch_request"), dict):
@@ -347,32 +336,3 @@ def _entry_problem(index: int, entry: Any) -> Reply | None:
         return unprocessable(f"{where}.batch_request.chat_get_completion: expected an object")
     return None
 
-
-def _limit(query: dict[str, str]) -> int:
-    text = query.get("limit") or query.get("page_size")  # page_size: older guides' alias
-    if not text:
-        return DEFAULT_PAGE
-    try:
-        value = int(text)
-    except ValueError:
-        raise _BadQuery(f"limit must be an integer, not {text!r}") from None
-    if value < 1:
-        raise _BadQuery("limit must be >= 1")
-    return value
-
-
-def _make_token(last_id: str) -> str:
-    """Opaque to clients: the last id of the page, so pages stay stable while results land."""
-    return "p1" + last_id.encode().hex()
-
-
-def _token(query: dict[str, str]) -> str | None:
-    text = query.get("pagination_token")
-    if not text:
-        return None
-    try:
-        if not text.startswith("p1"):
-            raise ValueError(text)
-        return bytes.fromhex(text[2:]).decode()
-    except (UnicodeDecodeError, ValueError):
-        raise _BadQuery("pagination_token is not a token this server issued") from None
