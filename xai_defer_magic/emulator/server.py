@@ -131,6 +131,10 @@ class Emulator:
         """The injectable faults; change its fields while the server runs."""
         return self.state.faults
 
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self.state.faults = value
+
     @property
     def traffic(self) -> Traffic:
         """What was seen on the wire: request records, counts, open connections."""
