@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from xai_defer_magic.core.group_table import to_pandas
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.errors import GrokDeferError, JobTimeout
 
@@ -160,8 +161,6 @@ class Group:
         """One row per input item, on the input's index: its columns (or ``item``), then
         ``answer``, ``status``, ``error``, tokens, ``cost_usd``, ``request_id`` and, with
         ``--schema``, one column per parsed field (and ``parse_error``)."""
-        from xai_defer_magic.core.group_table import to_pandas
-
         return to_pandas(self)
 
     # --- listeners ---------------------------------------------------------------------------

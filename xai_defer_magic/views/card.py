@@ -16,10 +16,9 @@ from typing import Any
 import ipywidgets as widgets
 
 from xai_defer_magic.core.job import Job
+from xai_defer_magic.render.answer import CARD_CSS, answer_bundle
 from xai_defer_magic.views import text
 from xai_defer_magic.views.static import (
-    CARD_CSS,
-    answer_bundle,
     error_html,
     footer_html,
     header_html,

@@ -19,7 +19,13 @@ import ipywidgets as widgets
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.render.markdown import answer_html, escape
 from xai_defer_magic.views.card import CARD_CSS, status_pill
-from xai_defer_magic.views.groups import preview, standin_html, stats_line, summary_bundle, title
+from xai_defer_magic.views.group_summary import (
+    preview,
+    standin_html,
+    stats_line,
+    summary_bundle,
+    title,
+)
 from xai_defer_magic.views.standin import update_from_any_thread
 
 MAX_RENDERS_PER_SECOND = 4

@@ -13,7 +13,7 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.render.markdown import escape
 from xai_defer_magic.views import text
-from xai_defer_magic.views.groups import preview, stats_line, totals
+from xai_defer_magic.views.group_summary import preview, stats_line, totals
 
 CHILD_ROWS = 100  # rows shown when a group is expanded; g.to_pandas() has all
 
