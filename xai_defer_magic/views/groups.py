@@ -11,6 +11,7 @@ from __future__ import annotations
 from typing import Any
 
 from xai_defer_magic.core.group import Group
+from xai_defer_magic.loop import LoopThread
 from xai_defer_magic.views.group_summary import (
     preview,
     standin_html,
@@ -26,8 +27,9 @@ __all__ = ["preview", "replace_card", "show_group", "show_summary", "standin_htm
 STANDIN_SECONDS = 1.0  # a live card's stand-in follows its changes at most this often
 
 
-def show_group(runtime: Any, group: Group) -> Any:
-    """The live group card and its stand-in (kernel) or one line (terminal); returns the card."""
+def show_group(group: Group, loop: LoopThread) -> Any:
+    """The live group card and its stand-in (kernel) or one line (terminal); returns the card,
+    which refreshes itself on ``loop`` (the runtime's)."""
     from xai_defer_magic.views.show import has_widgets
 
     if not has_widgets():
@@ -38,7 +40,7 @@ def show_group(runtime: Any, group: Group) -> Any:
     from xai_defer_magic.views.group_card import GroupCard
     from xai_defer_magic.views.standin import Standin
 
-    card = GroupCard(group, runtime.loop)
+    card = GroupCard(group, loop)
     standin = Standin(min_interval=STANDIN_SECONDS)
     standin.attach(card)
     display(card, display_id=card.display_id)
