@@ -27,6 +27,7 @@ from xai_defer_magic.views.group_summary import (
     title,
 )
 from xai_defer_magic.views.standin import update_from_any_thread
+from xai_defer_magic.views.traits import assign
 
 MAX_RENDERS_PER_SECOND = 4
 PAGE_SIZE = 50
@@ -140,7 +141,7 @@ class GroupCard(widgets.VBox):
         with self._lock:
             self._rendered_version = self.group.version
             self.renders += 1
-            _assign(self._head, "value", head_html(self.group, now))
+            assign(self._head, "value", head_html(self.group, now))
             self._render_page()
             if self.standin is not None and not self._finished and (
                     self._told != self.group.version):  # not for the elapsed time alone
@@ -159,11 +160,11 @@ class GroupCard(widgets.VBox):
             self._rows.options = options
             if selected in positions:
                 self._rows.value = selected
-        _assign(self._page_label, "value",
+        assign(self._page_label, "value",
                 f'<span class="xdm-muted">rows {start + 1}–{start + len(positions)} of {n:,}'
                 "</span>")
-        _assign(self._prev, "disabled", self.page == 0)
-        _assign(self._next, "disabled", self.page >= pages - 1)
+        assign(self._prev, "disabled", self.page == 0)
+        assign(self._next, "disabled", self.page >= pages - 1)
         self._show(self._rows.value)
 
     def _turn(self, step: int) -> None:
@@ -177,7 +178,7 @@ class GroupCard(widgets.VBox):
 
     def _show(self, position: Any) -> None:
         if not isinstance(position, int):
-            _assign(self._answer, "value", '<span class="xdm-muted">select a row to see its '
+            assign(self._answer, "value", '<span class="xdm-muted">select a row to see its '
                     "answer</span>")
             return
         job = self.group.jobs[position]
@@ -186,7 +187,7 @@ class GroupCard(widgets.VBox):
         else:
             body = f'<span class="xdm-muted">{escape(job.error or job.note or job.status)}</span>'
         label = escape(str(self.group.labels[position]))
-        _assign(self._answer, "value", f"<div><b>{label}</b> {status_pill(job.status)}</div>"
+        assign(self._answer, "value", f"<div><b>{label}</b> {status_pill(job.status)}</div>"
                 f"{body}")
 
     def finish(self) -> None:
@@ -199,9 +200,3 @@ class GroupCard(widgets.VBox):
         if self.standin is not None:
             self.standin.retire()
         update_from_any_thread(summary_bundle(self.group), self.display_id)
-
-
-def _assign(widget: Any, name: str, value: Any) -> None:
-    if getattr(widget, name) != value:
-        setattr(widget, name, value)
-

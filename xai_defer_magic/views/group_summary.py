@@ -12,6 +12,7 @@ from typing import Any
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
+from xai_defer_magic.render import plain
 from xai_defer_magic.views import text
 
 SUMMARY_ROWS = 200  # rows in the static table; g.to_pandas() has them all
@@ -56,8 +57,7 @@ def title(group: Group) -> str:
 
 def preview(job: Job, limit: int = PREVIEW) -> str:
     value = (job.content if job.status == "done" else job.error or job.note) or ""
-    flat = "".join(c if c.isprintable() else " " for c in " ".join(value.split()))
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
+    return plain.preview(value, limit)
 
 
 def summary_bundle(group: Group) -> dict[str, Any]:

@@ -7,19 +7,10 @@ alias; a default the catalogue does not list (a retired slug) is said so below t
 
 from __future__ import annotations
 
-import html
-
 from xai_defer_magic.core.catalogue import Catalogue, LanguageModel, usd
+from xai_defer_magic.render.plain import escape, printable
 
 HEADERS = ("", "model", "aliases", "input", "$/1M input", "cached", "output", "long context")
-
-
-def escape(value: str) -> str:
-    return html.escape(value, quote=True)
-
-
-def printable(value: str) -> str:
-    return "".join(c if c.isprintable() else " " for c in value)
 
 
 def long_context(model: LanguageModel) -> str:

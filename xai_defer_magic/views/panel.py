@@ -26,8 +26,9 @@ from xai_defer_magic.views import text
 from xai_defer_magic.views.card import CARD_CSS, JobCard
 from xai_defer_magic.views.group_panel import show_groups, ungrouped
 from xai_defer_magic.views.jobs_table import FILTERS, SCOPES, View, header_html, page_text, row_html
-from xai_defer_magic.views.panel_row import RowView, assign, button
+from xai_defer_magic.views.panel_row import RowView, button
 from xai_defer_magic.views.ticker import CARDS
+from xai_defer_magic.views.traits import assign
 
 GroupSource = Callable[[], Sequence[Group]]  # the groups to list, read without side effects
 

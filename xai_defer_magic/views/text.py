@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 
 from xai_defer_magic.core.job import Job
+from xai_defer_magic.render.plain import usd
 
 
 def short_id(request_id: str) -> str:
@@ -44,9 +45,7 @@ def tokens(value: int | None) -> str:
 
 
 def cost(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+    return "–" if value is None else usd(value)
 
 
 def job_cost(job: Job) -> str:
