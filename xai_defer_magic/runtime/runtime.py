@@ -318,6 +318,9 @@ CONTROLLER = _Dispatch()
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
+# The presenter last handed to get_runtime: live cards outlive a runtime (%reload_ext, or a
+# handle's resume() after %unload_ext), so the next runtime of the process keeps showing them.
+_presenter: Presenter | None = None
 _exit_hook = False
 
 
@@ -325,10 +328,11 @@ def get_runtime(settings: Settings | None = None,
                 presenter: Presenter | None = None) -> Runtime:
     """The process's runtime, made on first use; ``settings`` and ``presenter`` given here
     apply to it whether it is new or not."""
-    global _runtime
+    global _runtime, _presenter
     with _runtime_lock:
+        _presenter = presenter or _presenter
         if _runtime is None:
-            _runtime = Runtime(settings, presenter)
+            _runtime = Runtime(settings, _presenter)
         else:
             if settings is not None:
                 _runtime.apply(settings)
