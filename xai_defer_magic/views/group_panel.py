@@ -8,7 +8,7 @@ expands a group, no widget state needed) and as plain text for terminal IPython.
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from xai_defer_magic.core.group import Group
@@ -16,8 +16,15 @@ from xai_defer_magic.core.job import Job
 from xai_defer_magic.render.markdown import escape
 from xai_defer_magic.views import text
 from xai_defer_magic.views.group_summary import preview, stats_line, totals
+from xai_defer_magic.views.show import has_widgets
 
 CHILD_ROWS = 100  # rows shown when a group is expanded; g.to_pandas() has all
+
+GroupSource = Callable[[], Sequence[Group]]  # the groups to list, read without side effects
+
+
+def no_groups() -> list[Group]:
+    return []
 
 
 def group_rows(group: Group) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -82,8 +89,6 @@ def ungrouped(groups: Sequence[Group], jobs: list[Job]) -> list[Job]:
 
 def show_groups(groups: Sequence[Group]) -> None:
     """``%grok_jobs``: the groups above the jobs panel (nothing when there are none)."""
-    from xai_defer_magic.views.show import has_widgets
-
     if not groups:
         return
     if not has_widgets():

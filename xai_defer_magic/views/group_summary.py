@@ -13,6 +13,7 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.render import plain
+from xai_defer_magic.render.plain import escape
 from xai_defer_magic.views import text
 
 SUMMARY_ROWS = 200  # rows in the static table; g.to_pandas() has them all
@@ -62,8 +63,8 @@ def preview(job: Job, limit: int = PREVIEW) -> str:
 
 def summary_bundle(group: Group) -> dict[str, Any]:
     """The group as inert HTML, Markdown and plain text (what a saved notebook keeps)."""
-    from xai_defer_magic.render.answer import with_inline_styles
-    from xai_defer_magic.render.markdown import escape, safe_markdown
+    from xai_defer_magic.render.answer import with_inline_styles  # markdown-it, nh3: when used
+    from xai_defer_magic.render.markdown import safe_markdown
 
     head, stats = title(group), stats_line(group)
     shown = list(enumerate(group.jobs))[:SUMMARY_ROWS]
@@ -103,8 +104,6 @@ def _md(value: str) -> str:
 
 def standin_html(group: Group) -> str:
     """The summary so far, for a notebook saved before the group ended (``standin``)."""
-    from xai_defer_magic.render.markdown import escape
-
     hint = (f"{group.status} when this output last changed; with a kernel, "
             f"%grok_wait {group.id} waits and shows the results")
     return f'{summary_bundle(group)["text/html"]}<p><small>{escape(hint)}</small></p>'

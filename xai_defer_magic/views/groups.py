@@ -20,6 +20,7 @@ from xai_defer_magic.views.group_summary import (
     title,
     totals,
 )
+from xai_defer_magic.views.show import has_widgets
 
 __all__ = ["preview", "replace_card", "show_group", "show_summary", "standin_html", "stats_line",
            "summary_bundle", "title", "totals"]
@@ -30,8 +31,6 @@ STANDIN_SECONDS = 1.0  # a live card's stand-in follows its changes at most this
 def show_group(group: Group, loop: LoopThread) -> Any:
     """The live group card and its stand-in (kernel) or one line (terminal); returns the card,
     which refreshes itself on ``loop`` (the runtime's)."""
-    from xai_defer_magic.views.show import has_widgets
-
     if not has_widgets():
         print(f"{title(group)}: submitting (%grok_wait {group.id} blocks until done)")
         return None
@@ -60,8 +59,6 @@ def replace_card(group: Group) -> None:
 
 def show_summary(group: Group) -> None:
     """The group's static summary in the current cell (``%grok_wait``, ``%grok_result``)."""
-    from xai_defer_magic.views.show import has_widgets
-
     bundle = summary_bundle(group)
     if not has_widgets():
         print(bundle["text/plain"])

@@ -246,3 +246,14 @@ class View:
     def html(self, now: float | None = None) -> str:
         return static_html(self.rows, self.summary, time.time() if now is None else now,
                            self.empty)
+
+
+def forget_question(job: Job) -> str:
+    """What Forget asks first: for a pending job, that it keeps running (and costing) at xAI."""
+    rid = escape(text.short_id(job.request_id or "") or "this unsent job")
+    if job.status in PENDING_STATUSES and job.request_id:
+        return (
+            f"<b>Forget {rid}?</b> It keeps running, and costing, at xAI: this stops polling "
+            "it and deletes its journal row, so its answer will not be fetched."
+        )
+    return f"<b>Forget {rid}?</b> This deletes its journal row and saved answer."

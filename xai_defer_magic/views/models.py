@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from xai_defer_magic.core.catalogue import Catalogue, LanguageModel, usd
 from xai_defer_magic.render.plain import escape, printable
+from xai_defer_magic.views.show import has_widgets
 
 HEADERS = ("", "model", "aliases", "input", "$/1M input", "cached", "output", "long context")
 
@@ -73,8 +74,6 @@ def html_table(catalogue: Catalogue, default: str) -> str:
 def show_models(catalogue: Catalogue, default: str) -> None:
     """Display the table in the current cell (rich in a kernel, text in a terminal)."""
     from IPython.display import display
-
-    from xai_defer_magic.views.show import has_widgets
 
     text = text_table(catalogue, default)
     if not has_widgets():

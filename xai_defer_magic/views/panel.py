@@ -13,24 +13,30 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Sequence
 from typing import Any
 
 import ipywidgets as widgets
+from IPython.display import display
 
 from xai_defer_magic.core.failures import log_once
-from xai_defer_magic.core.group import Group
-from xai_defer_magic.core.job import PENDING_STATUSES, Job
-from xai_defer_magic.render.markdown import escape
-from xai_defer_magic.views import text
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.render.plain import escape
 from xai_defer_magic.views.card import CARD_CSS, JobCard
-from xai_defer_magic.views.group_panel import show_groups, ungrouped
-from xai_defer_magic.views.jobs_table import FILTERS, SCOPES, View, header_html, page_text, row_html
+from xai_defer_magic.views.group_panel import GroupSource, no_groups, show_groups, ungrouped
+from xai_defer_magic.views.jobs_table import (
+    FILTERS,
+    SCOPES,
+    View,
+    forget_question,
+    header_html,
+    page_text,
+    row_html,
+)
 from xai_defer_magic.views.panel_row import RowView, button
+from xai_defer_magic.views.show import has_widgets
+from xai_defer_magic.views.standin import Standin
 from xai_defer_magic.views.ticker import CARDS
 from xai_defer_magic.views.traits import assign
-
-GroupSource = Callable[[], Sequence[Group]]  # the groups to list, read without side effects
 
 PAGE_SIZE = 25
 REFETCH_SECONDS = 10.0  # re-read the journal this often even when nothing seems to change
@@ -63,11 +69,6 @@ PANEL_CSS = """
 """
 
 
-
-def no_groups() -> list[Group]:
-    return []
-
-
 def show_jobs(runtime: Any, which: str = "all", scope: str = "kernel",
               groups: GroupSource = no_groups) -> JobsPanel | None:
     """``%grok_jobs``: the live panel in a kernel, a text table in terminal IPython.
@@ -76,18 +77,12 @@ def show_jobs(runtime: Any, which: str = "all", scope: str = "kernel",
     it): the groups already built, since a refresh only reads (rebuilding one from the journal
     can write it and start polling, which is the runtime's work, done before this is called).
     """
-    from IPython.display import display
-
-    from xai_defer_magic.views.show import has_widgets
-
     show_groups(groups())
     if not has_widgets():
         jobs = ungrouped(groups(), runtime.jobs())  # a group's items are listed under its row
         view = View.of(jobs, getattr(runtime, "here", ()), which, scope)
         print(view.text())
         return None
-    from xai_defer_magic.views.standin import Standin
-
     panel = JobsPanel(runtime, which=which, scope=scope, groups=groups)
     standin = Standin(min_interval=STANDIN_SECONDS)
     standin.attach(panel)
@@ -397,14 +392,3 @@ class JobsPanel(widgets.VBox):
             self.output.outputs = ()
             self._card.close()
             self._card = None
-
-
-def forget_question(job: Job) -> str:
-    """What Forget asks first: for a pending job, that it keeps running (and costing) at xAI."""
-    rid = escape(text.short_id(job.request_id or "") or "this unsent job")
-    if job.status in PENDING_STATUSES and job.request_id:
-        return (
-            f"<b>Forget {rid}?</b> It keeps running, and costing, at xAI: this stops polling "
-            "it and deletes its journal row, so its answer will not be fetched."
-        )
-    return f"<b>Forget {rid}?</b> This deletes its journal row and saved answer."
