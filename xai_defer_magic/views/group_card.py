@@ -16,6 +16,7 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from xai_defer_magic.core.failures import log_once
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.render.markdown import answer_html, escape
 from xai_defer_magic.views.card import CARD_CSS, status_pill
@@ -134,7 +135,8 @@ class GroupCard(widgets.VBox):
                 if self.group.done:
                     self.finish()
                     return
-            except Exception:  # a closed widget or display: nothing more to show
+            except Exception as exc:  # a closed widget or display: nothing more to show
+                log_once("a group card's refresh", exc)
                 return
 
     def render(self, now: float | None = None) -> None:
