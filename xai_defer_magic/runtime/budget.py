@@ -140,5 +140,3 @@ def check_spend(runtime: Any, bodies: list[dict[str, Any]], max_cost: float | No
     spent = spent_last_day(runtime.journal) if daily is not None else 0.0
     enforce(estimate, max_cost=max_cost, daily_budget=daily, spent_today=spent, what=what)
     return estimate
-
-
