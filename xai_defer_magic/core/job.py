@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from xai_defer_magic.core.answer import Answer
 from xai_defer_magic.core.completion import Completion
+from xai_defer_magic.core.failures import log_once
 from xai_defer_magic.errors import (
     GrokDeferError,
     JobCancelled,
@@ -249,8 +250,8 @@ class Job:
         for listener in list(self._listeners):
             try:
                 listener(self)
-            except Exception:  # a broken view must never stop the poller
-                pass
+            except Exception as exc:  # a broken view must never stop the poller
+                log_once("a job listener", exc)
 
     def set_status(self, status: str, *, error: GrokDeferError | str | None = None) -> None:
         with self._lock:

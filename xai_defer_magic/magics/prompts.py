@@ -198,4 +198,4 @@ def show_group_result(runtime: Any, group_id: str) -> None:
     if g.done or g.controller is None:
         show_summary(g)
     else:
-        show_group(runtime, g)
+        show_group(g, runtime.loop)

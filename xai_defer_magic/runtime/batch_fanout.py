@@ -58,9 +58,7 @@ def launch(runtime: Any, registry: Any, group: Group, *, display: bool,
 
 def _show(runtime: Any, group: Group, display: bool) -> None:
     if display:
-        from xai_defer_magic.views.groups import show_group
-
-        group.card = show_group(runtime, group)
+        group.card = runtime.presenter.show_group(group, runtime.loop)
 
 
 def cell_label(cell_id: str | None) -> str | None:
