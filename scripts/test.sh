@@ -15,4 +15,5 @@ fi
 bash scripts/setup.sh
 .venv/bin/ruff check xai_defer_magic tests benchmarks
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 .venv/bin/python -m pytest "$@"

@@ -11,10 +11,10 @@ import pytest
 
 import xai_defer_magic
 from tests.test_magic import run, usage_error, wait_for
-from xai_defer_magic.engines.batch import groups as batch_groups
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.items import MAX_ITEMS, collect
 from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.engines.batch import groups as batch_groups
 from xai_defer_magic.views.groups import summary_bundle, title
 
 HANG = 30.0

@@ -20,10 +20,10 @@ import pytest
 from IPython.core.error import UsageError
 
 import xai_defer_magic
-from xai_defer_magic.runtime import runtime
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.errors import JobTimeout
+from xai_defer_magic.runtime import runtime
 from xai_defer_magic.runtime.runtime import close_runtime
 
 SPEC = json.loads((Path(__file__).parent / "xai" / "openapi.json").read_text(encoding="utf-8"))

@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from xai_defer_magic.core.group import Group
     from xai_defer_magic.core.job import Job
     from xai_defer_magic.core.request import Prompt
+    from xai_defer_magic.runtime.runtime import Runtime
 
 _magics: Any = None
 
@@ -66,9 +67,7 @@ def defer(
 
     An identical request already answered or pending is reused unless ``fresh``.
     """
-    from xai_defer_magic.runtime.runtime import get_runtime
-
-    job, _card = get_runtime().defer(
+    job, _card = _showing_runtime().defer(
         prompt, model=model, system=system, temperature=temperature, max_tokens=max_tokens,
         reasoning_effort=reasoning_effort, timeout=timeout, display=display, fresh=fresh,
         max_cost=max_cost,
@@ -104,7 +103,6 @@ def defer_many(
     """
     from xai_defer_magic.magics.prompts import namespace_of
     from xai_defer_magic.runtime.fanout import start_group
-    from xai_defer_magic.runtime.runtime import get_runtime
 
     hidden: frozenset[str] = frozenset()
     if namespace is None:
@@ -112,12 +110,20 @@ def defer_many(
 
         namespace, hidden = namespace_of(get_ipython())
     return start_group(
-        get_runtime(), template, items, as_name=as_name, namespace=namespace, hidden=hidden,
+        _showing_runtime(), template, items, as_name=as_name, namespace=namespace, hidden=hidden,
         model=model, system=system, temperature=temperature, max_tokens=max_tokens,
         reasoning_effort=reasoning_effort, schema=schema, timeout=timeout, display=display,
         fresh=fresh, max_cost=max_cost,
         batch=batch,
     )
+
+
+def _showing_runtime() -> Runtime:
+    """The process's runtime, handed the views that show its jobs (it imports none itself)."""
+    from xai_defer_magic.runtime.runtime import get_runtime
+    from xai_defer_magic.views.presenter import PRESENTER
+
+    return get_runtime(presenter=PRESENTER)
 
 
 def groups() -> list[Group]:

@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from xai_defer_magic.core.failures import log_once
+from xai_defer_magic.core.group_table import to_pandas
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.errors import GrokDeferError, JobTimeout
 
@@ -160,8 +162,6 @@ class Group:
         """One row per input item, on the input's index: its columns (or ``item``), then
         ``answer``, ``status``, ``error``, tokens, ``cost_usd``, ``request_id`` and, with
         ``--schema``, one column per parsed field (and ``parse_error``)."""
-        from xai_defer_magic.core.group_table import to_pandas
-
         return to_pandas(self)
 
     # --- used by the runtime and the engines ----------------------------------------------------
@@ -210,7 +210,7 @@ class Group:
         for listener in list(self._listeners):  # views first: a woken wait() finds them done
             try:
                 listener(self)
-            except Exception:  # a broken view must never stop the submitter or the poller
-                pass
+            except Exception as exc:  # a broken view must never stop the submitter or the poller
+                log_once("a group listener", exc)
         with self._changed:
             self._changed.notify_all()

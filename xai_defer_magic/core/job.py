@@ -18,6 +18,7 @@ from typing import Any, Protocol
 from xai_defer_magic.core.answer import Answer
 from xai_defer_magic.core.catalogue import Catalogue
 from xai_defer_magic.core.completion import Completion
+from xai_defer_magic.core.failures import log_once
 from xai_defer_magic.core.pricing import Cost, completion_cost
 from xai_defer_magic.core.structured import parse_job
 from xai_defer_magic.errors import (
@@ -271,8 +272,8 @@ class Job:
         for listener in list(self._listeners):
             try:
                 listener(self)
-            except Exception:  # a broken view must never stop the poller
-                pass
+            except Exception as exc:  # a broken view must never stop the poller
+                log_once("a job listener", exc)
 
     def filled_from(self, template_names: tuple[str, ...], schema: Any = None) -> None:
         """The prompt was a template filled with these names (and answers to ``schema``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import functools
 import keyword
 import time
 from typing import Any
@@ -25,10 +26,12 @@ from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.errors import GrokDeferError, InsecureTransport, MissingApiKey
 from xai_defer_magic.magics import prompts as prompts_magic
+from xai_defer_magic.runtime import fanout
 from xai_defer_magic.runtime.budget import check_limit
 from xai_defer_magic.runtime.runtime import Runtime, Settings, get_runtime
 from xai_defer_magic.views import show as views
 from xai_defer_magic.views import text
+from xai_defer_magic.views.presenter import PRESENTER
 
 
 @magics_class
@@ -77,7 +80,7 @@ class GrokDefer(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self.runtime: Runtime = get_runtime(self.settings())
+        self.runtime: Runtime = get_runtime(self.settings(), PRESENTER)  # views shown by it
 
     # --- configuration ----------------------------------------------------------------------
 
@@ -190,7 +193,7 @@ class GrokDefer(Magics):
                 prepared.prompt, model=args.model, system=args.system,
                 temperature=args.temperature, max_tokens=args.max_tokens,
                 reasoning_effort=args.reasoning_effort, timeout=args.timeout,
-                cell_id=self._cell_id(), response_format=prepared.response_format,
+                cell_id=self.cell_id(), response_format=prepared.response_format,
                 fresh=args.fresh, max_cost=args.max_cost, on_created=store,
             )
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
@@ -289,7 +292,9 @@ class GrokDefer(Magics):
         from xai_defer_magic.views.panel import show_jobs
 
         args = parse_argstring(self.grok_jobs, line)
-        show_jobs(self.runtime, args.which, args.scope)
+        fanout.groups(self.runtime)  # the journal's groups, rebuilt here: the panel only reads
+        show_jobs(self.runtime, args.which, args.scope,
+                  groups=functools.partial(fanout.known_groups, self.runtime))
 
     # --- %grok_models ---------------------------------------------------------------------------
 
@@ -317,7 +322,8 @@ class GrokDefer(Magics):
             )
         return job
 
-    def _cell_id(self) -> str | None:
+    def cell_id(self) -> str | None:
+        """The notebook's id of the cell running now (from the request's metadata), or None."""
         kernel = getattr(self.shell, "kernel", None)
         try:
             parent = kernel.get_parent() if kernel is not None else None

@@ -98,7 +98,7 @@ def defer_group(magics: Any, args: Any, cell: str) -> Group:
             namespace=namespace, hidden=hidden, model=args.model, system=args.system,
             temperature=args.temperature, max_tokens=args.max_tokens,
             reasoning_effort=args.reasoning_effort, schema=schema, timeout=args.timeout,
-            cell_id=magics._cell_id(), fresh=args.fresh, max_cost=args.max_cost,
+            cell_id=magics.cell_id(), fresh=args.fresh, max_cost=args.max_cost,
             batch=args.batch,
         )
     except _REFUSED as exc:
@@ -116,7 +116,7 @@ def _batch_of_one(magics: Any, args: Any, cell: str) -> Group:
             magics.runtime, [prepared.prompt], None, label="prompt", model=args.model,
             system=args.system, temperature=args.temperature, max_tokens=args.max_tokens,
             reasoning_effort=args.reasoning_effort, schema=prepared.schema,
-            timeout=args.timeout, cell_id=magics._cell_id(), max_cost=args.max_cost,
+            timeout=args.timeout, cell_id=magics.cell_id(), max_cost=args.max_cost,
             batch=True,
         )
     except _REFUSED as exc:
@@ -197,4 +197,4 @@ def show_group_result(runtime: Any, group_id: str) -> None:
     if g.done or g.controller is None:
         show_summary(g)
     else:
-        show_group(runtime, g)
+        show_group(g, runtime.loop)

@@ -59,9 +59,7 @@ def launch(runtime: Any, registry: Any, group: Group, *, display: bool,
 
 def _show(runtime: Any, group: Group, display: bool) -> None:
     if display:
-        from xai_defer_magic.views.groups import show_group
-
-        group.shown_in(show_group(runtime, group))
+        group.shown_in(runtime.presenter.show_group(group, runtime.loop))
 
 
 def cell_label(cell_id: str | None) -> str | None:

@@ -22,6 +22,7 @@ from xai_defer_magic.core.pricing import (
 )
 from xai_defer_magic.core.request import InvalidArgument
 from xai_defer_magic.errors import GrokDeferError
+from xai_defer_magic.render.plain import usd
 
 DAY = 24 * 3600.0
 # A fan-out's first items are counted by the server's tokenizer; the rest locally, scaled by
@@ -139,7 +140,3 @@ def check_spend(runtime: Any, bodies: list[dict[str, Any]], max_cost: float | No
     spent = spent_last_day(runtime.journal) if daily is not None else 0.0
     enforce(estimate, max_cost=max_cost, daily_budget=daily, spent_today=spent, what=what)
     return estimate
-
-
-def usd(value: float) -> str:
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"

@@ -146,9 +146,7 @@ def start_group(
         return batch_fanout.launch(runtime, registry, group, display=display, cell_id=cell_id)
     submitter = GroupSubmitter(runtime, registry.store, group)
     if display:
-        from xai_defer_magic.views.groups import show_group
-
-        group.shown_in(show_group(runtime, group))
+        group.shown_in(runtime.presenter.show_group(group, runtime.loop))
     submitter.start(to_send)
     return group
 
@@ -183,6 +181,13 @@ def groups(runtime: Any) -> list[Group]:
             group = registry.groups[row.group_id] = _rebuild(runtime, registry, row)
         found.append(group)
     return found
+
+
+def known_groups(runtime: Any) -> list[Group]:
+    """The groups this runtime has already built, newest first: no journal read, no rebuild
+    (what a view refreshing on the loop thread may ask for; see :func:`groups`)."""
+    return sorted(registry_for(runtime).groups.values(), key=lambda g: g.created_at,
+                  reverse=True)
 
 
 def find(runtime: Any, group_id: str) -> Group | None:

@@ -31,11 +31,10 @@ from xai_defer_magic.journal import JobRecord, Journal, job_from_record, job_rec
 from xai_defer_magic.loop import LoopThread
 from xai_defer_magic.runtime.budget import check_limit, check_spend
 from xai_defer_magic.runtime.exit import close_at_exit
+from xai_defer_magic.runtime.presenter import Presenter, ShowNothing
 from xai_defer_magic.runtime.recovery import resume_unfinished
 from xai_defer_magic.runtime.registry import JOBS
 from xai_defer_magic.runtime.reuse import find_twin
-from xai_defer_magic.runtime.ticker import CardTicker
-from xai_defer_magic.views import show as views
 
 
 @dataclass
@@ -53,12 +52,11 @@ class Settings:
     poll: PollSettings = field(default_factory=PollSettings)
 
 
-_TICKER = CardTicker()  # cards outlive a runtime (%reload_ext): one ticker per process
-
-
 class Runtime:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None,
+                 presenter: Presenter | None = None) -> None:
         self.settings = settings or Settings()
+        self.presenter: Presenter = presenter or ShowNothing()  # see use_presenter
         self.loop = LoopThread()
         self.journal = Journal(self.settings.home, on_problem=_warn)
         self.poller = Poller(
@@ -66,7 +64,6 @@ class Runtime:
             current_base_url=self.base_url, on_submitted=self._submitted,
         )
         self.engines: dict[str, Engine] = {self.poller.name: self.poller}
-        self.ticker = _TICKER
         self.catalogues = CatalogueCache(
             self.loop, credentials.api_key, self.base_url,
             lambda: self.settings.poll.request_timeout,
@@ -83,6 +80,11 @@ class Runtime:
     def base_url(self) -> str:
         """The server this kernel talks to, and the only one its key is sent to."""
         return credentials.base_url(self.settings.base_url)
+
+    def use_presenter(self, presenter: Presenter) -> None:
+        """Show jobs and groups with ``presenter`` from now on (the magics and ``defer()`` hand
+        in the views' one; the runtime never imports a view)."""
+        self.presenter = presenter
 
     def engine_for(self, job: Job) -> Engine:
         return self.engines[job.engine]
@@ -141,14 +143,14 @@ class Runtime:
         if self.settings.reuse and not fresh:
             twin = find_twin(self, body, base_url)
             if twin is not None:
-                return twin, views.show_reused(twin, self.ticker) if display else None
+                return twin, self.presenter.show_reused(twin) if display else None
         limit = self.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
                                                                                "--max-cost")
         estimate = check_spend(self, [body], limit, "this request")  # before anything is shown
         job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id,
                   estimated_cost_usd=estimate)
         self.register(job)
-        card = views.show_live(job, self.ticker) if display else None
+        card = self.presenter.show_job(job) if display else None
         if on_created is not None:
             on_created(job)
         sent = self.engine_for(job).submit(job, body)
@@ -285,7 +287,7 @@ class Runtime:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            self.ticker.tick()
+            self.presenter.tick()
             for panel in list(self.panels):
                 panel.tick()  # JobsPanel.tick never raises
 
@@ -343,15 +345,25 @@ CONTROLLER = _Dispatch()
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
+# The presenter last handed to get_runtime: live cards outlive a runtime (%reload_ext, or a
+# handle's resume() after %unload_ext), so the next runtime of the process keeps showing them.
+_presenter: Presenter | None = None
 
 
-def get_runtime(settings: Settings | None = None) -> Runtime:
-    global _runtime
+def get_runtime(settings: Settings | None = None,
+                presenter: Presenter | None = None) -> Runtime:
+    """The process's runtime, made on first use; ``settings`` and ``presenter`` given here
+    apply to it whether it is new or not."""
+    global _runtime, _presenter
     with _runtime_lock:
+        _presenter = presenter or _presenter
         if _runtime is None:
-            _runtime = Runtime(settings)
-        elif settings is not None:
-            _runtime.apply(settings)
+            _runtime = Runtime(settings, _presenter)
+        else:
+            if settings is not None:
+                _runtime.apply(settings)
+            if presenter is not None:
+                _runtime.use_presenter(presenter)
         return _runtime
 
 
