@@ -352,6 +352,13 @@ def parse_argstring(magic: Any, line: str) -> Any:
     return args
 
 
+def option_strings(magic: Any) -> list[str]:
+    """Every option a magic declares (``-m``, ``--model``...), from its ``@argument``s."""
+    return [name for decorator in getattr(magic, "decorators", ())
+            for name in getattr(decorator, "args", ())
+            if isinstance(name, str) and name.startswith("-")]
+
+
 def _unknown_argument(magic: Any, parser: argparse.ArgumentParser, arg: str) -> str:
     owner = getattr(magic, "__self__", None)
     cell = getattr(owner, "magics", {}).get("cell", {})
@@ -359,7 +366,7 @@ def _unknown_argument(magic: Any, parser: argparse.ArgumentParser, arg: str) -> 
     if not arg.startswith("-") or arg == "-":
         return f"Unexpected argument {arg!r} for {name}."
     option = arg.split("=", 1)[0]
-    known = [s for action in parser._actions for s in action.option_strings]
+    known = option_strings(magic)
     longs = [s for s in known if s.startswith("--")]
     starts = [s for s in longs if s.startswith(option)] if option.startswith("--") else []
     bare = {s.lstrip("-"): s for s in known}
