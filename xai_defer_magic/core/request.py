@@ -10,16 +10,12 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
-from xai_defer_magic.errors import GrokDeferError
+from xai_defer_magic.errors import InvalidArgument
 
 # Known values (grok-4.3 takes all five, grok-3-mini low/high); any other word is sent as
 # written, and a model that rejects it answers with xAI's 400 (CHANGES.md).
 REASONING_EFFORTS = ("none", "low", "medium", "high", "xhigh")
 ROLES = ("system", "user", "assistant", "tool", "developer")
-
-
-class InvalidArgument(GrokDeferError, ValueError):
-    """A value the request cannot carry; raised before anything is sent."""
 
 
 Prompt = str | Sequence[dict[str, Any]]

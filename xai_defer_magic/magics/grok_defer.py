@@ -20,10 +20,10 @@ from IPython.utils.process import arg_split
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
 from xai_defer_magic.core.job import PENDING_STATUSES, Job
-from xai_defer_magic.core.request import InvalidArgument, check_timeout
+from xai_defer_magic.core.request import check_timeout
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.engines.deferred.poller import PollSettings
-from xai_defer_magic.errors import GrokDeferError, InsecureTransport, MissingApiKey
+from xai_defer_magic.errors import GrokDeferError, InsecureTransport, InvalidArgument, MissingApiKey
 from xai_defer_magic.magics import prompts as prompts_magic
 from xai_defer_magic.runtime.budget import check_limit
 from xai_defer_magic.runtime.runtime import Runtime, Settings, get_runtime

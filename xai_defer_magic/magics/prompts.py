@@ -14,10 +14,9 @@ from IPython.core.error import UsageError
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.core.request import InvalidArgument
 from xai_defer_magic.core.structured import Schema, resolve_schema
 from xai_defer_magic.core.templates import fill
-from xai_defer_magic.errors import InsecureTransport, MissingApiKey
+from xai_defer_magic.errors import InsecureTransport, InvalidArgument, MissingApiKey
 from xai_defer_magic.runtime import fanout
 
 _REFUSED = (InvalidArgument, MissingApiKey, InsecureTransport)

@@ -20,8 +20,7 @@ from xai_defer_magic.core.pricing import (
     local_token_estimate,
     prompt_texts,
 )
-from xai_defer_magic.core.request import InvalidArgument
-from xai_defer_magic.errors import GrokDeferError
+from xai_defer_magic.errors import GrokDeferError, InvalidArgument
 
 DAY = 24 * 3600.0
 # A fan-out's first items are counted by the server's tokenizer; the rest locally, scaled by

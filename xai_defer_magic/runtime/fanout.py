@@ -19,10 +19,11 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.items import Items, check_columns, collect
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.core.request import InvalidArgument, build_request, check_timeout
+from xai_defer_magic.core.request import build_request, check_timeout
 from xai_defer_magic.core.structured import Schema, resolve_schema
 from xai_defer_magic.core.templates import fill
 from xai_defer_magic.engines.deferred.group_submit import GroupSubmitter, register, unknown_error
+from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.http import credentials
 from xai_defer_magic.journal import JobRecord, process_owner
 from xai_defer_magic.journal.groups import GroupRow, GroupStore, ItemRow, new_group_id
