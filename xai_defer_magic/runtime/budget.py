@@ -32,19 +32,6 @@ class BudgetExceeded(InvalidArgument):
     """The estimate passes ``--max-cost`` or the daily budget: refused, nothing sent."""
 
 
-def check_limit(value: Any, name: str) -> float | None:
-    """A spending limit in USD: None (no limit) or a positive finite number."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{name} must be an amount in USD, not {value!r}.") from None
-    if not number > 0 or number == float("inf"):
-        raise InvalidArgument(f"{name} must be a positive amount in USD, not {value!r}.")
-    return number
-
-
 def enforce(
     estimate_usd: float,
     *,
