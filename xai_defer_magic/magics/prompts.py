@@ -1,6 +1,7 @@
-"""The "prompts from data" part of the magics: templates, ``--schema``, ``--over`` groups,
-and groups in ``%grok_wait`` / ``%grok_result``. Parses and delegates, like the magic class;
-every bad value becomes one ``UsageError`` line before anything is sent.
+"""The "prompts from data" part of the magics: templates, ``--over`` and ``--batch`` groups,
+and groups in ``%grok_wait`` / ``%grok_result`` (``--schema`` is a request option: see
+:mod:`magics.parse`). Parses and delegates, like the magic classes; every bad value becomes
+one ``UsageError`` line before anything is sent.
 """
 
 from __future__ import annotations
