@@ -7,6 +7,7 @@ from typing import Any
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.loop import LoopThread
 from xai_defer_magic.runtime.runtime import Runtime, Settings
 
@@ -37,9 +38,11 @@ def test_the_runtime_shows_a_job_through_its_presenter(env: dict[str, str]) -> N
     presenter = Recorder()
     runtime = Runtime(Settings(home=env["XAI_DEFER_HOME"]), presenter)
     try:
-        job, card = runtime.defer("Shown?", model="grok-3", fresh=True)
+        job, card = runtime.defer("Shown?", RequestOptions(model="grok-3", fresh=True))
         assert presenter.shown == [job] and card == "card"
-        _hidden, no_card = runtime.defer("Not shown.", model="grok-3", display=False, fresh=True)
+        _hidden, no_card = runtime.defer(
+            "Not shown.", RequestOptions(model="grok-3", fresh=True), display=False
+        )
         assert presenter.shown == [job] and no_card is None
         assert presenter.ticked.wait(5), "the runtime ticks its presenter once a second"
     finally:

@@ -15,7 +15,6 @@ from typing import Any
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.core.request import InvalidArgument
 from xai_defer_magic.engines.batch.engine import parse_result_text
 from xai_defer_magic.engines.batch.groups import (
     BatchGroupRunner,
@@ -24,7 +23,7 @@ from xai_defer_magic.engines.batch.groups import (
     finish_from_result,
     journal_home,
 )
-from xai_defer_magic.errors import InvalidRequest, JobCancelled
+from xai_defer_magic.errors import InvalidArgument, InvalidRequest, JobCancelled
 from xai_defer_magic.journal.batches import SQLiteBatchStore
 from xai_defer_magic.journal.groups import GroupRow, GroupStore
 

@@ -20,8 +20,7 @@ from xai_defer_magic.core.pricing import (
     local_token_estimate,
     prompt_texts,
 )
-from xai_defer_magic.core.request import InvalidArgument
-from xai_defer_magic.errors import GrokDeferError
+from xai_defer_magic.errors import GrokDeferError, InvalidArgument
 from xai_defer_magic.render.plain import usd
 
 DAY = 24 * 3600.0
@@ -32,19 +31,6 @@ EXACT_ITEMS = 20
 
 class BudgetExceeded(InvalidArgument):
     """The estimate passes ``--max-cost`` or the daily budget: refused, nothing sent."""
-
-
-def check_limit(value: Any, name: str) -> float | None:
-    """A spending limit in USD: None (no limit) or a positive finite number."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{name} must be an amount in USD, not {value!r}.") from None
-    if not number > 0 or number == float("inf"):
-        raise InvalidArgument(f"{name} must be a positive amount in USD, not {value!r}.")
-    return number
 
 
 def enforce(

@@ -19,15 +19,17 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.items import Items, check_columns, collect
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.core.request import InvalidArgument, build_request, check_timeout
-from xai_defer_magic.core.structured import Schema, resolve_schema
+from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
+from xai_defer_magic.core.request import build_request
+from xai_defer_magic.core.structured import Schema
 from xai_defer_magic.core.templates import fill
 from xai_defer_magic.engines.deferred.group_submit import GroupSubmitter, unknown_error
+from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.http import credentials
 from xai_defer_magic.journal import job_record, process_owner
 from xai_defer_magic.journal.groups import GroupRow, GroupStore, ItemRow, new_group_id
 from xai_defer_magic.runtime import batch_fanout
-from xai_defer_magic.runtime.budget import check_limit, check_spend
+from xai_defer_magic.runtime.budget import check_spend
 from xai_defer_magic.runtime.reuse import find_twin
 
 
@@ -55,37 +57,28 @@ def start_group(
     runtime: Any,
     template: str | Sequence[str],
     items: Any,
+    options: RequestOptions = DEFAULT_OPTIONS,
     *,
     label: str = "items",
     as_name: str = "item",
     namespace: Mapping[str, Any] | None = None,
     hidden: frozenset[str] = frozenset(),
-    model: str | None = None,
-    system: str | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
-    reasoning_effort: str | None = None,
-    schema: Any = None,
-    timeout: float | None = None,
     display: bool = True,
     cell_id: str | None = None,
-    fresh: bool = False,
-    max_cost: float | None = None,
     batch: bool = False,
 ) -> Group:
     """Validate, journal and show a group, start submitting it; InvalidArgument if bad.
 
     Each item reuses an identical finished (or pending) request on its own (see :mod:`reuse`),
     so re-running a 1,000-item cell after editing 3 rows sends 3; only what will be sent is
-    priced against ``max_cost`` and the daily budget. ``batch``: one xAI batch for the whole
-    group instead of one deferred request per item (:mod:`batch_fanout`); a batch is sent
+    priced against ``options.max_cost`` and the daily budget. ``batch``: one xAI batch for the
+    whole group instead of one deferred request per item (:mod:`batch_fanout`); a batch is sent
     whole: it is reused only when every item is (then nothing is sent).
     """
     namespace = namespace or {}
-    model = runtime.settings.model if model is None else model
-    resolved: Schema | None = None if schema is None else (
-        schema if isinstance(schema, Schema) else resolve_schema(schema, label="schema"))
-    timeout = check_timeout(timeout if timeout is not None else runtime.settings.timeout)
+    options = options.resolved(runtime.settings)
+    model = options.model or ""  # resolved: always set
+    resolved, timeout = options.schema, options.timeout
     if not as_name.isidentifier():
         raise InvalidArgument(f"--as needs a Python name, not {as_name!r}.")
     if isinstance(template, str):
@@ -103,22 +96,15 @@ def start_group(
         names, shown_template = [() for _ in texts], ""
     base_url = credentials.base_url(runtime.settings.base_url)
     runtime.poller.client_check(base_url)  # a bad URL or no key: refuse before anything shows
-    bodies = []
-    for text in texts:
-        body = build_request(text, model=model, system=system, temperature=temperature,
-                             max_tokens=max_tokens, reasoning_effort=reasoning_effort)
-        if resolved is not None:
-            body["response_format"] = resolved.response_format()
-        bodies.append(body)
-    reuse = runtime.settings.reuse and not fresh
+    bodies = [build_request(text, options) for text in texts]
+    reuse = not options.fresh
     twins = [find_twin(runtime, body, base_url) if reuse else None for body in bodies]
     if batch and None in twins:  # a batch is sent whole: reused only when nothing is left
         twins = [None] * len(bodies)
     batch = batch and bool(bodies) and twins[0] is None
     to_send = [i for i, twin in enumerate(twins) if twin is None]
-    limit = runtime.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
-                                                                               "--max-cost")
-    check_spend(runtime, [bodies[i] for i in to_send], limit, f"these {len(to_send)} requests")
+    check_spend(runtime, [bodies[i] for i in to_send], options.max_cost,
+                f"these {len(to_send)} requests")
     group_id = new_group_id()
     now = time.time()
     registry = registry_for(runtime)

@@ -21,7 +21,8 @@ from typing import Any
 
 from xai_defer_magic.core.catalogue import Catalogue
 from xai_defer_magic.core.job import PENDING_STATUSES, Job
-from xai_defer_magic.core.request import Prompt, build_request, check_timeout
+from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
+from xai_defer_magic.core.request import Prompt, build_request
 from xai_defer_magic.engines.base import Engine
 from xai_defer_magic.engines.deferred.poller import Poller, PollSettings
 from xai_defer_magic.errors import JobCancelled
@@ -29,7 +30,7 @@ from xai_defer_magic.http import credentials
 from xai_defer_magic.http.catalogue import VIEW_WAIT, CatalogueCache
 from xai_defer_magic.journal import JobRecord, Journal, job_from_record, job_record
 from xai_defer_magic.loop import LoopThread
-from xai_defer_magic.runtime.budget import check_limit, check_spend
+from xai_defer_magic.runtime.budget import check_spend
 from xai_defer_magic.runtime.exit import close_at_exit
 from xai_defer_magic.runtime.presenter import Presenter, ShowNothing
 from xai_defer_magic.runtime.recovery import resume_unfinished
@@ -109,18 +110,10 @@ class Runtime:
     def defer(
         self,
         prompt: Prompt,
+        options: RequestOptions = DEFAULT_OPTIONS,
         *,
-        model: str | None = None,
-        system: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        reasoning_effort: str | None = None,
-        timeout: float | None = None,
         display: bool = True,
         cell_id: str | None = None,
-        fresh: bool = False,
-        max_cost: float | None = None,
-        response_format: dict[str, Any] | None = None,
         on_created: Callable[[Job], None] | None = None,
     ) -> tuple[Job, Any]:
         """Validate, show, journal, submit and start polling; return the job and its card.
@@ -128,27 +121,19 @@ class Runtime:
         ``on_created`` gets the handle before anything is sent (``-o`` stores it there), so
         an interrupt while the POST is on the wire still leaves the user holding it. An
         identical request already answered (or still pending) is reused instead of sent again
-        unless ``fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
+        unless ``options.fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
         """
-        model = self.settings.model if model is None else model  # '' is an error, not the default
-        body = build_request(
-            prompt, model=model, system=system, temperature=temperature,
-            max_tokens=max_tokens, reasoning_effort=reasoning_effort,
-        )
-        if response_format is not None:  # --schema (structured.Schema.response_format())
-            body["response_format"] = response_format
-        timeout = check_timeout(timeout if timeout is not None else self.settings.timeout)
+        options = options.resolved(self.settings)
+        body = build_request(prompt, options)
         base_url = self.base_url()
         self.poller.client_check(base_url)  # a bad URL or no key: refuse before showing anything
-        if self.settings.reuse and not fresh:
+        if not options.fresh:
             twin = find_twin(self, body, base_url)
             if twin is not None:
                 return twin, self.presenter.show_reused(twin) if display else None
-        limit = self.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
-                                                                               "--max-cost")
-        estimate = check_spend(self, [body], limit, "this request")  # before anything is shown
-        job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id,
-                  estimated_cost_usd=estimate)
+        estimate = check_spend(self, [body], options.max_cost, "this request")  # before it shows
+        job = Job(model=body["model"], request=body, base_url=base_url, timeout=options.timeout,
+                  cell_id=cell_id, estimated_cost_usd=estimate)
         self.register(job)
         card = self.presenter.show_job(job) if display else None
         if on_created is not None:
