@@ -6,7 +6,6 @@ narrow surface (its loop, journal and deferred engine, and the one way to regist
 
 from __future__ import annotations
 
-import weakref
 from typing import TYPE_CHECKING, Any, Protocol
 
 from xai_defer_magic.core.job import Job
@@ -23,8 +22,11 @@ class EngineHost(Protocol):
     journal: Journal
     poller: Poller  # the deferred engine: its HTTP client, in-flight holds and polling
     engines: dict[str, Engine]
-    group_submitters: weakref.WeakSet[Any]  # halted first when the runtime closes
     settings: Any  # runtime.Settings (``poll`` is what engines read)
+
+    def halt_at_close(self, submitter: Any) -> None:
+        """``submitter.halt()`` when the runtime closes, before its engines close."""
+        ...
 
     def register(self, job: Job) -> None:
         """Make an accepted job the runtime's (jobs(), %grok_wait, the panel, pricing)."""

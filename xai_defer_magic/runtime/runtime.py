@@ -71,7 +71,7 @@ class Runtime:
         )
         self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
         # Fan-out submitters sending on this loop (group_submit); halted first at close.
-        self.group_submitters: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._group_submitters: weakref.WeakSet[Any] = weakref.WeakSet()
         self._known: list[Job] = []  # jobs of this runtime: created here or read from its journal
         self.here: weakref.WeakSet[Job] = weakref.WeakSet()  # submitted or resumed here
         self._lock = threading.Lock()
@@ -164,6 +164,10 @@ class Runtime:
             if job not in self._known:
                 self._known.append(job)
         self.price(job)
+
+    def halt_at_close(self, submitter: Any) -> None:
+        """A fan-out submitter sending on this loop: ``close()`` halts it before the engines."""
+        self._group_submitters.add(submitter)
 
     def _submitted(self, job: Job) -> None:
         JOBS.index(job)
@@ -280,7 +284,7 @@ class Runtime:
         """Stop polling (requests in flight journal their answers, within ``timeout``) and the
         loop thread; the journal keeps every job for the next load."""
         self._ticking.cancel()
-        for submitter in list(self.group_submitters):
+        for submitter in list(self._group_submitters):
             submitter.halt()  # no new POST; the poller lets those in flight journal their ids
         for engine in self.engines.values():
             engine.close(timeout)

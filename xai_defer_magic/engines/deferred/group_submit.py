@@ -62,7 +62,7 @@ class GroupSubmitter:
         self._tasks: set[asyncio.Task[None]] = set()  # strong references (asyncio keeps weak)
         self._halted = False  # its runtime closed: nothing runs until move_to()
         group.driven_by(self)
-        runtime.group_submitters.add(self)
+        runtime.halt_at_close(self)
 
     def start(self, positions: list[int]) -> None:
         """Queue ``positions`` (input order) and make sure workers are running."""
@@ -84,7 +84,7 @@ class GroupSubmitter:
             return
         self.runtime, self.store = runtime, store
         self._halted, self._workers, self._tasks = False, 0, set()
-        runtime.group_submitters.add(self)
+        runtime.halt_at_close(self)
         self.start([])
 
     def _on_loop(self, callback: Any, *args: Any) -> None:
