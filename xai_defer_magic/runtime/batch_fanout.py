@@ -11,7 +11,7 @@ each unfinished batch group of a dead kernel a runner again, which resumes the S
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
@@ -27,17 +27,21 @@ from xai_defer_magic.errors import InvalidArgument, InvalidRequest, JobCancelled
 from xai_defer_magic.journal.batches import SQLiteBatchStore
 from xai_defer_magic.journal.groups import GroupRow, GroupStore
 
+if TYPE_CHECKING:
+    from xai_defer_magic.runtime.fanout import Registry
+    from xai_defer_magic.runtime.runtime import Runtime
+
 ADMIT_WAIT = 30.0  # seconds the cell waits for the first add call's answer
 
 
-def check_journal(registry: Any) -> None:
+def check_journal(registry: Registry) -> None:
     """``--batch`` needs the journal file: the batch id must outlive the kernel."""
     if journal_home(registry.store) is None:
         raise InvalidArgument("--batch needs the journal file (it keeps the batch id across "
                               "restarts), and the journal is unusable: see the warning above.")
 
 
-def launch(runtime: Any, registry: Any, group: Group, *, display: bool,
+def launch(runtime: Runtime, registry: Registry, group: Group, *, display: bool,
            cell_id: str | None) -> Group:
     """Run ``group`` as one batch; InvalidArgument (nothing left behind) if xAI refuses it."""
     runner = BatchGroupRunner(runtime, registry.store, group, cell=cell_label(cell_id))
@@ -56,7 +60,7 @@ def launch(runtime: Any, registry: Any, group: Group, *, display: bool,
     return group
 
 
-def _show(runtime: Any, group: Group, display: bool) -> None:
+def _show(runtime: Runtime, group: Group, display: bool) -> None:
     if display:
         group.shown_in(runtime.presenter.show_group(group, runtime.loop))
 
@@ -75,7 +79,8 @@ def cell_label(cell_id: str | None) -> str | None:
     return " ".join(parts) or None
 
 
-def rebuild_jobs(runtime: Any, groups: GroupStore, row: GroupRow, jobs: list[Job]) -> str | None:
+def rebuild_jobs(runtime: Runtime, groups: GroupStore, row: GroupRow,
+                 jobs: list[Job]) -> str | None:
     """Give the jobs of a journaled batch group their results; returns the batch id."""
     engine = engine_for(runtime)  # its items name this engine: %grok_wait, job.cancel() reach it
     for job in jobs:
@@ -100,13 +105,13 @@ def rebuild_jobs(runtime: Any, groups: GroupStore, row: GroupRow, jobs: list[Job
     return saved.batch_id if saved is not None else None
 
 
-def adopt_live(runtime: Any, group: Group) -> None:
+def adopt_live(runtime: Runtime, group: Group) -> None:
     """A handle of this process seen by a new runtime: its items name this runtime's engine."""
     engine_for(runtime)
     group.driven_by(None)  # the old runtime's runner is gone; resume() gives a new one
 
 
-def resume(runtime: Any, groups: GroupStore, group: Group) -> None:
+def resume(runtime: Runtime, groups: GroupStore, group: Group) -> None:
     """Follow a dead kernel's unfinished batch group again (same batch, no re-send)."""
     runner = BatchGroupRunner(runtime, groups, group)
     engine_for(runtime).adopt(runner)

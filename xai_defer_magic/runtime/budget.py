@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.completion import TICKS_PER_USD
 from xai_defer_magic.core.pricing import (
@@ -22,6 +22,9 @@ from xai_defer_magic.core.pricing import (
 )
 from xai_defer_magic.errors import GrokDeferError, InvalidArgument
 from xai_defer_magic.render.plain import usd
+
+if TYPE_CHECKING:
+    from xai_defer_magic.runtime.runtime import Runtime
 
 DAY = 24 * 3600.0
 # A fan-out's first items are counted by the server's tokenizer; the rest locally, scaled by
@@ -78,7 +81,7 @@ def spent_last_day(journal: Any, now: float | None = None) -> float:
     return spent_since(texts)
 
 
-def estimate_bodies(runtime: Any, bodies: list[dict[str, Any]]) -> float:
+def estimate_bodies(runtime: Runtime, bodies: list[dict[str, Any]]) -> float:
     """The pre-send estimate of ``bodies`` in USD (see :func:`pricing.estimate_request_cost`).
 
     Raises :class:`BudgetExceeded` when no estimate can be made: with a ceiling asked for,
@@ -115,7 +118,7 @@ def _local_prompt_tokens(body: dict[str, Any]) -> int:
     return sum(local_token_estimate(text) for text in prompt_texts(body))
 
 
-def check_spend(runtime: Any, bodies: list[dict[str, Any]], max_cost: float | None,
+def check_spend(runtime: Runtime, bodies: list[dict[str, Any]], max_cost: float | None,
                 what: str) -> float | None:
     """Refuse ``bodies`` over ``max_cost`` or the daily budget; the estimate, or None when no
     limit is set (then nothing is asked of the server)."""

@@ -14,7 +14,7 @@ import socket
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.items import Items, check_columns, collect
@@ -32,11 +32,14 @@ from xai_defer_magic.runtime import batch_fanout
 from xai_defer_magic.runtime.budget import check_spend
 from xai_defer_magic.runtime.reuse import find_twin
 
+if TYPE_CHECKING:
+    from xai_defer_magic.runtime.runtime import Runtime
+
 
 class Registry:
     """The groups this kernel knows, and the store they live in (one per runtime)."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.store = GroupStore(runtime.journal)  # its tables go through the job journal
         self.groups: dict[str, Group] = {}
 
@@ -46,7 +49,7 @@ _registries: weakref.WeakKeyDictionary[Any, Registry] = weakref.WeakKeyDictionar
 _LIVE: weakref.WeakValueDictionary[str, Group] = weakref.WeakValueDictionary()
 
 
-def registry_for(runtime: Any) -> Registry:
+def registry_for(runtime: Runtime) -> Registry:
     registry = _registries.get(runtime)
     if registry is None:
         registry = _registries[runtime] = Registry(runtime)
@@ -54,7 +57,7 @@ def registry_for(runtime: Any) -> Registry:
 
 
 def start_group(
-    runtime: Any,
+    runtime: Runtime,
     template: str | Sequence[str],
     items: Any,
     options: RequestOptions = DEFAULT_OPTIONS,
@@ -157,7 +160,7 @@ def _group(group_id: str, jobs: list[Job], items: Items, template: str, model: s
 # --- groups of earlier kernels ----------------------------------------------------------------
 
 
-def groups(runtime: Any) -> list[Group]:
+def groups(runtime: Runtime) -> list[Group]:
     """Every group of this kernel and the journal, newest first."""
     registry = registry_for(runtime)
     found = []
@@ -169,20 +172,20 @@ def groups(runtime: Any) -> list[Group]:
     return found
 
 
-def known_groups(runtime: Any) -> list[Group]:
+def known_groups(runtime: Runtime) -> list[Group]:
     """The groups this runtime has already built, newest first: no journal read, no rebuild
     (what a view refreshing on the loop thread may ask for; see :func:`groups`)."""
     return sorted(registry_for(runtime).groups.values(), key=lambda g: g.created_at,
                   reverse=True)
 
 
-def find(runtime: Any, group_id: str) -> Group | None:
+def find(runtime: Runtime, group_id: str) -> Group | None:
     """A group by id or unique prefix (ids start with ``g-``)."""
     matches = [g for g in groups(runtime) if g.id == group_id or g.id.startswith(group_id)]
     return matches[0] if len(matches) == 1 else None
 
 
-def resume_groups(runtime: Any) -> list[Group]:
+def resume_groups(runtime: Runtime) -> list[Group]:
     """Continue submitting the groups a dead kernel left half-sent, and this process's groups
     an earlier runtime ran (``%reload_ext``), in the handles already held (same server only).
 
@@ -222,7 +225,7 @@ def resume_groups(runtime: Any) -> list[Group]:
     return resumed
 
 
-def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
+def _rebuild(runtime: Runtime, registry: Registry, row: GroupRow,
              items: list[ItemRow] | None = None, claim: bool = False) -> Group:
     """A handle from the store; ``claim`` (the owner is dead) settles its half-sent items.
 
@@ -252,7 +255,7 @@ def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
     return _group(row.group_id, jobs, collected, row.template, row.model, row.created_at)
 
 
-def _adopt(runtime: Any, registry: Registry, group: Group) -> None:
+def _adopt(runtime: Runtime, registry: Registry, group: Group) -> None:
     """A handle of this process seen by a new runtime (after ``%reload_ext``): its submitter,
     its batch engine and its card go on there; its sent items are the jobs the new runtime
     resumed from the journal (the same objects: see registry.JOBS)."""
@@ -264,7 +267,7 @@ def _adopt(runtime: Any, registry: Registry, group: Group) -> None:
         group.controller.move_to(runtime, registry.store)
 
 
-def _job_for(runtime: Any, row: GroupRow, item: ItemRow) -> Job:
+def _job_for(runtime: Runtime, row: GroupRow, item: ItemRow) -> Job:
     if item.state == "accepted" and item.request_id:
         job = runtime.get(item.request_id)
         if job is None:  # died between the two writes: the job row is missing, add it
