@@ -1,0 +1,246 @@
+"""Groups and batches under a held write lock: nothing raises, nothing is sent twice, no link
+between an item and its request id is lost, not even by a ``kill -9`` while the lock is held.
+
+A second process holds the journal file's write lock (``BEGIN IMMEDIATE``) longer than any
+busy timeout; the group and batch tables share that file with the job journal.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.support import FAKE_KEY as KEY
+from tests.support.batch import FAST, items
+from tests.support.kernels import Kernel
+from tests.support.shell import run
+from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.engines.batch.engine import BatchEngine
+from xai_defer_magic.http.batch import BatchClient
+from xai_defer_magic.journal import DB_NAME
+from xai_defer_magic.journal.batches import SQLiteBatchStore
+from xai_defer_magic.loop import LoopThread
+
+LOCK_SECONDS = 14.0
+
+HOLDER = textwrap.dedent(
+    """
+    import select, sqlite3, sys
+    conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
+    conn.execute("BEGIN IMMEDIATE")
+    print("locked", flush=True)
+    select.select([sys.stdin], [], [], float(sys.argv[2]))  # a line on stdin releases early
+    conn.execute("ROLLBACK")
+    print("released", flush=True)
+    """
+)
+
+
+@contextlib.contextmanager
+def write_lock(db: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
+    """Another process holds the write lock for ``seconds`` (or until ``release``)."""
+    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), str(seconds)],
+                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    try:
+        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
+        yield proc
+    finally:
+        release(proc)
+
+
+def release(proc: subprocess.Popen[str]) -> None:
+    if proc.poll() is None:
+        assert proc.stdin is not None
+        with contextlib.suppress(OSError):
+            proc.stdin.write("\n")
+            proc.stdin.flush()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def on_disk(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
+    """Rows of the database FILE, read with a connection of this test's own."""
+    with contextlib.closing(sqlite3.connect(home / DB_NAME, timeout=5)) as conn:
+        return conn.execute(sql, params).fetchall()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
+        time.sleep(0.1)
+
+
+def chat_posts(emulator: Emulator) -> Counter[str]:
+    return Counter(r.body["messages"][-1]["content"] for r in emulator.requests()
+                   if r.method == "POST" and r.path == "/v1/chat/completions"
+                   and r.status == 200)
+
+
+def test_deferred_and_batch_groups_wait_out_a_held_write_lock(
+    ip: Any, emulator: Emulator, home: Path
+) -> None:
+    emulator.latency = 0.3
+    run(ip, "%config GrokDefer.first_poll = 0.1\nimport xai_defer_magic\n"
+            "xai_defer_magic.groups()\nxs = ['ant', 'bee', 'cat']")  # the file and its tables
+    with write_lock(home / DB_NAME, LOCK_SECONDS) as holder:
+        deferred = ip.run_cell("%%grok_defer --over xs -m grok-3 -o g\nName {item}")
+        batch = ip.run_cell("%%grok_defer --batch --over xs -m grok-4.3 -o b\nBatch {item}")
+        assert (deferred.error_in_exec, batch.error_in_exec) == (None, None)
+        assert holder.poll() is None, "the cells ran after the lock was released"
+        g, b = ip.user_ns["g"], ip.user_ns["b"]
+        b.results(30)  # batch answers come from xAI's batch, not from a journal lease
+        assert holder.poll() is None, "the lock did not outlast the batch"
+        assert on_disk(home, "SELECT count(*) FROM group_items") == [(0,)], "not yet written"
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "released"
+    g.results(30)
+    assert [(j.status, j.error) for j in [*g, *b]] == [("done", None)] * 6
+    assert chat_posts(emulator) == Counter({f"Name {x}": 1 for x in ("ant", "bee", "cat")})
+    (batch_id,) = emulator.batches.batch_ids()
+    expected = [f"{b.id}-{i:06d}" for i in range(3)]
+    assert sorted(emulator.batches.items(batch_id)) == expected, "each added once"
+    adds = [r for r in emulator.requests() if r.path.endswith("/requests")]
+    assert [len(r.body["batch_requests"]) for r in adds] == [3]
+
+    ids = [job.request_id for job in g]
+    assert sorted(ids) == sorted(emulator.job_ids())
+
+    def group_rows() -> list[tuple[Any, ...]]:
+        return on_disk(home, "SELECT state, request_id FROM group_items WHERE group_id = ? "
+                             "ORDER BY idx", (g.id,))
+
+    wait_for(lambda: group_rows() == [("accepted", rid) for rid in ids], 10,
+             f"every item accepted with its request id on disk (have {group_rows()})")
+    assert on_disk(home, "SELECT batch_id, adds_done FROM batches WHERE group_id = ?",
+                   (b.id,)) == [(batch_id, 1)]
+    saved = on_disk(home, "SELECT batch_request_id FROM batch_items WHERE group_id = ? "
+                          "AND result_text IS NOT NULL ORDER BY position", (b.id,))
+    assert [r[0] for r in saved] == expected
+    assert list(home.glob("pending-*.jsonl")) == [], "the fallback file is gone once flushed"
+
+
+@pytest.mark.kernel
+def test_request_id_answered_under_a_lock_survives_kill_9_during_the_lock(
+    env: dict[str, str], tmp_path: Path, emulator: Emulator, home: Path
+) -> None:
+    emulator.latency = 0.3
+    emulator.configure({"slow_rate": 1.0, "slow_seconds": 2.0, "faults_apply_to": "post"})
+    first = Kernel(env, cwd=str(tmp_path))
+    try:
+        first.run("%load_ext xai_defer_magic\n%config GrokDefer.model = 'grok-3'\n"
+                  "import time, xai_defer_magic\nxai_defer_magic.groups()\nxs = ['only item']")
+        first.run("%%grok_defer --over xs -o g\n{item}")
+        wait_for(lambda: on_disk(home, "SELECT state FROM group_items") == [("sending",)], 10,
+                 "the item's sending row")
+        with write_lock(home / DB_NAME, 60) as holder:  # the POST (2 s) returns under the lock
+            status = first.run(
+                "deadline = time.monotonic() + 20\n"
+                "while g[0].status != 'pending' and time.monotonic() < deadline:\n"
+                "    time.sleep(0.05)\n"
+                "print(g[0].status, g[0].request_id)", timeout=40).text().split()
+            assert holder.poll() is None, "the lock was released too early"
+            assert status[0] == "pending", f"the kernel never took the request id: {status}"
+            first.kill()  # no atexit, no flush: a crash while the lock is held
+    finally:
+        first.stop()
+    assert chat_posts(emulator) == Counter({"only item": 1})
+    (request_id,) = emulator.job_ids()
+    emulator.reset(faults=True)
+
+    second = Kernel(env, cwd=str(tmp_path))
+    try:
+        second.run("%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.1\n"
+                   "import json, xai_defer_magic\ng = xai_defer_magic.groups()[0]")
+        second.run("%grok_wait " + second.run("print(g.id)").text().strip(), timeout=60)
+        out = second.run("print(json.dumps([(j.status, j.error, j.request_id) for j in g]))")
+    finally:
+        second.stop()
+    assert json.loads(out.text()) == [["done", None, request_id]]
+    assert chat_posts(emulator) == Counter(), "not sent again"
+    assert emulator.delivered_count(request_id) == 1
+    assert on_disk(home, "SELECT state, request_id FROM group_items") == [
+        ("accepted", request_id)]
+
+
+def test_no_post_before_its_sending_row_is_durable_even_if_the_fallback_file_refuses(
+    ip: Any, emulator: Emulator, home: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from xai_defer_magic.journal.fallback import PendingFile
+
+    emulator.latency = 0.2
+    run(ip, "%config GrokDefer.first_poll = 0.1\nimport xai_defer_magic\n"
+            "xai_defer_magic.groups()\nys = ['one', 'two']")
+    monkeypatch.setattr(PendingFile, "append", lambda self, op: False)  # e.g. the disk is full
+    with write_lock(home / DB_NAME, 30) as holder:
+        run(ip, "%%grok_defer --over ys -m grok-3 -o h\nSay {item}")  # queued in memory only
+        time.sleep(2.0)  # ample time for two POSTs, had they not waited
+        assert holder.poll() is None
+        assert chat_posts(emulator) == Counter(), "POSTed before its sending row was durable"
+    h = ip.user_ns["h"]
+    h.results(30)  # positive control: the lock freed, the rows landed, then the POSTs went
+    assert [j.status for j in h] == ["done", "done"]
+    assert chat_posts(emulator) == Counter({"Say one": 1, "Say two": 1})
+    assert on_disk(home, "SELECT state FROM group_items WHERE group_id = ?", (h.id,)) == [
+        ("accepted",), ("accepted",)]
+
+
+class GatedStore(SQLiteBatchStore):
+    """A store whose writes become durable only when the test says so (a lock, then none)."""
+
+    def __init__(self, home: Path, group_id: str) -> None:
+        super().__init__(home, group_id)
+        self.gates = [threading.Event(), threading.Event()]
+        self.waits = 0
+
+    async def saved(self) -> None:
+        gate = self.gates[min(self.waits, 1)]
+        self.waits += 1
+        while not gate.is_set():
+            await asyncio.sleep(0.02)
+
+
+def test_batch_create_waits_for_its_ids_and_the_first_add_for_the_batch_id(
+    tmp_path: Path
+) -> None:
+    import httpx
+
+    store = GatedStore(tmp_path, "gq")
+    with Emulator() as emu:
+        loop = LoopThread(name="test-store-locks")
+        try:
+            async def main() -> Any:
+                async with httpx.AsyncClient(timeout=10) as http:
+                    client = BatchClient(http, emu.base_url, KEY, retry_base=0.01)
+                    return await BatchEngine(client, store, items("gq", 2), name="gated",
+                                             settings=FAST).run()
+
+            future = loop.submit(main())
+            time.sleep(1.0)
+            assert (store.waits, emu.batches.batch_ids()) == (1, []), "created before durable"
+            store.gates[0].set()
+            wait_for(lambda: store.waits == 2, 10, "the batch id's wait")
+            time.sleep(1.0)
+            (batch_id,) = emu.batches.batch_ids()
+            assert emu.batches.items(batch_id) == {}, "added before the batch id was durable"
+            store.gates[1].set()
+            results = future.result(30)  # positive control: once durable, the run goes on
+        finally:
+            loop.stop()
+    assert [r.batch_request_id for r in results] == ["gq-0000", "gq-0001"]
+    store.close()
