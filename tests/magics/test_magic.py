@@ -19,8 +19,10 @@ import pytest
 
 import xai_defer_magic
 from tests.support import XAI_DATA
+from tests.support.polling import assert_not_polled, poll_witness
 from tests.support.shell import HANG, posts, run, usage_error, wait_for
 from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.errors import JobTimeout
 from xai_defer_magic.runtime import runtime
@@ -247,15 +249,13 @@ def test_timeout_then_resume_fetches_exactly_once(shell: Any, emulator: Emulator
     assert emulator.gets_after_delivery(job.request_id) == 0
 
 
-def test_cancel_then_resume(shell: Any, emulator: Emulator) -> None:
+def test_cancel_then_resume(shell: Any, emulator: Emulator, tmp_path: Path) -> None:
     run(shell, "%%grok_defer -o job\nSlow [[latency=60]]")
     job = shell.user_ns["job"]
     job.cancel()
     wait_for(lambda: job.status == "cancelled", "the cancel")
-    time.sleep(0.2)  # let a GET that was already on the wire be counted
-    gets = emulator.get_count(job.request_id)
-    time.sleep(0.5)
-    assert emulator.get_count(job.request_id) == gets, "a cancelled job kept polling"
+    with poll_witness(emulator, tmp_path / "witness", PollSchedule(first=0.2)) as witness:
+        assert_not_polled(emulator, job.request_id, witness)  # a cancelled job stops polling
     emulator.complete(job.request_id)
     job.resume()
     assert job.result(HANG) and job.status == "done"

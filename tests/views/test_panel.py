@@ -14,6 +14,7 @@ import ipywidgets as widgets
 import pytest
 
 from tests.support import XAI_DATA
+from tests.support.polling import assert_not_polled, poll_witness
 from xai_defer_magic import defer
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.emulator import Emulator
@@ -185,7 +186,7 @@ def test_default_scope_is_this_kernel_and_what_it_resumed(
 
 
 def test_rows_have_their_own_buttons_and_a_click_selects_the_row(
-    runtime: Runtime, panels: list[JobsPanel], emulator: Emulator
+    runtime: Runtime, panels: list[JobsPanel], emulator: Emulator, tmp_path: Path
 ) -> None:
     done = defer("[[latency=0]] Quick.", display=False)
     slow = defer("[[latency=300]] Slow.", display=False)
@@ -208,9 +209,8 @@ def test_rows_have_their_own_buttons_and_a_click_selects_the_row(
     assert (slow.request_id, "cancelled") in rows(panel)
     resume = row(panel, slow).toggle
     assert resume.description == "Resume" and "xdm-jobs-resume" in resume._dom_classes
-    gets = emulator.get_count(slow.request_id or "")
-    time.sleep(2.5)  # a live poller would have polled at least once by now
-    assert emulator.get_count(slow.request_id or "") == gets, "polling went on after cancel"
+    with poll_witness(emulator, tmp_path / "witness") as witness:
+        assert_not_polled(emulator, slow.request_id or "", witness)  # polling ended at cancel
 
     resume.click()
     assert slow.status == "pending" and row(panel, slow).toggle.description == "Cancel"
@@ -238,7 +238,7 @@ def test_rows_have_their_own_buttons_and_a_click_selects_the_row(
 
 
 def test_forgetting_a_pending_job_says_it_keeps_running_at_xai(
-    runtime: Runtime, panels: list[JobsPanel], emulator: Emulator
+    runtime: Runtime, panels: list[JobsPanel], emulator: Emulator, tmp_path: Path
 ) -> None:
     job = defer("[[latency=300]] Still running.", display=False)
     panel = make_panel(runtime, panels)
@@ -253,9 +253,11 @@ def test_forgetting_a_pending_job_says_it_keeps_running_at_xai(
     )
     assert "resume()" not in repr(job) and "Forgotten" in repr(job)
     until(lambda: runtime.poller.active_count == 0, 10, "the polling task to end")
-    gets = emulator.get_count(job.request_id or "")
-    job.resume()  # nothing to resume: the answer could no longer be journaled
-    time.sleep(2.5)
+    with poll_witness(emulator, tmp_path / "witness") as witness:
+        witness.rounds(1)  # a GET that was on the wire at the forget has landed
+        gets = emulator.get_count(job.request_id or "")
+        job.resume()  # nothing to resume: the answer could no longer be journaled
+        witness.rounds(2)  # a live poller would have polled it by now
     assert job.status == "cancelled" and emulator.get_count(job.request_id or "") == gets
 
 
