@@ -34,7 +34,8 @@ from xai_defer_magic.journal import DB_NAME
 from xai_defer_magic.journal.batches import SQLiteBatchStore
 from xai_defer_magic.loop import LoopThread
 
-LOCK_SECONDS = 14.0
+LOCK_SECONDS = 60.0  # bounds a hang only: the tests release the lock themselves
+BUSY_TIMEOUT = 5.0  # the journal's SQLite busy timeout: a lock held past it makes writes queue
 
 HOLDER = textwrap.dedent(
     """
@@ -100,6 +101,7 @@ def test_deferred_and_batch_groups_wait_out_a_held_write_lock(
     run(ip, "%config GrokDefer.first_poll = 0.1\nimport xai_defer_magic\n"
             "xai_defer_magic.groups()\nxs = ['ant', 'bee', 'cat']")  # the file and its tables
     with write_lock(home / DB_NAME, LOCK_SECONDS) as holder:
+        locked_at = time.monotonic()
         deferred = ip.run_cell("%%grok_defer --over xs -m grok-3 -o g\nName {item}")
         batch = ip.run_cell("%%grok_defer --batch --over xs -m grok-4.3 -o b\nBatch {item}")
         assert (deferred.error_in_exec, batch.error_in_exec) == (None, None)
@@ -108,6 +110,10 @@ def test_deferred_and_batch_groups_wait_out_a_held_write_lock(
         b.results(30)  # batch answers come from xAI's batch, not from a journal lease
         assert holder.poll() is None, "the lock did not outlast the batch"
         assert on_disk(home, "SELECT count(*) FROM group_items") == [(0,)], "not yet written"
+        # Hold on past the busy timeout, so the writes certainly gave up waiting and queued.
+        time.sleep(max(0.0, locked_at + BUSY_TIMEOUT + 1.0 - time.monotonic()))
+        assert on_disk(home, "SELECT count(*) FROM group_items") == [(0,)], "not yet written"
+        release(holder)
         assert holder.stdout is not None and holder.stdout.readline().strip() == "released"
     g.results(30)
     assert [(j.status, j.error) for j in [*g, *b]] == [("done", None)] * 6
@@ -182,15 +188,28 @@ def test_no_post_before_its_sending_row_is_durable_even_if_the_fallback_file_ref
     ip: Any, emulator: Emulator, home: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     from xai_defer_magic.journal.fallback import PendingFile
+    from xai_defer_magic.journal.groups import GroupStore
 
     emulator.latency = 0.2
     run(ip, "%config GrokDefer.first_poll = 0.1\nimport xai_defer_magic\n"
             "xai_defer_magic.groups()\nys = ['one', 'two']")
     monkeypatch.setattr(PendingFile, "append", lambda self, op: False)  # e.g. the disk is full
+    # Each item's POST waits at GroupStore.saved() for its "sending" row: watch it get there.
+    at_the_gate: list[str] = []
+    through_it: list[str] = []
+    saved = GroupStore.saved
+
+    async def watched(self: GroupStore) -> None:
+        at_the_gate.append("item")
+        await saved(self)
+        through_it.append("item")
+
+    monkeypatch.setattr(GroupStore, "saved", watched)
     with write_lock(home / DB_NAME, 30) as holder:
         run(ip, "%%grok_defer --over ys -m grok-3 -o h\nSay {item}")  # queued in memory only
-        time.sleep(2.0)  # ample time for two POSTs, had they not waited
+        wait_for(lambda: len(at_the_gate) == 2, 20, "both items to wait for their rows")
         assert holder.poll() is None
+        assert through_it == [], "a sending row counted as durable while the file was locked"
         assert chat_posts(emulator) == Counter(), "POSTed before its sending row was durable"
     h = ip.user_ns["h"]
     h.results(30)  # positive control: the lock freed, the rows landed, then the POSTs went

@@ -5,13 +5,13 @@ controls acting through the new runtime, and its card still following it in a ke
 from __future__ import annotations
 
 import threading
-import time
 from collections import Counter
 from typing import Any
 
 import pytest
 
 import xai_defer_magic
+from tests.support.polling import WITNESS_PROMPT, post_rounds
 from tests.support.shell import run, wait_for
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.emulator import Emulator
@@ -29,8 +29,9 @@ pytestmark = [pytest.mark.emulator(latency=1.0),
 
 def posted(emulator: Emulator) -> Counter[str]:
     """POSTs the emulator received, by prompt (every one, whatever its answer)."""
-    return Counter(r.body["messages"][-1]["content"] for r in emulator.requests()
-                   if r.method == "POST" and isinstance(r.body, dict))
+    prompts = (r.body["messages"][-1]["content"] for r in emulator.requests()
+               if r.method == "POST" and isinstance(r.body, dict))
+    return Counter(p for p in prompts if p != WITNESS_PROMPT)
 
 
 def slow_posts(emulator: Emulator, seconds: float = 0.3) -> None:
@@ -94,9 +95,9 @@ def test_a_group_still_submitting_sends_each_item_exactly_once(
         run(shell, "%unload_ext xai_defer_magic")
         loops = [t for t in threading.enumerate() if t.name == "xai-defer-poller"]
         assert loops == [], "unload left the old runtime's loop thread running"
-        time.sleep(0.4)  # POSTs the drain let finish have landed
+        post_rounds(emulator, 1)  # POSTs the drain let finish have landed
         stopped = sum(posted(emulator).values())
-        time.sleep(0.9)  # three more rounds' time, had the workers kept going
+        post_rounds(emulator, 3)  # three more rounds' time, had the workers kept going
         assert sum(posted(emulator).values()) == stopped < n, "unloaded, yet still POSTing"
         run(shell, "%load_ext xai_defer_magic")
         run(shell, "%config GrokDefer.first_poll = 0.1")

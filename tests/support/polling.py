@@ -12,6 +12,9 @@ import contextlib
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
+
+from tests.support import FAKE_KEY
 from tests.support.shell import HANG, wait_for
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
@@ -62,3 +65,18 @@ def assert_not_polled(emulator: Emulator, request_id: str, witness: PollWitness,
     gets = emulator.get_count(request_id)
     witness.rounds(rounds)
     assert emulator.get_count(request_id) == gets, f"{request_id} was polled after it stopped"
+
+
+WITNESS_PROMPT = "The witness POST: not one of the test's items."
+
+
+def post_rounds(emulator: Emulator, n: int) -> None:
+    """Send ``n`` chat POSTs one after another, each slowed like the test's own (same faults):
+    when they are done, ``n`` rounds of POSTs had time to land; any POST begun before the
+    first of them has landed too. Count the test's POSTs without ``WITNESS_PROMPT``."""
+    body = {"model": "grok-3", "deferred": True,
+            "messages": [{"role": "user", "content": WITNESS_PROMPT}]}
+    headers = {"Authorization": f"Bearer {FAKE_KEY}"}
+    for _ in range(n):
+        httpx.post(f"{emulator.base_url}/chat/completions", json=body, headers=headers,
+                   timeout=HANG)
