@@ -11,18 +11,22 @@ from typing import Any
 import pytest
 
 from tests.support.kernels import Kernel, group_cards, record_messages
+from tests.support.polling import WITNESS_PROMPT, post_rounds
 from xai_defer_magic.emulator import Emulator
 
 pytestmark = [pytest.mark.kernel, pytest.mark.emulator(latency=0.3),
               pytest.mark.grok_config(first_poll=0.1, model="grok-3")]
 
 
-@pytest.fixture(autouse=True)
-def pandas(kernel: Kernel) -> None:
-    kernel.run("import pandas as pd")
+def accepted_items(emulator: Emulator) -> Counter[str]:
+    """Each prompt the emulator accepted (200) a POST for, counted; witness POSTs left out."""
+    prompts = (r.body["messages"][-1]["content"] for r in emulator.requests()
+               if r.method == "POST" and r.status == 200)
+    return Counter(p for p in prompts if p != WITNESS_PROMPT)
 
 
 def test_list_series_and_dataframe_fan_out_in_a_kernel(kernel: Kernel, emulator: Emulator) -> None:
+    kernel.run("import pandas as pd")
     seen = record_messages(kernel)
     cell = kernel.run("xs = ['ant', 'bee', 'cat']\n"
                       "s = pd.Series(['x', 'y'], index=['i1', 'i2'])\n"
@@ -80,9 +84,8 @@ def test_kill_mid_submission_sends_no_item_twice_and_the_rest_after_restart(
         first.kill()
     finally:
         first.stop()
-    time.sleep(0.5)  # POSTs that were in flight land at the emulator
-    before = Counter(r.body["messages"][-1]["content"] for r in emulator.requests()
-                     if r.method == "POST" and r.status == 200)
+    post_rounds(emulator, 1)  # POSTs that were in flight have landed at the emulator
+    before = accepted_items(emulator)
     assert 8 <= len(before) < n, "killed mid-submission"
     emulator.faults.slow_rate = 0.0
 
@@ -98,8 +101,7 @@ def test_kill_mid_submission_sends_no_item_twice_and_the_rest_after_restart(
     finally:
         second.stop()
     statuses, errors = json.loads(out[0]), json.loads(out[1])
-    sent = Counter(r.body["messages"][-1]["content"] for r in emulator.requests()
-                   if r.method == "POST" and r.status == 200)
+    sent = accepted_items(emulator)
     assert max(sent.values()) == 1, f"an item was sent twice: {sent.most_common(3)}"
     unknown = [i for i, e in enumerate(errors) if "Unknown whether xAI received" in e]
     assert len(unknown) <= 6, "only items whose POST was in flight are in doubt"
