@@ -6,6 +6,7 @@ tests pin its wire behaviour to DESIGN §2, the OpenAPI spec and the captured fi
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -39,7 +40,7 @@ def chat(
     deferred: bool = True,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A well-formed ChatRequest body (the schema test validates every one built here)."""
+    """A well-formed ChatRequest body: each one built here is checked against xAI's spec."""
     body: dict[str, Any] = {
         "model": model,
         "messages": [
@@ -50,11 +51,9 @@ def chat(
     }
     if deferred:
         body["deferred"] = True
-    SENT_BODIES.append(body)
+    errors = [e.message for e in schema_validators()["ChatRequest"].iter_errors(body)]
+    assert not errors, (body, errors)
     return body
-
-
-SENT_BODIES: list[dict[str, Any]] = []
 
 
 @pytest.fixture
@@ -611,9 +610,11 @@ def test_stop_is_idempotent() -> None:
 # --- the OpenAPI spec -----------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def validators() -> dict[str, Any]:
-    jsonschema = pytest.importorskip("jsonschema")
+@functools.cache
+def schema_validators() -> dict[str, Any]:
+    """Validators for xAI's request and response schemas (built once; read-only)."""
+    import jsonschema
+
     spec = json.loads((XAI_DATA / "openapi.json").read_text())
     names = ("ChatRequest", "ChatResponse", "StartDeferredChatResponse")
     return {
@@ -622,6 +623,11 @@ def validators() -> dict[str, Any]:
         )
         for name in names
     }
+
+
+@pytest.fixture
+def validators() -> dict[str, Any]:
+    return schema_validators()
 
 
 CASES: list[tuple[str, dict[str, Any]]] = [
@@ -652,10 +658,11 @@ def test_bodies_validate_against_openapi(validators: dict[str, Any]) -> None:
 
 
 def test_request_bodies_sent_by_these_tests_validate(validators: dict[str, Any]) -> None:
-    chat("collect at least one")
-    for body in SENT_BODIES:
-        errors = [e.message for e in validators["ChatRequest"].iter_errors(body)]
-        assert not errors, (body, errors)
+    """chat() checks each body it builds; the check itself must catch a malformed one."""
+    body = chat("a well-formed one")
+    assert not list(validators["ChatRequest"].iter_errors(body))
+    broken = {**body, "messages": "not a list"}
+    assert list(validators["ChatRequest"].iter_errors(broken)), "the validator accepts anything"
 
 
 def test_faults_dataclass_defaults_are_off() -> None:
