@@ -34,6 +34,9 @@ DEFERRED = "/chat/deferred-completion/"
 FIXTURES = XAI_DATA / "fixtures"
 
 
+pytestmark = pytest.mark.emulator(latency=1000.0)
+
+
 def chat(
     prompt: str = "Summarise deferred completions.",
     model: str = "grok-4.3",
@@ -57,15 +60,9 @@ def chat(
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(latency=1000.0) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def client(emu: Emulator) -> Iterator[httpx.Client]:
+def client(emulator: Emulator) -> Iterator[httpx.Client]:
     with httpx.Client(
-        base_url=emu.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10
+        base_url=emulator.base_url, headers={"Authorization": f"Bearer {KEY}"}, timeout=10
     ) as c:
         yield c
 
@@ -76,10 +73,10 @@ def submit(client: httpx.Client, body: dict[str, Any] | None = None) -> str:
     return str(response.json()["request_id"])
 
 
-def fetch(emu: Emulator, client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
+def fetch(emulator: Emulator, client: httpx.Client, body: dict[str, Any]) -> dict[str, Any]:
     """Submit deferred, force completion, and return the 200 body."""
     request_id = submit(client, body)
-    emu.complete(request_id)
+    emulator.complete(request_id)
     response = client.get(DEFERRED + request_id)
     assert response.status_code == 200, response.text
     result: dict[str, Any] = response.json()
@@ -107,20 +104,20 @@ def test_deferred_post_returns_only_a_request_id(client: httpx.Client) -> None:
     assert str(uuid.UUID(body["request_id"])) == body["request_id"]
 
 
-def test_pending_poll_is_202_with_an_empty_body(emu: Emulator, client: httpx.Client) -> None:
+def test_pending_poll_is_202_with_an_empty_body(emulator: Emulator, client: httpx.Client) -> None:
     request_id = submit(client)
     response = client.get(DEFERRED + request_id)
     assert response.status_code == 202
     assert response.content == b""
     assert response.headers["content-length"] == "0"
     assert "content-type" not in response.headers
-    assert emu.stats()["jobs"]["pending"] == 1
+    assert emulator.stats()["jobs"]["pending"] == 1
 
 
-def test_result_is_delivered_exactly_once(emu: Emulator, client: httpx.Client) -> None:
+def test_result_is_delivered_exactly_once(emulator: Emulator, client: httpx.Client) -> None:
     request_id = submit(client)
     assert client.get(DEFERRED + request_id).status_code == 202
-    emu.complete(request_id)
+    emulator.complete(request_id)
     first = client.get(DEFERRED + request_id)
     assert first.status_code == 200
     assert first.json()["id"] == request_id
@@ -130,13 +127,13 @@ def test_result_is_delivered_exactly_once(emu: Emulator, client: httpx.Client) -
             client.get(DEFERRED + request_id), 404, "Some requested entity was not found",
             "No deferred completion could be found with the given request_id.",
         )
-    assert emu.get_count(request_id) == 4
-    assert emu.delivered_count(request_id) == 1
-    assert emu.gets_after_delivery(request_id) == 2
-    assert emu.job_ids() == [request_id]
+    assert emulator.get_count(request_id) == 4
+    assert emulator.delivered_count(request_id) == 1
+    assert emulator.gets_after_delivery(request_id) == 2
+    assert emulator.job_ids() == [request_id]
 
 
-def test_unknown_id_is_404(emu: Emulator, client: httpx.Client) -> None:
+def test_unknown_id_is_404(emulator: Emulator, client: httpx.Client) -> None:
     response = client.get(DEFERRED + str(uuid.uuid4()))
     assert_error(response, 404, "Some requested entity was not found", "No deferred completion")
 
@@ -153,11 +150,11 @@ def test_unknown_route_is_404_no_handler(client: httpx.Client) -> None:
                      "No handler found on route")
 
 
-def test_keep_alive_reuses_one_connection(emu: Emulator, client: httpx.Client) -> None:
+def test_keep_alive_reuses_one_connection(emulator: Emulator, client: httpx.Client) -> None:
     request_id = submit(client)
     for _ in range(5):
         client.get(DEFERRED + request_id)
-    assert emu.stats()["max_concurrent_connections"] == 1
+    assert emulator.stats()["max_concurrent_connections"] == 1
 
 
 def test_many_concurrent_jobs_are_each_delivered_once(client: httpx.Client) -> None:
@@ -199,10 +196,10 @@ def test_ttl_expiry_makes_a_result_gone() -> None:
         assert emulator.stats()["jobs"]["expired"] == 1
 
 
-def test_expire_control(emu: Emulator, client: httpx.Client) -> None:
+def test_expire_control(emulator: Emulator, client: httpx.Client) -> None:
     request_id = submit(client)
-    emu.complete(request_id)
-    emu.expire(request_id)
+    emulator.complete(request_id)
+    emulator.expire(request_id)
     assert client.get(DEFERRED + request_id).status_code == 404
 
 
@@ -216,13 +213,13 @@ def test_time_scale_speeds_up_latency() -> None:
         assert c.get(DEFERRED + request_id).status_code == 200
 
 
-def test_latency_directive_overrides_per_job(emu: Emulator, client: httpx.Client) -> None:
+def test_latency_directive_overrides_per_job(emulator: Emulator, client: httpx.Client) -> None:
     quick = submit(client, chat("Hurry [[latency=0]]"))
     slow = submit(client, chat("Take your time [[latency=5]]"))
-    emu.latency = 0.0  # applies to new jobs only
+    emulator.latency = 0.0  # applies to new jobs only
     assert client.get(DEFERRED + quick).status_code == 200
     assert client.get(DEFERRED + slow).status_code == 202
-    assert emu.latency == 0.0
+    assert emulator.latency == 0.0
 
 
 # --- request errors -------------------------------------------------------------------------
@@ -305,7 +302,7 @@ def test_stream_with_deferred_is_400(client: httpx.Client) -> None:
     assert_error(response, 400, "Client specified an invalid argument", "stream")
 
 
-def test_reasoning_effort_rules(emu: Emulator, client: httpx.Client) -> None:
+def test_reasoning_effort_rules(emulator: Emulator, client: httpx.Client) -> None:
     for effort in ("none", "low", "medium", "high", "xhigh"):
         submit(client, chat(model="grok-4.3", reasoning_effort=effort))
     for effort in ("low", "high"):
@@ -319,11 +316,12 @@ def test_reasoning_effort_rules(emu: Emulator, client: httpx.Client) -> None:
                           ("grok-4.3", "max")):
         bad = client.post("/chat/completions", json=chat(model=model, reasoning_effort=effort))
         assert_error(bad, 400, "Client specified an invalid argument", effort, model)
-    low = fetch(emu, client, chat("Same prompt", model="grok-3-mini", reasoning_effort="low"))
-    high = fetch(emu, client, chat("Same prompt", model="grok-3-mini", reasoning_effort="high"))
+    low = fetch(emulator, client, chat("Same prompt", model="grok-3-mini", reasoning_effort="low"))
+    high = fetch(emulator, client,
+                 chat("Same prompt", model="grok-3-mini", reasoning_effort="high"))
     reasoning = [b["usage"]["completion_tokens_details"]["reasoning_tokens"] for b in (low, high)]
     assert reasoning[0] < reasoning[1]
-    hidden = [fetch(emu, client, chat("Same prompt", reasoning_effort=e))["usage"][
+    hidden = [fetch(emulator, client, chat("Same prompt", reasoning_effort=e))["usage"][
         "completion_tokens_details"]["reasoning_tokens"] for e in ("none", "low", "xhigh")]
     assert hidden[0] == 0 < hidden[1] < hidden[2]
 
@@ -360,10 +358,10 @@ def test_fail_directive(client: httpx.Client) -> None:
     ],
 )
 def test_models_usage_and_cost(
-    emu: Emulator, client: httpx.Client, requested: str, resolved: str,
+    emulator: Emulator, client: httpx.Client, requested: str, resolved: str,
     has_reasoning_content: bool, reasons: bool,
 ) -> None:
-    body = fetch(emu, client, chat(model=requested))
+    body = fetch(emulator, client, chat(model=requested))
     assert body["model"] == resolved
     message = body["choices"][0]["message"]
     assert ("reasoning_content" in message) is has_reasoning_content
@@ -390,14 +388,16 @@ def test_models_usage_and_cost(
     assert parsed.finish_reason == "stop"
 
 
-def test_retired_slugs_bill_at_grok_4_3s_price(emu: Emulator, client: httpx.Client) -> None:
-    retired = fetch(emu, client, chat("Price me", model="grok-4-0709"))
-    current = fetch(emu, client, chat("Price me", model="grok-4.3"))
+def test_retired_slugs_bill_at_grok_4_3s_price(emulator: Emulator, client: httpx.Client) -> None:
+    retired = fetch(emulator, client, chat("Price me", model="grok-4-0709"))
+    current = fetch(emulator, client, chat("Price me", model="grok-4.3"))
     assert retired["model"] == current["model"] == "grok-4.3"
     assert retired["usage"] == current["usage"]  # same tokens, same price: the same bill
 
 
-def test_long_context_tier_prices_the_whole_request(emu: Emulator, client: httpx.Client) -> None:
+def test_long_context_tier_prices_the_whole_request(
+    emulator: Emulator, client: httpx.Client
+) -> None:
     from xai_defer_magic.emulator import catalogue
 
     model = catalogue.GROK_4_3
@@ -408,10 +408,10 @@ def test_long_context_tier_prices_the_whole_request(emu: Emulator, client: httpx
         (threshold - 100) * 25000 + 100 * 4000 + 10 * 50000)
 
 
-def test_answer_is_markdown_and_deterministic(emu: Emulator, client: httpx.Client) -> None:
-    first = fetch(emu, client, chat("Compare polling strategies"))
-    second = fetch(emu, client, chat("Compare polling strategies"))
-    other = fetch(emu, client, chat("Something else entirely"))
+def test_answer_is_markdown_and_deterministic(emulator: Emulator, client: httpx.Client) -> None:
+    first = fetch(emulator, client, chat("Compare polling strategies"))
+    second = fetch(emulator, client, chat("Compare polling strategies"))
+    other = fetch(emulator, client, chat("Something else entirely"))
     text = first["choices"][0]["message"]["content"]
     assert text == second["choices"][0]["message"]["content"]
     assert text != other["choices"][0]["message"]["content"]
@@ -422,18 +422,18 @@ def test_answer_is_markdown_and_deterministic(emu: Emulator, client: httpx.Clien
 
 
 def test_max_tokens_truncates_with_finish_reason_length(
-    emu: Emulator, client: httpx.Client
+    emulator: Emulator, client: httpx.Client
 ) -> None:
     for limit in ({"max_completion_tokens": 12}, {"max_tokens": 12}):  # max_tokens: deprecated
-        body = fetch(emu, client, chat(**limit))
+        body = fetch(emulator, client, chat(**limit))
         assert body["choices"][0]["finish_reason"] == "length"
         assert 0 < body["usage"]["completion_tokens"] <= 12
 
 
 def test_xss_marker_puts_hostile_html_in_content_and_reasoning(
-    emu: Emulator, client: httpx.Client
+    emulator: Emulator, client: httpx.Client
 ) -> None:
-    body = fetch(emu, client, chat("Render me [[xss]]", model="grok-3-mini"))
+    body = fetch(emulator, client, chat("Render me [[xss]]", model="grok-3-mini"))
     message = body["choices"][0]["message"]
     for text in (message["content"], message["reasoning_content"]):
         for payload in (XSS_SCRIPT, '<img src=x onerror="window.__xss=1">',
@@ -441,26 +441,26 @@ def test_xss_marker_puts_hostile_html_in_content_and_reasoning(
             assert payload in text
 
 
-def test_requests_are_recorded_without_the_key(emu: Emulator, client: httpx.Client) -> None:
+def test_requests_are_recorded_without_the_key(emulator: Emulator, client: httpx.Client) -> None:
     request_id = submit(client)
     client.get(DEFERRED + request_id)
-    records = emu.requests()
+    records = emulator.requests()
     assert [(r.method, r.status, r.request_id) for r in records] == [
         ("POST", 200, request_id), ("GET", 202, request_id)
     ]
     assert records[0].body["model"] == "grok-4.3"
     assert records[0].path == "/v1/chat/completions"
     assert KEY not in repr(records)
-    emu.reset_counters()
-    assert emu.requests() == [] and emu.stats()["total"] == 0
+    emulator.reset_counters()
+    assert emulator.requests() == [] and emulator.stats()["total"] == 0
 
 
 # --- faults ---------------------------------------------------------------------------------
 
 
-def test_5xx_rate_one_fails_every_request(emu: Emulator, client: httpx.Client) -> None:
-    emu.faults.error_5xx_rate = 1.0
-    emu.faults.seed = 7
+def test_5xx_rate_one_fails_every_request(emulator: Emulator, client: httpx.Client) -> None:
+    emulator.faults.error_5xx_rate = 1.0
+    emulator.faults.seed = 7
     responses = [client.post("/chat/completions", json=chat()) for _ in range(20)]
     assert {r.status_code for r in responses} <= {500, 502, 503}
     html = [r for r in responses if r.headers["content-type"].startswith("text/html")]
@@ -468,29 +468,29 @@ def test_5xx_rate_one_fails_every_request(emu: Emulator, client: httpx.Client) -
     for r in responses:
         if r.headers["content-type"] == "application/json":
             assert set(r.json()) == {"code", "error"}
-    assert emu.job_ids() == []
+    assert emulator.job_ids() == []
 
 
-def test_drop_rate_one_closes_without_answer(emu: Emulator, client: httpx.Client) -> None:
-    emu.faults.drop_rate = 1.0
+def test_drop_rate_one_closes_without_answer(emulator: Emulator, client: httpx.Client) -> None:
+    emulator.faults.drop_rate = 1.0
     with pytest.raises((httpx.RemoteProtocolError, httpx.ReadError)):
         client.post("/chat/completions", json=chat())
-    assert emu.stats()["dropped"] == 1
+    assert emulator.stats()["dropped"] == 1
 
 
-def test_faults_can_target_gets_only(emu: Emulator, client: httpx.Client) -> None:
-    emu.faults.error_5xx_rate = 1.0
-    emu.faults.faults_apply_to = "get"
+def test_faults_can_target_gets_only(emulator: Emulator, client: httpx.Client) -> None:
+    emulator.faults.error_5xx_rate = 1.0
+    emulator.faults.faults_apply_to = "get"
     request_id = submit(client)
     assert client.get(DEFERRED + request_id).status_code >= 500
-    assert emu.get_count(request_id) == 1
+    assert emulator.get_count(request_id) == 1
 
 
 @pytest.mark.parametrize("retry_after", [1.0, None])
-def test_429_bursts(emu: Emulator, client: httpx.Client, retry_after: float | None) -> None:
-    emu.faults.burst_429_every = 4
-    emu.faults.burst_429_length = 2
-    emu.faults.retry_after = retry_after
+def test_429_bursts(emulator: Emulator, client: httpx.Client, retry_after: float | None) -> None:
+    emulator.faults.burst_429_every = 4
+    emulator.faults.burst_429_length = 2
+    emulator.faults.retry_after = retry_after
     request_id = submit(client)  # request 1
     statuses = [client.get(DEFERRED + request_id) for _ in range(8)]  # requests 2..9
     assert [r.status_code for r in statuses] == [202, 202, 429, 429, 202, 202, 429, 429]
@@ -501,9 +501,9 @@ def test_429_bursts(emu: Emulator, client: httpx.Client, retry_after: float | No
 
 
 @pytest.mark.parametrize("status", [429, 403])
-def test_billing_exhausted_bodies(emu: Emulator, client: httpx.Client, status: int) -> None:
-    emu.faults.billing_exhausted = True
-    emu.faults.billing_status = status
+def test_billing_exhausted_bodies(emulator: Emulator, client: httpx.Client, status: int) -> None:
+    emulator.faults.billing_exhausted = True
+    emulator.faults.billing_status = status
     response = client.post("/chat/completions", json=chat())
     assert response.status_code == status
     body = response.json()
@@ -516,9 +516,9 @@ def test_billing_exhausted_bodies(emu: Emulator, client: httpx.Client, status: i
     assert client.get(DEFERRED + "x").status_code == status
 
 
-def test_slow_fault_delays_the_answer(emu: Emulator, client: httpx.Client) -> None:
-    emu.faults.slow_rate = 1.0
-    emu.faults.slow_seconds = 0.2
+def test_slow_fault_delays_the_answer(emulator: Emulator, client: httpx.Client) -> None:
+    emulator.faults.slow_rate = 1.0
+    emulator.faults.slow_seconds = 0.2
     started = time.monotonic()
     assert client.post("/chat/completions", json=chat()).status_code == 200
     assert time.monotonic() - started >= 0.2
@@ -527,20 +527,20 @@ def test_slow_fault_delays_the_answer(emu: Emulator, client: httpx.Client) -> No
 # --- admin ----------------------------------------------------------------------------------
 
 
-def test_admin_endpoints(emu: Emulator, client: httpx.Client) -> None:
-    admin = httpx.Client(base_url=emu.base_url.removesuffix("/v1"))  # no auth needed
+def test_admin_endpoints(emulator: Emulator, client: httpx.Client) -> None:
+    admin = httpx.Client(base_url=emulator.base_url.removesuffix("/v1"))  # no auth needed
     config = admin.post("/_emulator/config", json={"latency": [0, 0], "drop_rate": 0.0,
                                                    "retry_after": None, "time_scale": 2})
     assert config.status_code == 200
     assert config.json()["latency"] == 0.0 and config.json()["time_scale"] == 2
-    assert emu.faults.retry_after is None
+    assert emulator.faults.retry_after is None
     request_id = submit(client)
     assert client.get(DEFERRED + request_id).status_code == 200
     stats = admin.get("/_emulator/stats").json()
     assert stats["ids"][request_id] == {"gets": 1, "delivered": 1, "gets_after_delivery": 0}
     assert stats["by_method_status"] == {"GET 200": 1, "POST 200": 1}
     bad = admin.post("/_emulator/config", json={"drop_rate": 2})
-    assert bad.status_code == 400 and emu.faults.drop_rate == 0.0
+    assert bad.status_code == 400 and emulator.faults.drop_rate == 0.0
     assert admin.post("/_emulator/config", json={"nope": 1}).status_code == 400
     admin.post("/_emulator/config", json={"latency": 1000})
     pending = submit(client)
@@ -549,7 +549,7 @@ def test_admin_endpoints(emu: Emulator, client: httpx.Client) -> None:
     assert admin.post("/_emulator/complete/unknown").status_code == 404
     assert admin.post("/_emulator/reset", json={"jobs": True}).status_code == 200
     assert admin.get("/_emulator/stats").json()["total"] == 0
-    assert emu.job_ids() == []
+    assert emulator.job_ids() == []
     admin.close()
 
 

@@ -38,6 +38,9 @@ EXAMPLE_SCHEMAS = {
 }
 
 
+pytestmark = pytest.mark.emulator(latency=1000.0)
+
+
 def example(name: str) -> Any:
     return json.loads((EXAMPLES / name).read_text())
 
@@ -72,14 +75,8 @@ def check(validators: dict[str, Any], schema: str, body: Any) -> None:
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    with Emulator(latency=1000.0) as emulator:
-        yield emulator
-
-
-@pytest.fixture
-def api(emu: Emulator) -> Iterator[httpx.Client]:
-    with httpx.Client(base_url=emu.base_url, headers={"Authorization": f"Bearer {KEY}"},
+def api(emulator: Emulator) -> Iterator[httpx.Client]:
+    with httpx.Client(base_url=emulator.base_url, headers={"Authorization": f"Bearer {KEY}"},
                       timeout=10) as client:
         yield client
 
@@ -140,7 +137,7 @@ def same_keys(ours: Any, theirs: Any, where: str = "$") -> None:
 
 
 def test_emulator_bodies_match_the_examples_and_the_spec(
-    emu: Emulator, api: httpx.Client, validators: dict[str, Any]
+    emulator: Emulator, api: httpx.Client, validators: dict[str, Any]
 ) -> None:
     created = api.post("/batches", json=example("batch_create_request.json")).json()
     same_keys(created, example("batch_create_response.json"))
@@ -150,7 +147,7 @@ def test_emulator_bodies_match_the_examples_and_the_spec(
     response = api.post(f"/batches/{batch_id}/requests",
                         json=example("batch_add_requests_request.json"))  # the docs' own body
     assert response.status_code == 200 and response.json() == {}
-    emu.batches.complete(batch_id)
+    emulator.batches.complete(batch_id)
     bodies = {
         "Batch": api.get(f"/batches/{batch_id}").json(),
         "ListBatchesResponse": api.get("/batches").json(),
@@ -207,7 +204,7 @@ def test_processing_time_follows_latency_and_time_scale() -> None:
                                            "num_success": 2, "num_error": 0, "num_cancelled": 0}
 
 
-def test_results_are_sorted_paged_and_re_readable(emu: Emulator, api: httpx.Client) -> None:
+def test_results_are_sorted_paged_and_re_readable(emulator: Emulator, api: httpx.Client) -> None:
     batch_id = create(api)
     ids = [f"item-{i:02d}" for i in range(25)]
     assert add(api, batch_id, *[entry(i, chat(f"q {i} [[latency=0]]")) for i in reversed(ids)]
@@ -235,11 +232,11 @@ def test_results_are_sorted_paged_and_re_readable(emu: Emulator, api: httpx.Clie
     assert api.get(f"/batches/{batch_id}/results", params={"limit": 0}).status_code == 400
 
 
-def test_results_stay_readable_for_30_days_only(emu: Emulator, api: httpx.Client) -> None:
+def test_results_stay_readable_for_30_days_only(emulator: Emulator, api: httpx.Client) -> None:
     batch_id = create(api)
     add(api, batch_id, entry("a", chat("[[latency=0]]")))
     assert len(all_results(api, batch_id)) == 1
-    emu.batches.expire(batch_id)
+    emulator.batches.expire(batch_id)
     assert api.get(f"/batches/{batch_id}").status_code == 404
     assert api.get(f"/batches/{batch_id}/results").status_code == 404
 
@@ -262,7 +259,7 @@ def test_list_pages_through_the_team_batches(api: httpx.Client) -> None:
 
 
 def test_re_adding_the_same_id_is_idempotent_and_different_content_is_412(
-    emu: Emulator, api: httpx.Client
+    emulator: Emulator, api: httpx.Client
 ) -> None:
     batch_id = create(api)
     assert add(api, batch_id, entry("text-1", chat("one")), entry("text-2", chat("two"))
@@ -276,7 +273,7 @@ def test_re_adding_the_same_id_is_idempotent_and_different_content_is_412(
     assert state(api, batch_id)["num_requests"] == 2  # atomic: text-3 was not admitted either
     generated = add(api, batch_id, entry(None, chat("no id")))
     assert generated.status_code == 200
-    ids = set(emu.batches.items(batch_id))
+    ids = set(emulator.batches.items(batch_id))
     assert len(ids) == 3 and any(i.startswith("batch_request_") for i in ids)
 
 
@@ -294,9 +291,9 @@ def test_a_model_that_is_not_batch_enabled_rejects_the_whole_call(api: httpx.Cli
         assert add(api, batch_id, entry(model, chat(model=model))).status_code == 200, model
 
 
-def test_chunk_limits_and_the_add_call_rate_limit(emu: Emulator, api: httpx.Client) -> None:
+def test_chunk_limits_and_the_add_call_rate_limit(emulator: Emulator, api: httpx.Client) -> None:
     batch_id = create(api)
-    emu.batches.add_calls_per_window, emu.batches.add_window = 2, 30.0
+    emulator.batches.add_calls_per_window, emulator.batches.add_window = 2, 30.0
     assert add(api, batch_id, entry("a", chat())).status_code == 200
     assert add(api, batch_id, entry("b", chat())).status_code == 200
     limited = add(api, batch_id, entry("c", chat()))
@@ -304,11 +301,11 @@ def test_chunk_limits_and_the_add_call_rate_limit(emu: Emulator, api: httpx.Clie
     assert 0 < float(limited.headers["Retry-After"]) <= 30
     assert limited.json()["code"] == "Some resource has been exhausted"
     assert state(api, batch_id)["num_requests"] == 2
-    emu.batches.add_calls_per_window = 1000
-    emu.batches.max_items_per_add = 3
+    emulator.batches.add_calls_per_window = 1000
+    emulator.batches.max_items_per_add = 3
     too_many = add(api, batch_id, *[entry(f"r{i}", chat()) for i in range(4)])
     assert too_many.status_code == 400 and "At most 3" in too_many.json()["error"]
-    emu.batches.max_add_bytes = 2000
+    emulator.batches.max_add_bytes = 2000
     too_big = add(api, batch_id, entry("big", chat("word " * 500)))
     assert too_big.status_code == 413
     assert state(api, batch_id)["num_requests"] == 2
@@ -327,7 +324,7 @@ def test_add_after_cancel_is_403(api: httpx.Client) -> None:
 
 
 def test_cancel_keeps_done_results_and_cancels_the_rest(
-    emu: Emulator, api: httpx.Client, validators: dict[str, Any]
+    emulator: Emulator, api: httpx.Client, validators: dict[str, Any]
 ) -> None:
     batch_id = create(api)
     now = chat("[[latency=0]]")
@@ -364,14 +361,14 @@ def test_work_in_flight_at_cancel_still_lands(api: httpx.Client) -> None:
 
 
 def test_per_item_failures_are_bare_error_strings(
-    api: httpx.Client, emu: Emulator, validators: dict[str, Any]
+    api: httpx.Client, emulator: Emulator, validators: dict[str, Any]
 ) -> None:
     batch_id = create(api)
     add(api, batch_id, entry("mixed_003", chat("[[latency=0]]", max_tokens=-5)),
         entry("failing", chat("[[latency=0]] [[fail=500]]")),
         entry("no-messages", {"model": "grok-4.3", "messages": [], "max_tokens": 4}),
         entry("fine", chat("[[latency=0]]")))
-    emu.batches.complete(batch_id)
+    emulator.batches.complete(batch_id)
     page = api.get(f"/batches/{batch_id}/results").json()
     check(validators, "ListBatchResultsResponse", page)
     rows = {r["batch_request_id"]: r["batch_result"] for r in page["results"]}
@@ -388,7 +385,7 @@ def usage_of(row: dict[str, Any]) -> dict[str, Any]:
     return dict(row["batch_result"]["response"]["chat_get_completion"]["usage"])
 
 
-def test_cost_is_charged_at_the_batch_price(emu: Emulator, api: httpx.Client) -> None:
+def test_cost_is_charged_at_the_batch_price(emulator: Emulator, api: httpx.Client) -> None:
     batch_id = create(api)
     body = chat("Price this request please [[latency=0]]", model="grok-4")
     add(api, batch_id, entry("retired-slug", body),
@@ -407,21 +404,21 @@ def test_cost_is_charged_at_the_batch_price(emu: Emulator, api: httpx.Client) ->
 # --- faults -----------------------------------------------------------------------------------
 
 
-def test_faults_apply_to_the_batch_endpoints(emu: Emulator, api: httpx.Client) -> None:
+def test_faults_apply_to_the_batch_endpoints(emulator: Emulator, api: httpx.Client) -> None:
     batch_id = create(api)
-    emu.configure({"error_5xx_rate": 1.0, "faults_apply_to": "get"})
+    emulator.configure({"error_5xx_rate": 1.0, "faults_apply_to": "get"})
     assert api.get(f"/batches/{batch_id}").status_code in (500, 502, 503)
     assert add(api, batch_id, entry("a", chat())).status_code == 200  # posts untouched
-    emu.configure({"error_5xx_rate": 0.0, "drop_rate": 1.0})
+    emulator.configure({"error_5xx_rate": 0.0, "drop_rate": 1.0})
     with pytest.raises(httpx.TransportError):
         api.get(f"/batches/{batch_id}/results")
-    emu.configure({"drop_rate": 0.0, "faults_apply_to": "post", "burst_429_every": 1,
+    emulator.configure({"drop_rate": 0.0, "faults_apply_to": "post", "burst_429_every": 1,
                    "burst_429_length": 1, "retry_after": 2.5})
     limited = add(api, batch_id, entry("b", chat()))
     assert limited.status_code == 429 and limited.headers["Retry-After"] == "2.5"
-    methods = [(r.method, r.path, r.status) for r in emu.requests()]
+    methods = [(r.method, r.path, r.status) for r in emulator.requests()]
     assert ("POST", f"/v1/batches/{batch_id}/requests", 429) in methods
     assert ("GET", f"/v1/batches/{batch_id}/results", 0) in methods  # recorded as dropped
-    emu.reset(faults=True)
-    assert emu.faults == Faults()
+    emulator.reset(faults=True)
+    assert emulator.faults == Faults()
     assert state(api, batch_id)["num_requests"] == 1

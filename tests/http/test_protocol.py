@@ -50,6 +50,9 @@ CHAT_REQUEST = jsonschema.Draft202012Validator(
 T = TypeVar("T")
 
 
+pytestmark = pytest.mark.emulator(latency=1000.0)
+
+
 def body(prompt: str = "Name three primes.", model: str = "grok-3", **extra: Any) -> dict[str, Any]:
     """A chat request as the product builds it (the client adds ``deferred``)."""
     return {"model": model, "messages": [{"role": "user", "content": prompt}], **extra}
@@ -84,54 +87,51 @@ def poll(base_url: str, request_id: str, **kwargs: Any) -> Pending | Ready:
     return run(base_url, lambda c: c.poll(request_id), **kwargs)
 
 
-def posts(emu: Emulator) -> list[Any]:
-    return [r for r in emu.requests() if r.method == "POST"]
+def posts(emulator: Emulator) -> list[Any]:
+    return [r for r in emulator.requests() if r.method == "POST"]
 
 
-@pytest.fixture
-def emu() -> Iterator[Emulator]:
-    """An emulator whose jobs stay pending until completed; every POST body must match the spec.
-
-    Bodies a test sends on purpose to provoke a deserialization error are tagged ``invalid``.
-    """
-    with Emulator(latency=1000.0) as emulator:
-        yield emulator
-        for record in posts(emulator):
-            if isinstance(record.body, dict) and record.body.get("invalid_on_purpose"):
-                continue
-            problems = [e.message for e in CHAT_REQUEST.iter_errors(record.body)]
-            assert not problems, (record.body, problems)
+@pytest.fixture(autouse=True)
+def posts_match_the_spec(emulator: Emulator) -> Iterator[None]:
+    """Every POST body must match the spec; bodies a test sends on purpose to provoke a
+    deserialization error are tagged ``invalid_on_purpose``."""
+    yield
+    for record in posts(emulator):
+        if isinstance(record.body, dict) and record.body.get("invalid_on_purpose"):
+            continue
+        problems = [e.message for e in CHAT_REQUEST.iter_errors(record.body)]
+        assert not problems, (record.body, problems)
 
 
 # --- the happy path ---------------------------------------------------------------------------
 
 
-def test_submit_pending_ready_once_then_gone(emu: Emulator) -> None:
-    request_id = submit(emu.base_url)
-    assert request_id in emu.job_ids()
-    sent = posts(emu)[0].body
+def test_submit_pending_ready_once_then_gone(emulator: Emulator) -> None:
+    request_id = submit(emulator.base_url)
+    assert request_id in emulator.job_ids()
+    sent = posts(emulator)[0].body
     assert sent["deferred"] is True and "stream" not in sent
 
-    assert poll(emu.base_url, request_id) == Pending()
-    emu.complete(request_id)
-    ready = poll(emu.base_url, request_id)
+    assert poll(emulator.base_url, request_id) == Pending()
+    emulator.complete(request_id)
+    ready = poll(emulator.base_url, request_id)
     assert isinstance(ready, Ready)
     assert json.loads(ready.text)["choices"][0]["message"]["content"]
     with pytest.raises(ResultGone) as gone:
-        poll(emu.base_url, request_id)
+        poll(emulator.base_url, request_id)
     assert gone.value.final and gone.value.status == 404
-    assert emu.delivered_count(request_id) == 1 and emu.get_count(request_id) == 3
+    assert emulator.delivered_count(request_id) == 1 and emulator.get_count(request_id) == 3
 
 
-def test_submit_strips_stream_and_forces_deferred(emu: Emulator) -> None:
-    submit(emu.base_url, body(stream=True, deferred=False))
-    sent = posts(emu)[0].body
+def test_submit_strips_stream_and_forces_deferred(emulator: Emulator) -> None:
+    submit(emulator.base_url, body(stream=True, deferred=False))
+    sent = posts(emulator)[0].body
     assert sent["deferred"] is True and "stream" not in sent
 
 
-def test_unknown_request_id_is_result_gone(emu: Emulator) -> None:
+def test_unknown_request_id_is_result_gone(emulator: Emulator) -> None:
     with pytest.raises(ResultGone):
-        poll(emu.base_url, "00000000-0000-4000-8000-000000000000")
+        poll(emulator.base_url, "00000000-0000-4000-8000-000000000000")
 
 
 # --- authentication -----------------------------------------------------------------------------
@@ -139,12 +139,12 @@ def test_unknown_request_id_is_result_gone(emu: Emulator) -> None:
 
 def test_bad_key_is_bad_api_key_and_never_echoes_the_key() -> None:
     wrong = "xai-wrongkey0123456789abcdefghijklmnopqrstuv"
-    with Emulator(api_key="xai-rightkey0123456789abcdefghijkl") as emu:
+    with Emulator(api_key="xai-rightkey0123456789abcdefghijkl") as emulator:
         with pytest.raises(BadApiKey) as raised:
-            submit(emu.base_url, key=wrong)
+            submit(emulator.base_url, key=wrong)
         with pytest.raises(BadApiKey) as on_poll:
-            poll(emu.base_url, "00000000-0000-4000-8000-000000000000", key=wrong)
-        assert len(posts(emu)) == 1
+            poll(emulator.base_url, "00000000-0000-4000-8000-000000000000", key=wrong)
+        assert len(posts(emulator)) == 1
     for exc in (raised.value, on_poll.value):
         assert wrong not in str(exc) and wrong not in repr(exc)
         assert "Incorrect API key provided" in str(exc) and exc.final and exc.status == 400
@@ -158,11 +158,11 @@ def test_client_repr_never_shows_the_key() -> None:
     assert "secret" not in asyncio.run(make())
 
 
-def test_garbled_authorization_is_unauthorized(emu: Emulator) -> None:
+def test_garbled_authorization_is_unauthorized(emulator: Emulator) -> None:
     with pytest.raises(Unauthorized) as raised:
-        submit(emu.base_url, key="fake key")  # "Bearer fake key": not one token
+        submit(emulator.base_url, key="fake key")  # "Bearer fake key": not one token
     assert raised.value.status == 401 and raised.value.final
-    assert len(posts(emu)) == 1
+    assert len(posts(emulator)) == 1
 
 
 def test_forbidden_key_is_permission_denied() -> None:
@@ -179,50 +179,50 @@ def test_forbidden_key_is_permission_denied() -> None:
 
 
 @pytest.mark.parametrize("status", [429, 403])
-def test_billing_stop_is_final_and_not_retried(emu: Emulator, status: int) -> None:
-    emu.configure({"billing_exhausted": True, "billing_status": status})
+def test_billing_stop_is_final_and_not_retried(emulator: Emulator, status: int) -> None:
+    emulator.configure({"billing_exhausted": True, "billing_status": status})
     with pytest.raises(BillingExhausted) as raised:
-        submit(emu.base_url, attempts=4)
+        submit(emulator.base_url, attempts=4)
     assert raised.value.final and raised.value.status == status
     assert "credits" in str(raised.value)
-    assert len(emu.requests()) == 1, "a billing stop must not be retried"
+    assert len(emulator.requests()) == 1, "a billing stop must not be retried"
 
 
-def test_rate_limit_with_retry_after_is_retried_after_the_hint(emu: Emulator) -> None:
+def test_rate_limit_with_retry_after_is_retried_after_the_hint(emulator: Emulator) -> None:
     hint = 0.6
-    emu.configure({"burst_429_every": 3, "burst_429_length": 2, "retry_after": hint,
+    emulator.configure({"burst_429_every": 3, "burst_429_length": 2, "retry_after": hint,
                    "faults_apply_to": "post"})
-    submit(emu.base_url)
-    submit(emu.base_url)  # requests 1 and 2 pass; 3 and 4 are the burst
+    submit(emulator.base_url)
+    submit(emulator.base_url)  # requests 1 and 2 pass; 3 and 4 are the burst
     started = time.monotonic()
-    request_id = submit(emu.base_url)
+    request_id = submit(emulator.base_url)
     waited = time.monotonic() - started
-    statuses = [r.status for r in posts(emu)]
+    statuses = [r.status for r in posts(emulator)]
     assert statuses == [200, 200, 429, 429, 200]
-    assert request_id in emu.job_ids()
+    assert request_id in emulator.job_ids()
     assert waited >= 2 * hint, "Retry-After was not honoured"
     assert waited < 2 * hint + 15, "only bounds a hang"
 
 
-def test_rate_limit_without_retry_after(emu: Emulator) -> None:
-    emu.configure({"burst_429_every": 1, "burst_429_length": 1, "retry_after": None,
+def test_rate_limit_without_retry_after(emulator: Emulator) -> None:
+    emulator.configure({"burst_429_every": 1, "burst_429_length": 1, "retry_after": None,
                    "faults_apply_to": "post"})
     with pytest.raises(RateLimited) as raised:
-        submit(emu.base_url, attempts=1)
+        submit(emulator.base_url, attempts=1)
     assert raised.value.retry_after is None and not raised.value.final
     assert raised.value.status == 429
-    emu.configure({"burst_429_every": 2})  # request 2 is limited, 3 passes
-    emu.reset_counters()
-    submit(emu.base_url, attempts=3)
-    assert [r.status for r in posts(emu)] == [429, 200]
+    emulator.configure({"burst_429_every": 2})  # request 2 is limited, 3 passes
+    emulator.reset_counters()
+    submit(emulator.base_url, attempts=3)
+    assert [r.status for r in posts(emulator)] == [429, 200]
 
 
 # --- rejected requests -------------------------------------------------------------------------
 
 
-def test_unknown_model_404_is_model_not_found(emu: Emulator) -> None:
+def test_unknown_model_404_is_model_not_found(emulator: Emulator) -> None:
     with pytest.raises(ModelNotFound) as raised:
-        submit(emu.base_url, body(model="grok-nonexistent"))
+        submit(emulator.base_url, body(model="grok-nonexistent"))
     assert raised.value.status == 404 and "grok-nonexistent" in str(raised.value)
 
 
@@ -234,65 +234,66 @@ def test_model_not_found_400_body_is_model_not_found() -> None:
     assert server.count == 1
 
 
-def test_search_parameters_is_feature_gone(emu: Emulator) -> None:
+def test_search_parameters_is_feature_gone(emulator: Emulator) -> None:
     with pytest.raises(FeatureGone) as raised:
-        submit(emu.base_url, body(search_parameters={"mode": "auto"}))
+        submit(emulator.base_url, body(search_parameters={"mode": "auto"}))
     assert raised.value.status == 410 and "Live search is deprecated" in str(raised.value)
 
 
-def test_reasoning_effort_on_a_non_reasoning_model_is_invalid_request(emu: Emulator) -> None:
+def test_reasoning_effort_on_a_non_reasoning_model_is_invalid_request(emulator: Emulator) -> None:
     with pytest.raises(InvalidRequest) as raised:
-        submit(emu.base_url, body(model="grok-4.20-0309-non-reasoning", reasoning_effort="high"))
+        submit(emulator.base_url,
+               body(model="grok-4.20-0309-non-reasoning", reasoning_effort="high"))
     assert raised.value.status == 400 and "reasoningEffort" in str(raised.value)
 
 
-def test_unprocessable_body_is_invalid_request_with_server_text(emu: Emulator) -> None:
+def test_unprocessable_body_is_invalid_request_with_server_text(emulator: Emulator) -> None:
     bad = {**body(), "messages": [{"role": "robot", "content": "hi"}], "invalid_on_purpose": True}
     with pytest.raises(InvalidRequest) as raised:
-        submit(emu.base_url, bad)
+        submit(emulator.base_url, bad)
     assert raised.value.status == 422
     assert "Failed to deserialize" in str(raised.value) and "robot" in str(raised.value)
-    assert len(posts(emu)) == 1
+    assert len(posts(emulator)) == 1
 
 
-def test_server_error_on_poll_is_transient(emu: Emulator) -> None:
-    request_id = submit(emu.base_url)
-    emu.configure({"error_5xx_rate": 1.0, "faults_apply_to": "get", "seed": 7})
+def test_server_error_on_poll_is_transient(emulator: Emulator) -> None:
+    request_id = submit(emulator.base_url)
+    emulator.configure({"error_5xx_rate": 1.0, "faults_apply_to": "get", "seed": 7})
     seen = set()
     for _ in range(6):  # the fault alternates JSON and HTML bodies and 500/502/503
         with pytest.raises(ServerError) as raised:
-            poll(emu.base_url, request_id)
+            poll(emulator.base_url, request_id)
         assert not raised.value.final and raised.value.status in (500, 502, 503)
         assert "<" not in str(raised.value), "an HTML error page leaked markup into the message"
         seen.add(raised.value.status)
     assert seen
 
 
-def test_server_error_on_submit_is_not_retried(emu: Emulator) -> None:
-    emu.configure({"error_5xx_rate": 1.0, "faults_apply_to": "post"})
+def test_server_error_on_submit_is_not_retried(emulator: Emulator) -> None:
+    emulator.configure({"error_5xx_rate": 1.0, "faults_apply_to": "post"})
     with pytest.raises(ServerError):
-        submit(emu.base_url, attempts=4)
-    assert len(posts(emu)) == 1, "a POST that reached the server may have started a job"
+        submit(emulator.base_url, attempts=4)
+    assert len(posts(emulator)) == 1, "a POST that reached the server may have started a job"
 
 
 # --- the network ---------------------------------------------------------------------------------
 
 
-def test_dropped_connection_is_network_error_and_post_not_retried(emu: Emulator) -> None:
-    emu.configure({"drop_rate": 1.0, "faults_apply_to": "post"})
+def test_dropped_connection_is_network_error_and_post_not_retried(emulator: Emulator) -> None:
+    emulator.configure({"drop_rate": 1.0, "faults_apply_to": "post"})
     sent: list[httpx.Request] = []
     with pytest.raises(NetworkError) as raised:
-        submit(emu.base_url, attempts=4, on_request=sent)
+        submit(emulator.base_url, attempts=4, on_request=sent)
     assert not raised.value.never_sent and not raised.value.final
-    assert [r.status for r in posts(emu)] == [0], "the emulator saw exactly one (dropped) POST"
+    assert [r.status for r in posts(emulator)] == [0], "the emulator saw exactly one (dropped) POST"
     assert len(sent) == 1
 
 
-def test_dropped_connection_on_poll_is_network_error(emu: Emulator) -> None:
-    request_id = submit(emu.base_url)
-    emu.configure({"drop_rate": 1.0, "faults_apply_to": "get"})
+def test_dropped_connection_on_poll_is_network_error(emulator: Emulator) -> None:
+    request_id = submit(emulator.base_url)
+    emulator.configure({"drop_rate": 1.0, "faults_apply_to": "get"})
     with pytest.raises(NetworkError):
-        poll(emu.base_url, request_id)
+        poll(emulator.base_url, request_id)
 
 
 def test_connection_refused_never_sent_and_retried() -> None:
