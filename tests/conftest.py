@@ -9,7 +9,9 @@ Configure them per module or per test with markers instead of redefining them:
   lines the ``shell`` and ``kernel`` fixtures run after loading the extension.
 
 Tests in ``tests/kernel/`` are marked ``kernel`` and tests in ``tests/browser/`` ``browser`` by
-folder; a kernel test elsewhere carries ``@pytest.mark.kernel`` itself.
+folder; a kernel test elsewhere carries ``@pytest.mark.kernel`` itself. A new test file in any
+folder below ``tests/`` gets all of this with no boilerplate (no ``__init__.py`` needed: pytest
+imports test files in importlib mode). Helpers two test files share go in ``tests/support/``.
 """
 
 from __future__ import annotations
@@ -26,14 +28,16 @@ from tests.support.shell import run
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.runtime.runtime import Runtime, close_runtime, get_runtime
 
-FOLDER_MARKS = {"kernel": pytest.mark.kernel, "browser": pytest.mark.browser}
+# Browser tests share module-scoped JupyterLab servers: one xdist worker runs them all, in turn.
+FOLDER_MARKS = {"kernel": [pytest.mark.kernel],
+                "browser": [pytest.mark.browser, pytest.mark.xdist_group("browser")]}
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     for item in items:
         folder = Path(item.path).resolve().relative_to(TESTS).parts[0]
-        if folder in FOLDER_MARKS:
-            item.add_marker(FOLDER_MARKS[folder])
+        for mark in FOLDER_MARKS.get(folder, []):
+            item.add_marker(mark)
 
 
 def marker_kwargs(request: pytest.FixtureRequest, name: str) -> dict[str, Any]:
@@ -72,34 +76,32 @@ def env(emulator: Emulator, home: Path, monkeypatch: pytest.MonkeyPatch) -> dict
 
 @pytest.fixture
 def ip(env: dict[str, str]) -> Iterator[Any]:
-    """IPython's real test shell with the extension loaded; unloaded afterwards."""
+    """IPython's real test shell with the extension loaded. It is one per process, so afterwards
+    the extension is unloaded and every ``%config GrokDefer`` setting and every name the test's
+    cells bound are dropped: tests sharing it stay apart, whatever order they run in."""
     from IPython.testing import globalipapp
 
     # start_ipython() returns the shell only on its first call in a process; later calls None.
     shell = globalipapp.start_ipython() or globalipapp.get_ipython()
     assert shell is not None
+    before = set(shell.user_ns)
     shell.run_line_magic("load_ext", "xai_defer_magic")
     try:
         yield shell
     finally:
         shell.run_line_magic("unload_ext", "xai_defer_magic")
-        shell.user_ns.pop("job", None)
+        shell.config.pop("GrokDefer", None)  # %config outlives the extension
+        for name in set(shell.user_ns) - before:
+            if not name.startswith("_"):
+                shell.user_ns.pop(name, None)
 
 
 @pytest.fixture
-def shell(ip: Any, request: pytest.FixtureRequest) -> Iterator[Any]:
-    """The test shell with the ``grok_config`` marker's settings; afterwards every setting and
-    every name a test's cells bound are dropped, so tests sharing the one shell stay apart."""
-    before = set(ip.user_ns)
+def shell(ip: Any, request: pytest.FixtureRequest) -> Any:
+    """The test shell with the ``grok_config`` marker's settings (``ip`` drops them after)."""
     for line in grok_config_lines(request):
         run(ip, line)
-    try:
-        yield ip
-    finally:
-        ip.config.pop("GrokDefer", None)  # %config outlives the extension
-        for name in set(ip.user_ns) - before:
-            if not name.startswith("_"):
-                ip.user_ns.pop(name, None)
+    return ip
 
 
 @pytest.fixture
