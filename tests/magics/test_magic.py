@@ -32,7 +32,9 @@ SPEC = json.loads((XAI_DATA / "openapi.json").read_text(encoding="utf-8"))
 CHAT_REQUEST = jsonschema.Draft202012Validator(
     {"$ref": "#/components/schemas/ChatRequest", "components": SPEC["components"]}
 )
-pytestmark = pytest.mark.grok_config(first_poll=0.2)  # results soon after the 1 s job
+# Jobs answer in 0.3 s and are polled from 0.2 s on; a test that needs a job still pending
+# asks for [[latency=60]] or a slower emulator.
+pytestmark = [pytest.mark.emulator(latency=0.3), pytest.mark.grok_config(first_poll=0.2)]
 
 
 # --- options map to the request -----------------------------------------------------------------
@@ -169,6 +171,7 @@ def test_grok_wait_without_pending_jobs(shell: Any, capsys: pytest.CaptureFixtur
     assert "No pending jobs." in capsys.readouterr().out
 
 
+@pytest.mark.emulator(latency=1.0)  # both jobs still pending when %grok_wait starts
 def test_grok_wait_waits_for_all_pending(
     shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]
 ) -> None:

@@ -16,7 +16,7 @@ from tests.support.shell import run
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.catalogue import count_prompt_tokens
 
-pytestmark = pytest.mark.grok_config(first_poll=0.2)
+pytestmark = [pytest.mark.emulator(latency=0.2), pytest.mark.grok_config(first_poll=0.1)]
 
 HANG = 30.0
 

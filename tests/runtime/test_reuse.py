@@ -17,7 +17,7 @@ from xai_defer_magic.emulator import Emulator
 HANG = 30.0
 
 
-pytestmark = pytest.mark.grok_config(first_poll=0.2)
+pytestmark = [pytest.mark.emulator(latency=0.2), pytest.mark.grok_config(first_poll=0.1)]
 
 
 def posts(emulator: Emulator) -> int:
