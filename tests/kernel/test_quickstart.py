@@ -27,7 +27,8 @@ from nbclient import NotebookClient
 
 from tests.support import REPO
 
-pytestmark = pytest.mark.kernel
+# The tests share one module-scoped headless run: one xdist worker runs them, and it, once.
+pytestmark = [pytest.mark.kernel, pytest.mark.xdist_group("quickstart")]
 
 QUICKSTART = REPO / "notebooks" / "quickstart.ipynb"
 
