@@ -97,6 +97,7 @@ class LagSampler:
 
 
 def run_deferred(base_url: str, plan: Plan) -> dict[str, Any]:
+    from xai_defer_magic.core.options import RequestOptions
     from xai_defer_magic.core.schedule import PollSchedule
     from xai_defer_magic.engines.deferred.poller import PollSettings
     from xai_defer_magic.runtime.runtime import Runtime, Settings
@@ -108,7 +109,7 @@ def run_deferred(base_url: str, plan: Plan) -> dict[str, Any]:
         runtime = Runtime(Settings(base_url=base_url, home=home, poll=poll))
         try:
             start = time.monotonic()
-            jobs = [runtime.defer(prompt(i, t), model=plan.model, display=False)[0]
+            jobs = [runtime.defer(prompt(i, t), RequestOptions(model=plan.model), display=False)[0]
                     for i, t in enumerate(plan.latencies())]
             submitted = time.monotonic() - start
             for job in jobs:
@@ -125,6 +126,7 @@ def run_deferred(base_url: str, plan: Plan) -> dict[str, Any]:
 def run_batch(base_url: str, plan: Plan) -> dict[str, Any]:
     import httpx
 
+    from xai_defer_magic.core.options import RequestOptions
     from xai_defer_magic.core.request import build_request
     from xai_defer_magic.core.schedule import PollSchedule
     from xai_defer_magic.engines.batch.engine import (
@@ -144,7 +146,7 @@ def run_batch(base_url: str, plan: Plan) -> dict[str, Any]:
 
     settings = EngineSettings(schedule=scaled(BATCH_SCHEDULE),
                               results_schedule=scaled(RESULTS_SCHEDULE))
-    items = [(f"b8-{i:05d}", build_request(prompt(i, t), model=plan.model))
+    items = [(f"b8-{i:05d}", build_request(prompt(i, t), RequestOptions(model=plan.model)))
              for i, t in enumerate(plan.latencies())]
     loop = LoopThread(name="xai-defer-poller")
     with tempfile.TemporaryDirectory(prefix="xdm-bench-b8-") as home:

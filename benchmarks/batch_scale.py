@@ -27,6 +27,7 @@ from .common import FAKE_KEY, REPO, EmulatorProcess, rss_bytes
 def measure(base_url: str, items: int) -> dict[str, Any]:
     import httpx
 
+    from xai_defer_magic.core.options import RequestOptions
     from xai_defer_magic.core.request import build_request
     from xai_defer_magic.core.schedule import PollSchedule
     from xai_defer_magic.engines.batch.engine import BatchEngine, EngineSettings, batch_name
@@ -67,7 +68,8 @@ def measure(base_url: str, items: int) -> dict[str, Any]:
         gc.collect()
         rss0 = rss_bytes()
         start = time.monotonic()
-        work = [(f"b9-{i:05d}", build_request(f"Row {i}: classify this row.", model="grok-4.3"))
+        options = RequestOptions(model="grok-4.3")
+        work = [(f"b9-{i:05d}", build_request(f"Row {i}: classify this row.", options))
                 for i in range(items)]
         future = loop.submit(main())
         scheduled = time.monotonic() - start

@@ -142,6 +142,7 @@ def prompt(index: int, processing: float) -> str:
 
 
 def _run_ours(base_url: str, plan: Plan, timeout: float) -> list[str]:
+    from xai_defer_magic.core.options import RequestOptions
     from xai_defer_magic.core.schedule import PollSchedule
     from xai_defer_magic.engines.deferred.poller import PollSettings
     from xai_defer_magic.runtime.runtime import Runtime, Settings
@@ -160,7 +161,8 @@ def _run_ours(base_url: str, plan: Plan, timeout: float) -> list[str]:
             t0 = time.monotonic()
             for i, (arrival, t) in enumerate(plan.draw()):
                 time.sleep(max(0.0, t0 + arrival / plan.scale - time.monotonic()))
-                job, _card = runtime.defer(prompt(i, t), model="grok-4", display=False)
+                job, _card = runtime.defer(prompt(i, t), RequestOptions(model="grok-4"),
+                                           display=False)
                 jobs.append(job)
             deadline = t0 + timeout
             for job in jobs:

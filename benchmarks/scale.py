@@ -37,21 +37,22 @@ from .common import (
 
 def measure(base_url: str, admin_root: str, jobs: int, window: float) -> dict[str, Any]:
     """Runs in the child process: submit, then watch the poller thread for ``window`` s."""
+    from xai_defer_magic.core.options import RequestOptions
     from xai_defer_magic.runtime.runtime import Runtime, Settings
 
     os.environ["XAI_API_KEY"] = FAKE_KEY
     with tempfile.TemporaryDirectory(prefix="xdm-bench-b5-") as home:
         runtime = Runtime(Settings(base_url=base_url, home=home))
         try:
-            runtime.defer("Warm-up job.", model="grok-4", display=False)
+            runtime.defer("Warm-up job.", RequestOptions(model="grok-4"), display=False)
             time.sleep(1.5)  # the warm-up job has been polled: client and pool exist
             gc.collect()
             rss0 = rss_bytes()
             admin_call(admin_root, "reset", {})
             t0 = time.monotonic()
             for _ in range(jobs):
-                runtime.defer("Benchmark job, kept pending.", model="grok-4", display=False,
-                              fresh=True)
+                runtime.defer("Benchmark job, kept pending.",
+                              RequestOptions(model="grok-4", fresh=True), display=False)
             submit_seconds = time.monotonic() - t0
             gc.collect()
             rss1 = rss_bytes()

@@ -15,6 +15,7 @@ fi
 bash scripts/setup.sh
 .venv/bin/ruff check xai_defer_magic tests benchmarks
 .venv/bin/mypy
+.venv/bin/lint-imports --no-cache
 # Three tiers, one after another (extra arguments go to each): a tier whose tests the arguments
 # deselect all (pytest's exit status 5) is not a failure. Browser tests run in one process: they
 # and real kernels would otherwise fight for the 2 cores their timeouts were measured on.

@@ -15,17 +15,18 @@ if TYPE_CHECKING:
     from xai_defer_magic.core.group import Group
     from xai_defer_magic.core.job import Job
     from xai_defer_magic.core.request import Prompt
+    from xai_defer_magic.magics.grok_defer import GrokDefer
+    from xai_defer_magic.runtime.runtime import Runtime
 
-_magics: Any = None
+_magics: GrokDefer | None = None
 
 
 def load_ipython_extension(ipython: Any) -> None:
     """Register the magics and resume the jobs a previous kernel left pending."""
     global _magics
-    from xai_defer_magic.magics.grok_defer import GrokDefer
+    from xai_defer_magic.magics.extension import register
 
-    _magics = GrokDefer(ipython)
-    ipython.register_magics(_magics)
+    _magics = register(ipython)
     if _magics.resume_on_load:
         _magics.runtime.resume_unfinished()
         from xai_defer_magic.runtime.fanout import resume_groups
@@ -36,15 +37,11 @@ def load_ipython_extension(ipython: Any) -> None:
 def unload_ipython_extension(ipython: Any) -> None:
     """Undo everything load did: magics removed, poller and loop thread stopped."""
     global _magics
+    from xai_defer_magic.magics.extension import unregister
     from xai_defer_magic.runtime.runtime import close_runtime
 
     if _magics is not None:
-        for kind, names in _magics.magics.items():
-            for name in names:
-                ipython.magics_manager.magics[kind].pop(name, None)
-        ipython.magics_manager.registry.pop(type(_magics).__name__, None)
-        if _magics in getattr(ipython, "configurables", []):  # else %config would revive it
-            ipython.configurables.remove(_magics)
+        unregister(ipython)
         _magics = None
     close_runtime()
 
@@ -64,15 +61,16 @@ def defer(
 ) -> Job:
     """Submit a deferred chat completion from Python; returns the job handle at once.
 
-    An identical request already answered or pending is reused unless ``fresh``.
+    An identical request already answered or pending is reused unless ``fresh``. A bad value
+    raises ``InvalidArgument`` (one line) before anything is sent.
     """
-    from xai_defer_magic.runtime.runtime import get_runtime
+    from xai_defer_magic.core.options import RequestOptions
 
-    job, _card = get_runtime().defer(
-        prompt, model=model, system=system, temperature=temperature, max_tokens=max_tokens,
-        reasoning_effort=reasoning_effort, timeout=timeout, display=display, fresh=fresh,
-        max_cost=max_cost,
+    options = RequestOptions(
+        model=model, system=system, temperature=temperature, max_tokens=max_tokens,
+        reasoning_effort=reasoning_effort, timeout=timeout, fresh=fresh, max_cost=max_cost,
     )
+    job, _card = _showing_runtime().defer(prompt, options, display=display)
     return job
 
 
@@ -102,22 +100,32 @@ def defer_many(
     ``batch=True``: one xAI batch instead of deferred requests (cheaper, not rate-limited,
     answers within 24 h; a crash resumes the same batch).
     """
-    from xai_defer_magic.magics.prompts import namespace_of
+    from xai_defer_magic.core.options import RequestOptions
+    from xai_defer_magic.magics.parse import namespace_of
     from xai_defer_magic.runtime.fanout import start_group
-    from xai_defer_magic.runtime.runtime import get_runtime
 
+    options = RequestOptions(
+        model=model, system=system, temperature=temperature, max_tokens=max_tokens,
+        reasoning_effort=reasoning_effort, timeout=timeout, schema=schema, fresh=fresh,
+        max_cost=max_cost,
+    )
     hidden: frozenset[str] = frozenset()
     if namespace is None:
         from IPython import get_ipython
 
         namespace, hidden = namespace_of(get_ipython())
     return start_group(
-        get_runtime(), template, items, as_name=as_name, namespace=namespace, hidden=hidden,
-        model=model, system=system, temperature=temperature, max_tokens=max_tokens,
-        reasoning_effort=reasoning_effort, schema=schema, timeout=timeout, display=display,
-        fresh=fresh, max_cost=max_cost,
-        batch=batch,
+        _showing_runtime(), template, items, options, as_name=as_name, namespace=namespace,
+        hidden=hidden, display=display, batch=batch,
     )
+
+
+def _showing_runtime() -> Runtime:
+    """The process's runtime, handed the views that show its jobs (it imports none itself)."""
+    from xai_defer_magic.runtime.runtime import get_runtime
+    from xai_defer_magic.views.presenter import PRESENTER
+
+    return get_runtime(presenter=PRESENTER)
 
 
 def groups() -> list[Group]:

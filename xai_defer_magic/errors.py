@@ -37,6 +37,10 @@ class InsecureTransport(GrokDeferError):
     """The key would travel over plain http to a host that is not loopback."""
 
 
+class InvalidArgument(GrokDeferError, ValueError):
+    """A value the request cannot carry; raised before anything is sent."""
+
+
 # --- answers from the server ----------------------------------------------------------------
 
 

@@ -9,13 +9,13 @@ import jsonschema
 import pytest
 from pydantic import BaseModel
 
-from xai_defer_magic.core.request import InvalidArgument
 from xai_defer_magic.core.structured import (
     _minimal_check,
     parse_answer,
     resolve_schema,
 )
 from xai_defer_magic.emulator import structured as emulated
+from xai_defer_magic.errors import InvalidArgument
 
 LABEL = {"type": "object", "title": "Label",
          "properties": {"label": {"type": "string", "enum": ["pos", "neg"]},

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
-from xai_defer_magic.core.request import InvalidArgument
 from xai_defer_magic.core.templates import fill, format_value
+from xai_defer_magic.errors import InvalidArgument
 
 
 class Point:

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.engines.deferred.poller import PollSettings
@@ -48,7 +49,7 @@ def test_cancel_mid_get_keeps_the_lease_until_the_answer_is_journaled(
     emulator.configure({"deliver_seconds": 1.5})
     runtime = runtime_for(home)
     try:
-        job, _card = runtime.defer("slow answer", model="grok-3", display=False)
+        job, _card = runtime.defer("slow answer", RequestOptions(model="grok-3"), display=False)
         rid = job.request_id or ""
         until(lambda: emulator.delivered_count(rid) == 1, 10, "the 200 to start")
         job.cancel()  # the polling task ends; the shielded GET is still reading the body
@@ -69,7 +70,8 @@ def test_request_timeout_bounds_the_whole_get_not_each_read(
     emulator.configure({"deliver_seconds": 4.0})  # every piece arrives well within 1 s
     runtime = runtime_for(home, request_timeout=1.0)
     try:
-        job, _card = runtime.defer("trickles for four seconds", model="grok-3", display=False)
+        job, _card = runtime.defer("trickles for four seconds", RequestOptions(model="grok-3"),
+                                   display=False)
         rid = job.request_id or ""
         until(lambda: emulator.delivered_count(rid) == 1, 10, "the 200 to start")
         started = time.monotonic()
@@ -88,7 +90,7 @@ def test_answer_lost_after_delivery_is_named_lost_not_pending_or_a_404(
     emulator.configure({"lose_after_delivery": True})
     runtime = runtime_for(home)
     try:
-        job, _card = runtime.defer("lost on the way", model="grok-3", display=False)
+        job, _card = runtime.defer("lost on the way", RequestOptions(model="grok-3"), display=False)
         rid = job.request_id or ""
         until(lambda: job.done, 10, "the job to end")
         assert job.status == "failed", job.status
@@ -112,7 +114,7 @@ def test_the_card_counts_the_final_poll_before_it_shows_done(
     emulator.latency = 0.5
     runtime = runtime_for(home)
     try:
-        job, _card = runtime.defer("count my polls", model="grok-3", display=False)
+        job, _card = runtime.defer("count my polls", RequestOptions(model="grok-3"), display=False)
         seen: list[tuple[str, int]] = []
         job.add_listener(lambda j: seen.append((j.status, j.polls)))
         card = JobCard(job)

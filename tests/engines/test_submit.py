@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.jobs import submit_directly
+from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.server import CHAT_PATH, DEFERRED_PREFIX
@@ -27,7 +28,7 @@ def defer_within(runtime: Runtime, seconds: float, prompt: str) -> Any:
 
     def call() -> None:
         try:
-            box["job"] = runtime.defer(prompt, model="grok-3", display=False)[0]
+            box["job"] = runtime.defer(prompt, RequestOptions(model="grok-3"), display=False)[0]
         except BaseException as exc:  # re-raised below, on the test's thread
             box["error"] = exc
 
@@ -97,7 +98,7 @@ def test_a_request_id_that_is_not_a_plain_token_is_refused(
     emulator.configure({"request_id": hostile})
     runtime = Runtime(Settings(home=str(home), poll=PollSettings(schedule=FAST)))
     try:
-        job, _card = runtime.defer("hostile id", model="grok-3", display=False)
+        job, _card = runtime.defer("hostile id", RequestOptions(model="grok-3"), display=False)
         assert job.done, "refused when the POST's answer was read"
         assert not runtime.poller.tracks(job) and runtime.poller.active_count == 0
         paths = [r.path for r in emulator.requests()]
@@ -110,7 +111,7 @@ def test_a_request_id_that_is_not_a_plain_token_is_refused(
     emulator.configure({"request_id": None})
     runtime = Runtime(Settings(home=str(home), poll=PollSettings(schedule=FAST)))
     try:
-        job, _card = runtime.defer("plain id", model="grok-3", display=False)
+        job, _card = runtime.defer("plain id", RequestOptions(model="grok-3"), display=False)
         assert job.result(timeout=10)
         assert any(r.path.startswith(DEFERRED_PREFIX) for r in emulator.requests())
     finally:

@@ -107,6 +107,9 @@ def test_a_retired_slug_names_who_answered_and_its_price(
     assert chat_posts(emulator)[0]["model"] == "grok-4"  # sent as the user wrote it
     assert job.model == "grok-4" and job.served_model == "grok-4.3"
     assert "grok-4 → grok-4.3" in repr(job)
+    deadline = time.monotonic() + HANG  # the runtime fetches the prices once the job finished
+    while job.catalogue is None and time.monotonic() < deadline:
+        time.sleep(0.02)
     note = text.redirect_line(job)
     assert note is not None and "\n" not in note
     assert "grok-4 is retired" in note and "grok-4.3" in note
@@ -138,12 +141,17 @@ def test_no_note_when_the_model_answered_itself(shell: Any, emulator: Emulator) 
 def test_catalogue_unavailable_still_names_who_answered(
     shell: Any, emulator: Emulator
 ) -> None:
+    import xai_defer_magic
+    from xai_defer_magic.errors import GrokDeferError
     from xai_defer_magic.views import text
 
+    emulator.faults.faults_apply_to = "get"
+    emulator.faults.error_5xx_rate = 1.0  # the catalogue GET fails, and is not asked again soon
+    with pytest.raises(GrokDeferError):
+        xai_defer_magic.models()
+    emulator.faults.error_5xx_rate = 0.0
     run(shell, "%%grok_defer -m grok-3 -o job\nWho are you?")
     job = finished(shell.user_ns["job"])
-    emulator.faults.faults_apply_to = "get"
-    emulator.faults.error_5xx_rate = 1.0  # the catalogue GET fails
     note = text.redirect_line(job)
     assert note is not None and "grok-3" in note and "grok-4.3" in note and "$" not in note
     assert any(r.path == "/v1/language-models" and r.status >= 500 for r in emulator.requests())

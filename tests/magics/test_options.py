@@ -15,17 +15,18 @@ import pytest
 from IPython.core.error import UsageError
 
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.magics.grok_defer import GrokDefer
+from xai_defer_magic.magics.extension import MAGIC_CLASSES
 
 
 def magics_with_options() -> list[tuple[str, str, argparse.ArgumentParser]]:
-    """(kind, name, parser) of every magic of GrokDefer that parses its line."""
+    """(kind, name, parser) of every magic of the extension that parses its line."""
     found = []
-    for kind in ("line", "cell"):
-        for name, method_name in GrokDefer.magics[kind].items():
-            parser = getattr(getattr(GrokDefer, method_name), "parser", None)
-            if isinstance(parser, argparse.ArgumentParser):
-                found.append((kind, name, parser))
+    for family in MAGIC_CLASSES:
+        for kind in ("line", "cell"):
+            for name, method_name in family.magics[kind].items():
+                parser = getattr(getattr(family, method_name), "parser", None)
+                if isinstance(parser, argparse.ArgumentParser):
+                    found.append((kind, name, parser))
     return found
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import pytest
 
 from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.engines.deferred.poller import PollSettings
@@ -124,8 +125,8 @@ def test_soak_200_jobs_through_faults(
                     "burst_429_every": 40, "burst_429_length": 3, "retry_after": 0.3,
                     "slow_rate": 0.1, "slow_seconds": 0.5,
                 })
-            job, _card = rt.defer(f"Soak job {i}: name a prime.", model="grok-3-mini",
-                                  display=False)
+            job, _card = rt.defer(f"Soak job {i}: name a prime.",
+                                  RequestOptions(model="grok-3-mini"), display=False)
             jobs.append(job)
         submitted = time.monotonic() - started
         wait_all(jobs)

@@ -17,12 +17,9 @@ class Answer(str):
     __slots__ = ()
 
     def _repr_html_(self) -> str:
-        from xai_defer_magic.views.static import (  # markdown-it and nh3: on first use
-            CARD_CSS,
-            answer_section,
-        )
+        from xai_defer_magic.render.answer import answer_card_html  # markdown-it, nh3: when shown
 
-        return f"{CARD_CSS}{answer_section(str(self))}"
+        return answer_card_html(str(self))
 
     def _repr_markdown_(self) -> str:
         from xai_defer_magic.render.markdown import safe_markdown

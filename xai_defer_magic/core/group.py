@@ -13,6 +13,8 @@ import time
 from collections.abc import Callable, Generator, Iterator
 from typing import Any
 
+from xai_defer_magic.core.failures import log_once
+from xai_defer_magic.core.group_table import to_pandas
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.errors import GrokDeferError, JobTimeout
 
@@ -160,9 +162,32 @@ class Group:
         """One row per input item, on the input's index: its columns (or ``item``), then
         ``answer``, ``status``, ``error``, tokens, ``cost_usd``, ``request_id`` and, with
         ``--schema``, one column per parsed field (and ``parse_error``)."""
-        from xai_defer_magic.core.group_table import to_pandas
-
         return to_pandas(self)
+
+    # --- used by the runtime and the engines ----------------------------------------------------
+
+    def driven_by(self, controller: Any) -> None:
+        """What ``cancel()`` and ``retry_failed()`` go to (None: nothing in this kernel)."""
+        self.controller = controller
+
+    def shown_in(self, card: Any) -> None:
+        """The card the cell that made the group shows (it moves with the group on reload)."""
+        self.card = card
+
+    def indexed_like(self, source_index: Any) -> None:
+        """The input's pandas index, for ``to_pandas()``."""
+        self.source_index = source_index
+
+    def run_as_batch(self, batch_id: str | None = None) -> None:
+        """The group runs as one xAI batch (``--batch``), known by ``batch_id`` once created."""
+        self.engine = "batch"
+        self.batch_known(batch_id)
+
+    def batch_known(self, batch_id: str | None) -> None:
+        """The xAI batch's id; a change moves ``version`` (the card shows the id)."""
+        if batch_id != self.batch_id:
+            self.batch_id = batch_id
+            self.version += 1
 
     # --- listeners ---------------------------------------------------------------------------
 
@@ -185,7 +210,7 @@ class Group:
         for listener in list(self._listeners):  # views first: a woken wait() finds them done
             try:
                 listener(self)
-            except Exception:  # a broken view must never stop the submitter or the poller
-                pass
+            except Exception as exc:  # a broken view must never stop the submitter or the poller
+                log_once("a group listener", exc)
         with self._changed:
             self._changed.notify_all()

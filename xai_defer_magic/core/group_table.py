@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.structured import fields_of, parse_job
+
+if TYPE_CHECKING:  # a group's table is built from the group: group.py imports this module
+    from xai_defer_magic.core.group import Group
 
 TOKEN_COLUMNS = ("prompt_tokens", "completion_tokens", "reasoning_tokens", "total_tokens")
 

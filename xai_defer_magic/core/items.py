@@ -12,8 +12,8 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from xai_defer_magic.core.request import InvalidArgument
 from xai_defer_magic.core.templates import is_defined, placeholders
+from xai_defer_magic.errors import InvalidArgument
 
 MAX_ITEMS = 10_000  # beyond this, xAI's Batch API (--batch) is the right engine
 

@@ -13,10 +13,14 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Generator
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import Any, Protocol
 
 from xai_defer_magic.core.answer import Answer
+from xai_defer_magic.core.catalogue import Catalogue
 from xai_defer_magic.core.completion import Completion
+from xai_defer_magic.core.failures import log_once
+from xai_defer_magic.core.pricing import Cost, completion_cost
+from xai_defer_magic.core.structured import parse_job
 from xai_defer_magic.errors import (
     GrokDeferError,
     JobCancelled,
@@ -24,11 +28,14 @@ from xai_defer_magic.errors import (
     JobTimeout,
 )
 
-if TYPE_CHECKING:
-    from xai_defer_magic.core.catalogue import Catalogue
-
 PENDING_STATUSES = ("submitting", "pending")
 FINISHED_STATUSES = ("done", "failed", "expired", "timed_out", "cancelled")
+LOCAL_PREFIX = "local+"  # '+' is outside a server id's safe set: the two never collide
+
+
+def is_local_id(key: str) -> bool:
+    """True for the journal key of a job the server has not given an id yet."""
+    return key.startswith(LOCAL_PREFIX)
 
 
 class JobController(Protocol):
@@ -43,10 +50,11 @@ Listener = Callable[["Job"], None]
 
 
 class Job:
-    """A deferred chat completion: created when submitted, finished when its result is shown."""
+    """A deferred chat completion: created when submitted, finished when its result is shown.
 
-    schema: Any = None  # structured.Schema of a --schema job (else read from the request)
-    template_names: tuple[str, ...] = ()  # the {names} filled into the prompt
+    Its fields are read by anyone and changed only through its methods, each named for what
+    happened (``accepted``, ``polling``, ``polled``, ``finish``, ``set_status``...).
+    """
 
     def __init__(
         self,
@@ -57,11 +65,17 @@ class Job:
         created_at: float | None = None,
         timeout: float | None = None,
         cell_id: str | None = None,
+        key: str | None = None,
+        engine: str = "deferred",
+        estimated_cost_usd: float | None = None,
+        polls: int = 0,
+        last_poll_at: float | None = None,
     ) -> None:
-        self.request_id: str | None = None
+        # ``key``: the journal key of a job read back, its request id or (never sent) local id.
+        self.request_id: str | None = None if key is None or is_local_id(key) else key
         # Journal key until the server gives the id: the intent row written before the POST.
-        self.local_id = f"local+{uuid.uuid4().hex}"
-        self.engine = "deferred"  # which engine runs it (the runtime's engines by name)
+        self.local_id = key if key and is_local_id(key) else f"{LOCAL_PREFIX}{uuid.uuid4().hex}"
+        self.engine = engine  # which engine runs it (the runtime's engines by name)
         self.model = model
         self.request = request
         self.base_url = base_url
@@ -69,18 +83,21 @@ class Job:
         self.timeout = timeout
         self.cell_id = cell_id
         self.status = "submitting"
-        self.polls = 0
-        self.last_poll_at: float | None = None
+        self.polls = polls
+        self.last_poll_at = last_poll_at
         self.finished_at: float | None = None
         self.completion: Completion | None = None
         self.error: str | None = None
         self.note: str | None = None  # transient detail shown beside the status ("retrying…")
         self.exception: GrokDeferError | None = None
-        # Set by the runtime: the catalogue that prices an answer without cost_in_usd_ticks.
-        self.catalogue_lookup: Callable[[Job], Catalogue | None] | None = None
+        # The catalogue that prices an answer without cost_in_usd_ticks, once the runtime
+        # has it (see prices_arrived): reading the cost never goes to the network.
+        self.catalogue: Catalogue | None = None
         self.poll_started = time.monotonic()
-        self.estimated_cost_usd: float | None = None  # the pre-send estimate, when one was made
+        self.estimated_cost_usd = estimated_cost_usd  # the pre-send estimate, when one was made
         self.reused_from: Any = None  # reuse.ReusedFrom when the answer came from the journal
+        self.schema: Any = None  # structured.Schema of a --schema job (else read from request)
+        self.template_names: tuple[str, ...] = ()  # the {names} filled into the prompt
         self._controller: JobController | None = None
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
@@ -113,17 +130,27 @@ class Job:
 
     @property
     def cost_usd(self) -> float | None:
-        """The billed cost, or one estimated from catalogue prices (see ``cost_estimated``)."""
-        from xai_defer_magic.core.pricing import job_cost
-
-        return job_cost(self).usd
+        """The billed cost, or one estimated from catalogue prices (see ``cost_estimated``);
+        None until known (prices the runtime is still fetching arrive by themselves)."""
+        return self._cost().usd
 
     @property
     def cost_estimated(self) -> bool:
         """True when the body had no ``cost_in_usd_ticks`` and ``cost_usd`` is computed."""
-        from xai_defer_magic.core.pricing import job_cost
+        return self._cost().estimated
 
-        return job_cost(self).estimated
+    def _cost(self) -> Cost:
+        if self.completion is None:
+            return Cost(None)
+        return completion_cost(self.completion, self.model, self.catalogue)
+
+    def wants_catalogue(self) -> bool:
+        """True for an answer the catalogue would tell more about: its price (no ticks in the
+        body) or the model that served a retired name."""
+        if self.completion is None or self.catalogue is not None:
+            return False
+        served = self.completion.model
+        return self.completion.usage.cost_usd is None or bool(served and served != self.model)
 
     @property
     def prompt(self) -> str:
@@ -137,15 +164,11 @@ class Job:
     @property
     def parsed(self) -> Any:
         """The answer validated against ``--schema`` (None without one, or if it did not fit)."""
-        from xai_defer_magic.core.structured import parse_job
-
         return parse_job(self)[0]
 
     @property
     def parse_error(self) -> str | None:
         """Why a ``--schema`` answer did not parse or validate (the raw text stays in content)."""
-        from xai_defer_magic.core.structured import parse_job
-
         return parse_job(self)[1]
 
     @property
@@ -249,10 +272,51 @@ class Job:
         for listener in list(self._listeners):
             try:
                 listener(self)
-            except Exception:  # a broken view must never stop the poller
-                pass
+            except Exception as exc:  # a broken view must never stop the poller
+                log_once("a job listener", exc)
 
-    def set_status(self, status: str, *, error: GrokDeferError | str | None = None) -> None:
+    def filled_from(self, template_names: tuple[str, ...], schema: Any = None) -> None:
+        """The prompt was a template filled with these names (and answers to ``schema``)."""
+        self.template_names, self.schema = template_names, schema
+
+    def run_by(self, engine: str) -> None:
+        """Which of the runtime's engines runs this job from now on."""
+        self.engine = engine
+
+    def reused(self, origin: Any) -> None:
+        """The answer came from the journal (``reuse.ReusedFrom``), not from a new request."""
+        self.reused_from = origin
+
+    def accepted(self, request_id: str) -> None:
+        """The server took the request and gave it this id."""
+        self.request_id = request_id
+
+    def polling(self) -> None:
+        """Following starts (again) now: the ``--timeout`` clock restarts, the note clears."""
+        self.poll_started = time.monotonic()
+        self.note = None
+        self.set_status("pending")
+
+    def polled(self, at: float) -> int:
+        """One more GET of this job was answered; returns the count."""
+        self.polls += 1
+        self.last_poll_at = at
+        return self.polls
+
+    def noted(self, note: str | None) -> None:
+        """A transient detail beside the status ("retrying…"), or None to clear it."""
+        self.note = note
+        self.notify()
+
+    def prices_arrived(self, catalogue: Catalogue) -> None:
+        """The catalogue the runtime fetched: an answer without ticks now has a cost."""
+        if self.catalogue is None:
+            self.catalogue = catalogue
+            self.notify()
+
+    def set_status(self, status: str, *, error: GrokDeferError | str | None = None,
+                   finished_at: float | None = None) -> None:
+        """``finished_at``: when a finished job read back from the journal ended."""
         with self._lock:
             self.status = status
             if isinstance(error, GrokDeferError):
@@ -260,7 +324,7 @@ class Job:
             elif error is not None:
                 self.exception, self.error = None, error
             if status in FINISHED_STATUSES:
-                self.finished_at = self.finished_at or time.time()
+                self.finished_at = self.finished_at or finished_at or time.time()
                 self.note = None
                 if not self._finished.done():
                     self._finished.set_result(None)
@@ -272,9 +336,9 @@ class Job:
                     self._finished = concurrent.futures.Future()
         self.notify()
 
-    def finish(self, completion: Completion) -> None:
+    def finish(self, completion: Completion, finished_at: float | None = None) -> None:
         self.completion = completion
-        self.set_status("done")
+        self.set_status("done", finished_at=finished_at)
 
 
 def _resolve(waiter: asyncio.Future[None]) -> None:

@@ -14,13 +14,10 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from xai_defer_magic.core.catalogue import Catalogue, LanguageModel
 from xai_defer_magic.core.completion import Completion, Usage
-
-if TYPE_CHECKING:
-    from xai_defer_magic.core.job import Job
 
 
 @dataclass(frozen=True)
@@ -57,15 +54,6 @@ def completion_cost(
     model = catalogue.find(completion.model) or catalogue.find(requested)
     usd = usage_cost_usd(completion.usage, model) if model is not None else None
     return Cost(usd, estimated=usd is not None)
-
-
-def job_cost(job: Job) -> Cost:
-    """A finished job's cost; the catalogue is asked for only when the body has no ticks."""
-    if job.completion is None:
-        return Cost(None)
-    if job.completion.usage.cost_usd is not None or job.catalogue_lookup is None:
-        return Cost(job.completion.usage.cost_usd)
-    return completion_cost(job.completion, job.model, job.catalogue_lookup(job))
 
 
 # --- before sending -------------------------------------------------------------------------

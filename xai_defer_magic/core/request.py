@@ -1,16 +1,20 @@
-"""Build and validate the chat request body before anything is sent.
+"""Validate request values and build the chat request body before anything is sent.
 
-Shared by ``defer()`` and the magic, so a bad value is refused the same way from Python and from
-a cell, with one line that says what is wrong, and nothing reaches the server.
+Shared by ``defer()`` and the magic (through :class:`~xai_defer_magic.core.options.RequestOptions`),
+so a bad value is refused the same way from Python and from a cell, with one line that says what
+is wrong, and nothing reaches the server.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from xai_defer_magic.errors import GrokDeferError
+from xai_defer_magic.errors import InvalidArgument
+
+if TYPE_CHECKING:
+    from xai_defer_magic.core.options import RequestOptions
 
 # Known values (grok-4.3 takes all five, grok-3-mini low/high); any other word is sent as
 # written, and a model that rejects it answers with xAI's 400 (CHANGES.md).
@@ -18,33 +22,27 @@ REASONING_EFFORTS = ("none", "low", "medium", "high", "xhigh")
 ROLES = ("system", "user", "assistant", "tool", "developer")
 
 
-class InvalidArgument(GrokDeferError, ValueError):
-    """A value the request cannot carry; raised before anything is sent."""
-
-
 Prompt = str | Sequence[dict[str, Any]]
 
 
-def build_request(
-    prompt: Prompt,
-    *,
-    model: str,
-    system: str | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
-    reasoning_effort: str | None = None,
-) -> dict[str, Any]:
+def build_request(prompt: Prompt, options: RequestOptions) -> dict[str, Any]:
     """The JSON body of a chat request (without ``deferred``, which the client adds).
 
-    ``max_tokens`` is sent as ``max_completion_tokens``: xAI deprecated ``max_tokens``.
+    ``options`` were validated when built; their model must be set (see
+    ``RequestOptions.resolved``). ``max_tokens`` is sent as ``max_completion_tokens``: xAI
+    deprecated ``max_tokens``; a schema is sent as ``response_format``.
     """
-    body: dict[str, Any] = {"model": check_model(model), "messages": messages(prompt, system)}
-    if temperature is not None:
-        body["temperature"] = check_temperature(temperature)
-    if max_tokens is not None:
-        body["max_completion_tokens"] = check_max_tokens(max_tokens)
-    if reasoning_effort is not None:
-        body["reasoning_effort"] = check_reasoning_effort(reasoning_effort)
+    if options.model is None:
+        raise InvalidArgument("No model: resolve the options against the defaults first.")
+    body: dict[str, Any] = {"model": options.model, "messages": messages(prompt, options.system)}
+    if options.temperature is not None:
+        body["temperature"] = options.temperature
+    if options.max_tokens is not None:
+        body["max_completion_tokens"] = options.max_tokens
+    if options.reasoning_effort is not None:
+        body["reasoning_effort"] = options.reasoning_effort
+    if options.schema is not None:
+        body["response_format"] = options.schema.response_format()
     return body
 
 
@@ -58,8 +56,6 @@ def messages(prompt: Prompt, system: str | None) -> list[dict[str, Any]]:
     else:
         raise InvalidArgument("The prompt must be a non-empty string or list of messages.")
     if system is not None:
-        if not system.strip():
-            raise InvalidArgument("--system is empty.")
         result.insert(0, {"role": "system", "content": system})
     return result
 
@@ -70,6 +66,12 @@ def check_message(message: Any, index: int) -> dict[str, Any]:
     if message["role"] not in ROLES:
         raise InvalidArgument(f"Message {index} has an unknown role {message['role']!r}.")
     return dict(message)
+
+
+def check_system(system: Any) -> str:
+    if not isinstance(system, str) or not system.strip():
+        raise InvalidArgument("--system is empty.")
+    return system
 
 
 def check_model(model: Any) -> str:
@@ -118,4 +120,17 @@ def check_timeout(value: Any) -> float | None:
         raise InvalidArgument(f"--timeout must be a number of seconds, not {value!r}.") from None
     if not math.isfinite(number) or number <= 0:
         raise InvalidArgument(f"--timeout must be a positive number of seconds, not {value!r}.")
+    return number
+
+
+def check_limit(value: Any, name: str) -> float | None:
+    """A spending limit in USD: None (no limit) or a positive finite number."""
+    if value is None:
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise InvalidArgument(f"{name} must be an amount in USD, not {value!r}.") from None
+    if not number > 0 or number == float("inf"):
+        raise InvalidArgument(f"{name} must be a positive amount in USD, not {value!r}.")
     return number

@@ -15,7 +15,7 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from xai_defer_magic.core.request import InvalidArgument
+from xai_defer_magic.errors import InvalidArgument
 
 _FENCED = re.compile(r"^\s*```[a-zA-Z]*\s*\n(.*)\n\s*```\s*$", re.DOTALL)
 _NAME = re.compile(r"[^A-Za-z0-9_-]+")

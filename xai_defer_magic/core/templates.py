@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from xai_defer_magic.core.request import InvalidArgument
+from xai_defer_magic.errors import InvalidArgument
 
 # {name} or {name.attr.attr}; the look-arounds leave a doubled {{name}} alone.
 PLACEHOLDER = re.compile(

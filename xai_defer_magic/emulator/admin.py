@@ -6,7 +6,7 @@ recorded as API traffic, so it cannot disturb the counts it reports.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .replies import (
     INVALID_ARGUMENT,
@@ -18,13 +18,28 @@ from .replies import (
     no_route,
 )
 
-if TYPE_CHECKING:
-    from .server import Emulator
-
 ADMIN_PREFIX = "/_emulator/"
 
 
-def admin_reply(emulator: Emulator, method: str, path: str, raw: bytes) -> Reply:
+class Controls(Protocol):
+    """The emulator's public controls, the only part of it the admin routes call."""
+
+    def stats(self) -> dict[str, Any]: ...
+
+    def id_counts(self) -> dict[str, dict[str, int]]: ...
+
+    def config(self) -> dict[str, Any]: ...
+
+    def configure(self, settings: dict[str, Any]) -> None: ...
+
+    def reset(self, *, jobs: bool = False, faults: bool = False) -> None: ...
+
+    def complete(self, request_id: str) -> None: ...
+
+    def expire(self, request_id: str) -> None: ...
+
+
+def admin_reply(emulator: Controls, method: str, path: str, raw: bytes) -> Reply:
     """Answer one admin call; a bad setting is a 400, an unknown id a 404."""
     action = path[len(ADMIN_PREFIX):]
     if method == "GET" and action == "stats":
@@ -44,7 +59,7 @@ def admin_reply(emulator: Emulator, method: str, path: str, raw: bytes) -> Reply
         return error_reply(404, NOT_FOUND, str(exc.args[0]))
 
 
-def _post(emulator: Emulator, action: str, payload: dict[str, Any]) -> Reply:
+def _post(emulator: Controls, action: str, payload: dict[str, Any]) -> Reply:
     if action == "config":
         emulator.configure(payload)
         return json_reply(200, emulator.config())

@@ -13,25 +13,25 @@ from __future__ import annotations
 
 import random
 from collections import deque
-from typing import TYPE_CHECKING, Any
+from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 from . import answers
+from .batch_paging import MAX_PAGE, BadQuery, make_token, page_after, page_limit, read_token
 from .batch_state import (
     CHAT_KEY,
     EXPIRY_SECONDS,
     Batch,
     Dates,
     Item,
-    _model_info,
     batch_body,
+    batch_terms,
     cancel,
     canonical,
     key_id,
     metadata_body,
     new_batch_id,
     new_request_id,
-    page_after,
     settle,
 )
 from .replies import (
@@ -48,14 +48,10 @@ from .replies import (
     no_route,
     unprocessable,
 )
-
-if TYPE_CHECKING:
-    from .server import Emulator
+from .state import EmulatorState
 
 BATCHES_PATH = "/v1/batches"
 FAILED_PRECONDITION = "The system is not in a state required for the operation's execution"
-MAX_PAGE = 1000  # "max 1000" on /requests and /results (REST reference)
-DEFAULT_PAGE = 100  # the server's choice; not documented
 
 
 def is_batch_path(path: str) -> bool:
@@ -63,14 +59,14 @@ def is_batch_path(path: str) -> bool:
 
 
 class BatchService:
-    """Every batch of the emulated team, behind the emulator's lock and clock."""
+    """Every batch of the emulated team, behind the shared state's lock and clock."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._emu = emulator
-        self._lock = emulator._lock
+    def __init__(self, state: EmulatorState) -> None:
+        self._state = state
+        self._lock = state.lock
         self._batches: dict[str, Batch] = {}
         self._add_calls: deque[float] = deque()
-        self._rng = random.Random(emulator._seed)
+        self._rng = random.Random(state.seed)
         self.dates = Dates()
         # Knobs (emulated seconds where they are times); tests and benchmarks may change them.
         self.max_items_per_add = 1000
@@ -92,17 +88,12 @@ class BatchService:
     def complete(self, batch_id: str) -> None:
         """Make every pending request of a batch due now."""
         with self._lock:
-            batch = self._batch_or_raise(batch_id)
-            now = self._now()
-            for item in batch.items.values():
-                if item.state == "pending":
-                    item.ready_at = now
-                    batch.add(item)  # re-queued at its new time; the old entry is a no-op
+            self._batch_or_raise(batch_id).make_due(self._now())
 
     def expire(self, batch_id: str) -> None:
         """Make a batch older than its 30 days."""
         with self._lock:
-            self._batch_or_raise(batch_id).created = self._now() - EXPIRY_SECONDS - 1
+            self._batch_or_raise(batch_id).expire(self._now())
 
     def clear(self) -> None:
         with self._lock:
@@ -126,11 +117,11 @@ class BatchService:
         route = self._route(method, batch_id, sub)
         if route is None:
             return Outcome(no_route(), body=body)
-        reply = self._emu.screen("get" if method == "GET" else "post", auth)
+        reply = self._state.screen("get" if method == "GET" else "post", auth)
         if reply is None:
             try:
                 reply = route(batch_id.removesuffix(":cancel"), query, raw, body, auth)
-            except _BadQuery as exc:
+            except BadQuery as exc:
                 reply = error_reply(400, INVALID_ARGUMENT, str(exc))
         return Outcome(reply, request_id=batch_id.removesuffix(":cancel") or None, body=body)
 
@@ -164,15 +155,15 @@ class BatchService:
             return json_reply(200, batch_body(batch, self.dates))
 
     def _list(self, _id: str, query: dict[str, str], *_: Any) -> Reply:
-        limit = _limit(query)
+        limit = page_limit(query)
         with self._lock:
             ids = sorted(self._batches)
-            start = page_after(ids, _token(query))
+            start = page_after(ids, read_token(query))
             page = [self._settled(self._batches[i]) for i in ids[start:start + limit]]
             more = start + limit < len(ids)
             return json_reply(200, {
                 "batches": [batch_body(b, self.dates) for b in page],
-                "pagination_token": _make_token(page[-1].batch_id) if more and page else None,
+                "pagination_token": make_token(page[-1].batch_id) if more and page else None,
             })
 
     def _get(self, batch_id: str, *_: Any) -> Reply:
@@ -198,8 +189,8 @@ class BatchService:
 
     def _page(self, batch_id: str, query: dict[str, str], key: str) -> Reply:
         """A page in ``batch_request_id`` order; results list only finished requests."""
-        limit = min(_limit(query), MAX_PAGE)
-        token = _token(query)
+        limit = min(page_limit(query), MAX_PAGE)
+        token = read_token(query)
         with self._lock:
             batch = self._live(batch_id)
             if isinstance(batch, Reply):
@@ -219,7 +210,7 @@ class BatchService:
                 more = any(batch.items[i].result is not None for i in ids[index:])
             else:
                 more = index < len(ids)
-            next_token = _make_token(ids[index - 1]) if more else None
+            next_token = make_token(ids[index - 1]) if more else None
             return json_reply(200, {key: rows, "pagination_token": next_token})
 
     def _add(self, batch_id: str, _q: dict[str, str], raw: bytes, body: Any, _a: Any) -> Reply:
@@ -267,7 +258,7 @@ class BatchService:
                 return unprocessable(f"batch_requests[{index}].batch_request_id: expected a "
                                       "string")
             model = str(request[CHAT_KEY].get("model"))
-            terms = _model_info(model)
+            terms = batch_terms(model)
             if terms is None or not terms.batch_enabled:
                 return error_reply(400, INVALID_ARGUMENT,
                                    f"Model {model} is not supported for batch processing.")
@@ -285,7 +276,7 @@ class BatchService:
     # -- helpers --
 
     def _now(self) -> float:
-        return self._emu._clock.now()
+        return self._state.now()
 
     def _settled(self, batch: Batch) -> Batch:
         now = self._now()
@@ -310,8 +301,7 @@ class BatchService:
             directive = answers.parse_directives(text).latency
             if directive is not None:
                 return directive
-        low, high = self._emu._latency
-        return low if low == high else self._rng.uniform(low, high)
+        return self._state.draw_latency(self._rng)
 
     def _rate_limited(self) -> Reply | None:
         """The add-call limit, a rolling window on the emulated clock (429, Retry-After)."""
@@ -320,7 +310,7 @@ class BatchService:
         while calls and calls[0] <= now - self.add_window:
             calls.popleft()
         if len(calls) >= self.add_calls_per_window:
-            wait = (calls[0] + self.add_window - now) / self._emu.time_scale
+            wait = (calls[0] + self.add_window - now) / self._state.time_scale
             return error_reply(
                 429, RESOURCE_EXHAUSTED,
                 f"Too many add-requests calls: at most {self.add_calls_per_window} per "
@@ -329,10 +319,6 @@ class BatchService:
             )
         calls.append(now)
         return None
-
-
-class _BadQuery(ValueError):
-    """A query parameter that cannot be read: a 400."""
 
 
 def _entry_problem(index: int, entry: Any) -> Reply | None:
@@ -350,32 +336,3 @@ def _entry_problem(index: int, entry: Any) -> Reply | None:
         return unprocessable(f"{where}.batch_request.chat_get_completion: expected an object")
     return None
 
-
-def _limit(query: dict[str, str]) -> int:
-    text = query.get("limit") or query.get("page_size")  # page_size: older guides' alias
-    if not text:
-        return DEFAULT_PAGE
-    try:
-        value = int(text)
-    except ValueError:
-        raise _BadQuery(f"limit must be an integer, not {text!r}") from None
-    if value < 1:
-        raise _BadQuery("limit must be >= 1")
-    return value
-
-
-def _make_token(last_id: str) -> str:
-    """Opaque to clients: the last id of the page, so pages stay stable while results land."""
-    return "p1" + last_id.encode().hex()
-
-
-def _token(query: dict[str, str]) -> str | None:
-    text = query.get("pagination_token")
-    if not text:
-        return None
-    try:
-        if not text.startswith("p1"):
-            raise ValueError(text)
-        return bytes.fromhex(text[2:]).decode()
-    except (UnicodeDecodeError, ValueError):
-        raise _BadQuery("pagination_token is not a token this server issued") from None

@@ -9,7 +9,6 @@ until they are due. Rules follow ``shared/xai/batch/BATCH.md`` §2, §4 and §12
 
 from __future__ import annotations
 
-import bisect
 import heapq
 import json
 import time
@@ -43,7 +42,7 @@ class BatchModel:
     discount: float  # fraction off every token type on the Batch API
 
 
-def _model_info(model: str) -> BatchModel | None:
+def batch_terms(model: str) -> BatchModel | None:
     """Batch terms of ``model``, or None if unknown. Known to the chat endpoint but not
     batch-enabled (grok-3-mini: BATCH.md §7) gives ``batch_enabled=False``."""
     resolution = catalogue.resolve(model)
@@ -88,6 +87,17 @@ class Batch:
         self.items[item.batch_request_id] = item
         heapq.heappush(self._due, (item.ready_at, len(self.items), item.batch_request_id))
         self._sorted_stale = True
+
+    def make_due(self, now: float) -> None:
+        """Every pending request becomes due at ``now`` (a test control)."""
+        for item in self.items.values():
+            if item.state == "pending":
+                item.ready_at = now
+                self.add(item)  # re-queued at its new time; the old entry is a no-op
+
+    def expire(self, now: float) -> None:
+        """Make the batch older than its 30 days (a test control)."""
+        self.created = now - EXPIRY_SECONDS - 1
 
     def sorted_ids(self) -> list[str]:
         """Request ids in lexicographic order, the order xAI returns results in (live)."""
@@ -200,7 +210,7 @@ def execute(item: Item, now: float) -> None:
     """Run one due request: a chat.completion at the batch price, or an error string."""
     chat = item.request[CHAT_KEY]
     item.finished = now
-    model = _model_info(str(chat.get("model")))
+    model = batch_terms(str(chat.get("model")))
     problem = execution_error(chat)
     if problem is not None or model is None:
         item.state, item.result = "failed", {"error": problem or "Model is not available."}
@@ -241,7 +251,3 @@ def cancel(batch: Batch, now: float, grace: float) -> None:
         item.state, item.finished = "cancelled", now
         item.result = {"error": CANCELLED_TEXT}
 
-
-def page_after(ids: list[str], token: str | None) -> int:
-    """Index of the first id after the one a page token names."""
-    return 0 if not token else bisect.bisect_right(ids, token)

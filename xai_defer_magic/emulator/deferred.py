@@ -12,7 +12,7 @@ import random
 import time
 import uuid
 from dataclasses import asdict, dataclass, replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from . import answers, structured
 from .replies import (
@@ -28,9 +28,7 @@ from .replies import (
     unprocessable,
 )
 from .request_checks import check_request_shape, check_semantics
-
-if TYPE_CHECKING:
-    from .server import Emulator
+from .state import EmulatorState
 
 CHAT_PATH = "/v1/chat/completions"
 DEFERRED_PREFIX = "/v1/chat/deferred-completion/"
@@ -56,12 +54,12 @@ class IdCount:
 
 
 class DeferredService:
-    """Every deferred job of the emulated team, behind the emulator's lock, clock and knobs."""
+    """Every deferred job of the emulated team, behind the shared state's lock, clock and knobs."""
 
-    def __init__(self, emulator: Emulator) -> None:
-        self._emu = emulator
-        self._lock = emulator._lock
-        self._latency_rng = random.Random(emulator._seed)
+    def __init__(self, state: EmulatorState) -> None:
+        self._state = state
+        self._lock = state.lock
+        self._latency_rng = random.Random(state.seed)
         self._jobs: dict[str, Job] = {}
         self._ids: dict[str, IdCount] = {}
 
@@ -69,7 +67,7 @@ class DeferredService:
 
     def handle_post(self, auth: str | None, raw: bytes) -> Outcome:
         body = loads_or_none(raw)
-        reply = self._emu.screen("post", auth)
+        reply = self._state.screen("post", auth)
         if reply is not None:
             return Outcome(reply, body=body)
         reply, request_id = self._submit(raw, body)
@@ -77,7 +75,7 @@ class DeferredService:
 
     def handle_get(self, request_id: str, auth: str | None) -> Outcome:
         self._note_get(request_id)
-        reply = self._emu.screen("get", auth) or self._poll(request_id)
+        reply = self._state.screen("get", auth) or self._poll(request_id)
         return Outcome(reply, request_id=request_id)
 
     # -- test controls and introspection --
@@ -112,7 +110,7 @@ class DeferredService:
     def job_states(self) -> dict[str, int]:
         """How many jobs are pending, ready, delivered and expired, and in all."""
         with self._lock:
-            now = self._emu._clock.now()
+            now = self._state.now()
             states = {"pending": 0, "ready": 0, "delivered": 0, "expired": 0}
             for job in self._jobs.values():
                 if job.delivered:
@@ -145,7 +143,7 @@ class DeferredService:
         if isinstance(resolution, Reply):
             return resolution, None
         directives = answers.parse_directives(answers.user_text(body["messages"]))
-        faults = self._emu.faults
+        faults = self._state.faults
         if directives.fail is not None:
             return fail_directive_reply(directives.fail, faults.retry_after), None
         request_id = faults.request_id or str(uuid.uuid4())
@@ -166,9 +164,8 @@ class DeferredService:
     def _add_job(self, request_id: str, completion: dict[str, Any], latency: float | None) -> None:
         with self._lock:
             if latency is None:
-                low, high = self._emu._latency
-                latency = low if low == high else self._latency_rng.uniform(low, high)
-            now = self._emu._clock.now()
+                latency = self._state.draw_latency(self._latency_rng)
+            now = self._state.now()
             self._jobs[request_id] = Job(request_id, now, now + latency, completion)
 
     def _note_get(self, request_id: str) -> None:
@@ -180,19 +177,19 @@ class DeferredService:
                 counts.gets_after_delivery += 1
 
     def _is_expired(self, job: Job, now: float) -> bool:
-        return job.expired or now - job.created > self._emu._ttl
+        return job.expired or now - job.created > self._state.ttl
 
     def _poll(self, request_id: str) -> Reply:
         with self._lock:
             job = self._jobs.get(request_id)
-            now = self._emu._clock.now()
+            now = self._state.now()
             if job is None or job.delivered or self._is_expired(job, now):
                 return error_reply(404, NOT_FOUND, NO_DEFERRED)
             if now < job.ready_at:
                 return Reply(202, content_type=None)
             body, job.body, job.delivered = job.body, None, True
             self._ids.setdefault(request_id, IdCount()).delivered += 1
-            faults = self._emu.faults
+            faults = self._state.faults
         reply = json_reply(200, body)
         reply.trickle_seconds = max(0.0, faults.deliver_seconds)
         reply.drop_midway = faults.lose_after_delivery

@@ -12,22 +12,37 @@ import sys
 import time
 import traceback
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from .replies import INTERNAL, Outcome, Reply, error_reply
+from .traffic import Traffic
 
-if TYPE_CHECKING:
-    from .server import Emulator
+
+class Application(Protocol):
+    """What the socket needs from the emulator: answer a request, log it, say whether to talk."""
+
+    @property
+    def verbose(self) -> bool: ...
+
+    @property
+    def traffic(self) -> Traffic: ...
+
+    def handle(self, method: str, target: str, auth: str | None, raw: bytes) -> Outcome: ...
 
 
 class Server(ThreadingHTTPServer):
+    """A threaded HTTP server that hands every request to one ``Application``."""
+
     daemon_threads = True
     request_queue_size = 1024  # benchmarks open hundreds of connections at once
-    emulator: Emulator
+
+    def __init__(self, address: tuple[str, int], app: Application) -> None:
+        self.app = app
+        super().__init__(address, Handler)
 
 
 class Handler(BaseHTTPRequestHandler):
-    """One connection: keep-alive HTTP/1.1, every method routed through ``Emulator.handle``."""
+    """One connection: keep-alive HTTP/1.1, every method routed through ``Application.handle``."""
 
     protocol_version = "HTTP/1.1"
     disable_nagle_algorithm = True  # headers and body are separate writes: avoid 40 ms stalls
@@ -37,13 +52,13 @@ class Handler(BaseHTTPRequestHandler):
 
     def setup(self) -> None:
         super().setup()
-        self.server.emulator.traffic.opened(self.connection)
+        self.server.app.traffic.opened(self.connection)
 
     def finish(self) -> None:
         try:
             super().finish()
         finally:
-            self.server.emulator.traffic.closed(self.connection)
+            self.server.app.traffic.closed(self.connection)
 
     def do_GET(self) -> None:
         self._serve("GET")
@@ -61,15 +76,15 @@ class Handler(BaseHTTPRequestHandler):
         self._serve("PATCH")
 
     def _serve(self, method: str) -> None:
-        emulator = self.server.emulator
+        app = self.server.app
         raw = self._read_body()
         try:
-            outcome = emulator.handle(method, self.path, self.headers.get("Authorization"), raw)
+            outcome = app.handle(method, self.path, self.headers.get("Authorization"), raw)
         except Exception as exc:  # an emulator bug must still produce an answer
             traceback.print_exc(file=sys.stderr)
             outcome = Outcome(error_reply(500, INTERNAL, f"Emulator error: {type(exc).__name__}"))
         if outcome.record:
-            emulator.traffic.record(method, self.path, outcome)
+            app.traffic.record(method, self.path, outcome)
         self._send(outcome.reply)
 
     def _read_body(self) -> bytes:
@@ -122,5 +137,5 @@ class Handler(BaseHTTPRequestHandler):
                 self.connection.shutdown(socket.SHUT_RDWR)
 
     def log_message(self, format: str, *args: Any) -> None:
-        if self.server.emulator.verbose:
+        if self.server.app.verbose:
             super().log_message(format, *args)

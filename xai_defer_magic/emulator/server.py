@@ -1,10 +1,12 @@
 """The ``Emulator``: xAI's deferred-completions API served over real HTTP on loopback.
 
 The client on the other side treats this as the real API. This module is the facade: lifecycle,
-settings, counters, test controls and routing; each route and rule lives in its own module
-(:mod:`.deferred`, :mod:`.catalogue_routes`, :mod:`.batch`, :mod:`.admin`, :mod:`.faults`,
-:mod:`.request_checks`, :mod:`.http_layer`). Only the standard library is used, so it runs
-anywhere the package does (Binder, CI, a laptop without a key).
+counters, test controls and routing. The settings, lock and clock live in one
+:class:`.state.EmulatorState` that the facade creates and hands to each service, so no service
+imports this module; each route and rule lives in its own module (:mod:`.deferred`,
+:mod:`.catalogue_routes`, :mod:`.batch`, :mod:`.admin`, :mod:`.faults`, :mod:`.request_checks`,
+:mod:`.http_layer`). Only the standard library is used, so it runs anywhere the package does
+(Binder, CI, a laptop without a key).
 """
 
 from __future__ import annotations
@@ -13,21 +15,20 @@ import contextlib
 import socket
 import threading
 from collections import Counter
-from dataclasses import asdict, fields
 from typing import Any
 from urllib.parse import urlsplit
 
 from .admin import ADMIN_PREFIX, admin_reply
 from .batch import BatchService, is_batch_path
 from .catalogue_routes import CATALOGUE_PATHS, catalogue_reply
-from .clock import Clock
 from .deferred import CHAT_PATH, DEFERRED_PREFIX, DeferredService
-from .faults import FaultDice, Faults
-from .http_layer import Handler, Server
-from .replies import Outcome, Reply, loads_or_none, no_route
-from .request_checks import check_auth, mask_key
+from .faults import Faults
+from .http_layer import Server
+from .replies import Outcome, loads_or_none, no_route
+from .request_checks import mask_key
+from .state import EmulatorState
 from .traffic import RequestRecord, Traffic
-from .values import latency_range, loopback_host, positive
+from .values import latency_range, loopback_host
 
 __all__ = [
     "CHAT_PATH",
@@ -59,18 +60,13 @@ class Emulator:
     ) -> None:
         self.host = loopback_host(host)
         self.port = port
-        self.api_key = api_key
-        self.faults = faults if faults is not None else Faults()
         self.verbose = verbose
-        self._lock = threading.RLock()  # one lock for every part: stats are one snapshot
-        self._clock = Clock(time_scale)
-        self._latency = latency_range(latency)
-        self._ttl = positive(ttl, "ttl")
-        self._seed = seed
-        self._dice = FaultDice(self._lock, seed)
-        self.traffic = Traffic(self._lock)
-        self.deferred = DeferredService(self)
-        self.batches = BatchService(self)  # the Batch API (BATCH.md), with its own knobs
+        self.state = EmulatorState(
+            api_key=api_key, latency=latency, ttl=ttl, time_scale=time_scale,
+            faults=faults if faults is not None else Faults(), seed=seed,
+        )
+        self.deferred = DeferredService(self.state)
+        self.batches = BatchService(self.state)  # the Batch API (BATCH.md), with its own knobs
         self._server: Server | None = None
         self._thread: threading.Thread | None = None
 
@@ -85,11 +81,10 @@ class Emulator:
 
     def start(self) -> Emulator:
         """Bind and serve in a daemon thread; returns self."""
-        with self._lock:
+        with self.state.lock:
             if self._server is not None:
                 return self
-            server = Server((self.host, self.port), Handler)
-            server.emulator = self
+            server = Server((self.host, self.port), self)
             self.port = server.server_address[1]
             self._server = server
         self._thread = threading.Thread(
@@ -101,7 +96,7 @@ class Emulator:
 
     def stop(self) -> None:
         """Stop serving, close open keep-alive connections and the socket; idempotent."""
-        with self._lock:
+        with self.state.lock:
             server, self._server = self._server, None
             sockets = self.traffic.open_sockets()
         if server is None:
@@ -120,69 +115,66 @@ class Emulator:
     def __exit__(self, *exc: object) -> None:
         self.stop()
 
-    # -- settings --
+    # -- settings (kept in the shared state, where the services read them) --
+
+    @property
+    def api_key(self) -> str | None:
+        """The only key accepted, or None to accept any well-formed Bearer token."""
+        return self.state.api_key
+
+    @api_key.setter
+    def api_key(self, value: str | None) -> None:
+        self.state.api_key = value
+
+    @property
+    def faults(self) -> Faults:
+        """The injectable faults; change its fields while the server runs."""
+        return self.state.faults
+
+    @faults.setter
+    def faults(self, value: Faults) -> None:
+        self.state.faults = value
+
+    @property
+    def traffic(self) -> Traffic:
+        """What was seen on the wire: request records, counts, open connections."""
+        return self.state.traffic
 
     @property
     def latency(self) -> float | tuple[float, float]:
         """Processing time of a deferred job in emulated seconds (fixed or a uniform range)."""
-        low, high = self._latency
+        low, high = self.state.latency
         return low if low == high else (low, high)
 
     @latency.setter
     def latency(self, value: float | tuple[float, float]) -> None:
-        self._latency = latency_range(value)
+        self.state.latency = value
 
     @property
     def ttl(self) -> float:
         """Emulated seconds after which an unretrieved result is gone (xAI: 24 h)."""
-        return self._ttl
+        return self.state.ttl
 
     @ttl.setter
     def ttl(self, value: float) -> None:
-        self._ttl = positive(value, "ttl")
+        self.state.ttl = value
 
     @property
     def time_scale(self) -> float:
         """How many emulated seconds pass per real second."""
-        return self._clock.scale
+        return self.state.time_scale
 
     @time_scale.setter
     def time_scale(self, value: float) -> None:
-        with self._lock:
-            self._clock.set_scale(value)
+        self.state.time_scale = value
 
     def configure(self, settings: dict[str, Any]) -> None:
         """Apply ``latency``, ``time_scale``, ``ttl`` and any Faults field; all or nothing."""
-        names = {f.name for f in fields(Faults)}
-        unknown = set(settings) - names - {"latency", "time_scale", "ttl"}
-        if unknown:
-            raise ValueError(f"unknown setting(s): {', '.join(sorted(unknown))}")
-        changed = {k: settings[k] for k in names & set(settings)}
-        new_faults = Faults(**{**asdict(self.faults), **changed})
-        new_faults.validate()
-        latency = latency_range(settings["latency"]) if "latency" in settings else self._latency
-        if "time_scale" in settings:
-            positive(settings["time_scale"], "time_scale")
-        if "ttl" in settings:
-            positive(settings["ttl"], "ttl")
-        with self._lock:
-            for name in names & set(settings):
-                setattr(self.faults, name, getattr(new_faults, name))
-            self._latency = latency
-            if "time_scale" in settings:
-                self._clock.set_scale(settings["time_scale"])
-            if "ttl" in settings:
-                self._ttl = float(settings["ttl"])
+        self.state.configure(settings)
 
     def config(self) -> dict[str, Any]:
         """The current settings, in the shape ``configure`` accepts."""
-        low, high = self._latency
-        return {
-            "latency": low if low == high else [low, high],
-            "time_scale": self.time_scale,
-            "ttl": self._ttl,
-            **asdict(self.faults),
-        }
+        return self.state.config()
 
     # -- introspection --
 
@@ -208,7 +200,7 @@ class Emulator:
 
     def stats(self) -> dict[str, Any]:
         """Counts by method and status, job states, peak connections, per-id GET summary."""
-        with self._lock:
+        with self.state.lock:
             counts = self.traffic.counts()
             ids = self.deferred.all_counts()
             job_states = self.deferred.job_states()
@@ -254,30 +246,29 @@ class Emulator:
 
     def reset_counters(self) -> None:
         """Forget request records and counts (jobs, settings and faults stay)."""
-        with self._lock:
+        with self.state.lock:
             self.deferred.clear_counts()
             self.traffic.clear()
 
     def reset(self, *, jobs: bool = False, faults: bool = False) -> None:
         """Reset counters and, optionally, drop every job and switch all faults off."""
-        with self._lock:
+        with self.state.lock:
             self.reset_counters()
-            self._dice.reset()
+            self.state.dice.reset()
             if jobs:
                 self.deferred.clear_jobs()
                 self.batches.clear()
             if faults:
-                for f in fields(Faults):
-                    setattr(self.faults, f.name, getattr(Faults(), f.name))
+                self.state.faults_off()
 
     @property
     def _fault_requests(self) -> int:
         """Requests the faults applied to so far (tests steer the 429 burst cycle with it)."""
-        return self._dice.requests
+        return self.state.dice.requests
 
     @_fault_requests.setter
     def _fault_requests(self, value: int) -> None:
-        self._dice.requests = value
+        self.state.dice.requests = value
 
     # -- request handling (called from handler threads) --
 
@@ -289,7 +280,7 @@ class Emulator:
         if method == "POST" and path == CHAT_PATH:
             return self.deferred.handle_post(auth, raw)
         if path.startswith(CATALOGUE_PATHS):
-            reply = self.screen("post" if method == "POST" else "get", auth)
+            reply = self.state.screen("post" if method == "POST" else "get", auth)
             return Outcome(reply or catalogue_reply(method, path, raw), body=loads_or_none(raw))
         if is_batch_path(path):
             return self.batches.handle(method, target, auth, raw)
@@ -297,7 +288,3 @@ class Emulator:
         if method == "GET" and request_id and "/" not in request_id:
             return self.deferred.handle_get(request_id, auth)
         return Outcome(no_route())
-
-    def screen(self, kind: str, auth: str | None) -> Reply | None:
-        """What every API route answers before its own logic: an injected fault, else auth."""
-        return self._dice.strike(self.faults, kind) or check_auth(auth, self.api_key)

@@ -232,11 +232,13 @@ class BatchClient(XaiClient):
         batch_id: str,
         items: Sequence[tuple[str, dict[str, Any]]],
         should_stop: Callable[[], bool] | None = None,
+        on_chunk_added: Callable[[], None] | None = None,
     ) -> int:
         """Add ``(batch_request_id, chat body)`` pairs in chunks; returns the calls made.
 
         Every chunk is built before the first is sent, so a request over the size limit fails
-        with nothing sent. ``should_stop()`` is asked before each chunk (a cancel)."""
+        with nothing sent. ``should_stop()`` is asked before each chunk (a cancel);
+        ``on_chunk_added()`` is told after each chunk xAI accepted."""
         bodies = chunk(items, self.max_items, self.max_bytes)
         path = f"/batches/{batch_id}/requests"
         sent = 0
@@ -245,6 +247,8 @@ class BatchClient(XaiClient):
                 break
             await self._json("POST", path, content=body)
             sent += 1
+            if on_chunk_added is not None:
+                on_chunk_added()
         return sent
 
     async def results_page(self, batch_id: str, limit: int = MAX_PAGE,

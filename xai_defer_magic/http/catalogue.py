@@ -1,8 +1,8 @@
 """Fetching the catalogue and counting tokens over HTTP, cached per runtime and base URL.
 
 ``GET /v1/language-models`` is asked once per base URL and kept (``%grok_models --refresh``
-asks again). Cards and panels run on the loop thread and must never wait on the network: there
-a missing catalogue is fetched in the background and the job's views are told when it arrives.
+asks again). Nothing that shows a job waits on the network for it: a missing catalogue is
+fetched in the background (``fetch_for``) and the job is handed the prices when they arrive.
 The key goes only to the current base URL (DESIGN §3.12): a job journaled for another server
 gets no catalogue.
 """
@@ -13,7 +13,7 @@ import concurrent.futures
 import threading
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import httpx
 
@@ -23,11 +23,8 @@ from xai_defer_magic.errors import GrokDeferError, MalformedResponse, NetworkErr
 from xai_defer_magic.http.deferred import USER_AGENT, check_transport, error_for
 from xai_defer_magic.loop import LoopThread
 
-if TYPE_CHECKING:
-    from xai_defer_magic.core.job import Job
-
 RETRY_AFTER_FAILURE = 60.0  # seconds before a background lookup tries a failed server again
-VIEW_WAIT = 10.0  # longest a kernel-thread view waits for the catalogue
+VIEW_WAIT = 10.0  # longest a kernel-thread command showing a result waits for the catalogue
 
 
 async def fetch_catalogue(http: httpx.AsyncClient, base_url: str, api_key: str) -> Catalogue:
@@ -105,27 +102,25 @@ class CatalogueCache:
         except concurrent.futures.TimeoutError:
             raise NetworkError(f"Timed out asking {base} for its models.") from None
 
-    def for_job(self, job: Job) -> Catalogue | None:
-        """The catalogue for a job's prices, or None; never raises, never blocks the loop."""
+    def fetch_for(self, base_url: str) -> concurrent.futures.Future[Catalogue] | None:
+        """The catalogue of a job's server, ready or on its way (fetched on the loop thread);
+        None when it is not this kernel's server, the last try failed a moment ago, or there is
+        no key. Never raises, never waits: whoever needs the prices adds a callback."""
         base = self._current()
-        if job.base_url.rstrip("/") != base:
+        if base_url.rstrip("/") != base:
             return None
         with self._lock:
-            if base in self._ready:
-                return self._ready[base]
+            ready = self._ready.get(base)
             failed = self._failed_at.get(base)
+        if ready is not None:
+            done: concurrent.futures.Future[Catalogue] = concurrent.futures.Future()
+            done.set_result(ready)
+            return done
         if failed is not None and time.monotonic() - failed < RETRY_AFTER_FAILURE:
             return None
         try:
-            future = self._start(base)
+            return self._start(base)
         except GrokDeferError:  # no key, unsafe URL
-            return None
-        if self._loop.in_loop_thread():
-            future.add_done_callback(lambda _f: job.notify())  # views re-render with prices
-            return None
-        try:  # a view waits briefly: a price is not worth a long stall of the cell
-            return future.result(min(self._timeout(), VIEW_WAIT))
-        except Exception:
             return None
 
     def tokenizer(self) -> Tokenizer:

@@ -14,12 +14,14 @@ Modules, one concern each: ``records`` (the row), ``schema`` (table and migratio
 (every write as a value), ``leases`` (who may GET), ``files`` (paths and permissions),
 ``fallback`` (the pending-writes file), ``problems`` (error codes and wording), ``side_tables``
 (the group and batch tables, written as journal ops), ``offline`` (the file, or a memory
-copy while it cannot write), ``store`` (the ``Journal``: jobs and leases on top of that).
+copy while it cannot write), ``store`` (the ``Journal``: jobs and leases on top of that),
+``job_rows`` (a job handle to its row and back).
 """
 
 from __future__ import annotations
 
 from .files import DB_NAME, default_home
+from .job_rows import job_from_record, job_record
 from .leases import Claim, process_owner
 from .records import STATUSES, UNFINISHED, JobRecord, canonical_request
 from .schema import SCHEMA_VERSION
@@ -35,5 +37,7 @@ __all__ = [
     "Journal",
     "canonical_request",
     "default_home",
+    "job_from_record",
+    "job_record",
     "process_owner",
 ]

@@ -13,10 +13,19 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 
-from xai_defer_magic.engines.batch.engine import SavedBatch
-from xai_defer_magic.journal import Journal
-from xai_defer_magic.journal.ops import Op
+from .ops import Op
+from .store import Journal
+
+
+@dataclass(frozen=True)
+class SavedBatch:
+    """What the storage remembers about a batch run."""
+
+    name: str
+    batch_id: str | None
+    adds_done: bool
 
 
 class SQLiteBatchStore:

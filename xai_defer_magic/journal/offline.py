@@ -258,7 +258,7 @@ class FileOrMemory:
                 close_quietly(self._conn)
                 self._conn = None
 
-    def _flush_before_exit(self) -> None:
+    def flush_before_exit(self) -> None:
         """At interpreter exit: a last try of the file, and the fallback file for the rest."""
         if not self._lock.acquire(timeout=1.0):
             return
@@ -276,4 +276,4 @@ _LIVE: weakref.WeakSet[FileOrMemory] = weakref.WeakSet()
 @atexit.register  # registered at import, so it runs after later handlers (pollers finishing)
 def _flush_all_at_exit() -> None:
     for journal in list(_LIVE):
-        journal._flush_before_exit()
+        journal.flush_before_exit()

@@ -1,34 +1,30 @@
-"""``%%grok_defer``, ``%grok_wait``, ``%grok_result``, ``%grok_jobs``, ``%grok_models``: parse,
-then delegate.
+"""``%%grok_defer`` and the ``%config GrokDefer.*`` settings: parse, then delegate.
 
-The class holds the ``%config GrokDefer.*`` traits, turns a magic line into arguments, turns a
-bad value into one ``UsageError`` line, and hands everything else to the runtime and the views.
+:class:`GrokDefer` holds the traits (the other magic families read them from its one instance),
+turns a cell's line into :class:`RequestOptions` (:mod:`magics.parse`), a bad value into one
+``UsageError`` line, and hands everything else to the runtime and the views.
 """
 
 from __future__ import annotations
 
-import argparse
-import difflib
 import keyword
-import time
 from typing import Any
 
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, cell_magic, line_magic, magics_class, no_var_expand
+from IPython.core.magic import Magics, cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
-from IPython.utils.process import arg_split
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
-from xai_defer_magic.core.job import PENDING_STATUSES, Job
-from xai_defer_magic.core.request import InvalidArgument, check_timeout
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.request import check_limit, check_timeout
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.engines.deferred.poller import PollSettings
-from xai_defer_magic.errors import GrokDeferError, InsecureTransport, MissingApiKey
+from xai_defer_magic.errors import InsecureTransport, InvalidArgument, MissingApiKey
+from xai_defer_magic.magics import parse
 from xai_defer_magic.magics import prompts as prompts_magic
-from xai_defer_magic.runtime.budget import check_limit
+from xai_defer_magic.magics.waiting import wait_and_show, wait_groups
 from xai_defer_magic.runtime.runtime import Runtime, Settings, get_runtime
-from xai_defer_magic.views import show as views
-from xai_defer_magic.views import text
+from xai_defer_magic.views.presenter import PRESENTER
 
 
 @magics_class
@@ -77,7 +73,7 @@ class GrokDefer(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self.runtime: Runtime = get_runtime(self.settings())
+        self.runtime: Runtime = get_runtime(self.settings(), PRESENTER)  # views shown by it
 
     # --- configuration ----------------------------------------------------------------------
 
@@ -165,19 +161,18 @@ class GrokDefer(Magics):
     @cell_magic
     def grok_defer(self, line: str, cell: str) -> None:
         """Submit the cell body as a deferred chat completion and return at once."""
-        args = parse_argstring(self.grok_defer, line)
-        args.model, args.system = _unquote(args.model), _unquote(args.system)
-        args.reasoning_effort = _unquote(args.reasoning_effort)
+        args = parse.parse_argstring(self.grok_defer, line)
         if args.out is not None and (not args.out.isidentifier() or keyword.iskeyword(args.out)):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}.")
         if not cell or not cell.strip():
             raise UsageError("The cell is empty: write the prompt below the %%grok_defer line.")
+        options = parse.options_from_line(args, parse.namespace_of(self.shell)[0])
         if args.over is not None or args.batch:
-            group = prompts_magic.defer_group(self, args, cell)
+            group = prompts_magic.defer_group(self, args, options, cell)
             if args.out and self.shell is not None:
                 self.shell.user_ns[args.out] = group
             if args.wait:
-                prompts_magic.wait_groups([group], None, in_place=True)
+                wait_groups([group], None, in_place=True)
             return
         prepared = prompts_magic.prepare_single(self.shell, args, cell)
 
@@ -187,188 +182,18 @@ class GrokDefer(Magics):
 
         try:
             job, card = self.runtime.defer(
-                prepared.prompt, model=args.model, system=args.system,
-                temperature=args.temperature, max_tokens=args.max_tokens,
-                reasoning_effort=args.reasoning_effort, timeout=args.timeout,
-                cell_id=self._cell_id(), response_format=prepared.response_format,
-                fresh=args.fresh, max_cost=args.max_cost, on_created=store,
+                prepared.prompt, options, cell_id=self.cell_id(), on_created=store
             )
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None
-        prompts_magic.annotate(job, card, prepared)
+        prompts_magic.annotate(job, card, prepared, options)
         store(job)  # a reused or attached job was never "created"
         if args.wait and job.reused_from is None:  # a reused answer is already shown in full
-            self._wait_and_show([job], None, cards={id(job): card})
+            wait_and_show(self.runtime, [job], None, cards={id(job): card})
 
-    # --- %grok_wait -----------------------------------------------------------------------------
-
-    @magic_arguments()
-    @argument("ids", nargs="*", help="Request or group ids (or prefixes); default: all pending.")
-    @argument("--timeout", help="Give up waiting after this many seconds.")
-    @line_magic
-    def grok_wait(self, line: str) -> None:
-        """Block until the given (default: all pending) jobs finish; show their results here."""
-        args = parse_argstring(self.grok_wait, line)
-        try:
-            timeout = check_timeout(args.timeout)
-        except InvalidArgument as exc:
-            raise UsageError(str(exc)) from None
-        groups, jobs = prompts_magic.wait_targets(self.runtime, args.ids, self._job)
-        if groups:
-            prompts_magic.wait_groups(groups, timeout, self.runtime)
-        if not jobs:
-            if not groups:
-                print("No pending jobs.")
-            return
-        waiting = []
-        for job in jobs:
-            note = None if job.done else self.runtime.foreign_note(job)
-            if note is not None:  # never polled with this kernel's key
-                print(note)
-                continue
-            if job.status in ("timed_out", "cancelled"):
-                job.resume()
-            else:
-                self.runtime.ensure_polling(job)
-            waiting.append(job)
-        if waiting:
-            self._wait_and_show(waiting, timeout)
-
-    def _wait_and_show(
-        self, jobs: list[Job], timeout: float | None, cards: dict[int, Any] | None = None
-    ) -> None:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        followed = [job for job in jobs if views.quiet(job)]
-        try:
-            for job in jobs:
-                remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-                if not job.wait(remaining):
-                    break
-        except KeyboardInterrupt:
-            print("Stopped waiting; the jobs keep polling in the background.")
-        for job in jobs:
-            if job.done:
-                views.show_result(job, (cards or {}).get(id(job)))
-            else:
-                print(f"{text.status_line(job)} (still running; %grok_wait again later)")
-                if job in followed:
-                    views.follow(job)
-
-    # --- %grok_result ---------------------------------------------------------------------------
-
-    @magic_arguments()
-    @argument("id", help="Request or group id (or a unique prefix).")
-    @line_magic
-    def grok_result(self, line: str) -> None:
-        """Show a job's result again, from this kernel or the journal."""
-        args = parse_argstring(self.grok_result, line)
-        if prompts_magic.is_group_id(args.id):
-            prompts_magic.show_group_result(self.runtime, args.id)
-            return
-        job = self._job(args.id)
-        if job.status in PENDING_STATUSES:
-            print(f"{text.status_line(job)} (not finished: %grok_wait {job.request_id} waits)")
-            return
-        views.show_result(job)
-
-    # --- %grok_jobs ------------------------------------------------------------------------------
-
-    @magic_arguments()
-    @argument("--all", dest="which", action="store_const", const="all", default="all",
-              help="Start on every job, pending or finished (the default).")
-    @argument("--pending", dest="which", action="store_const", const="pending",
-              help="Start on the jobs still polling.")
-    @argument("--journal", dest="scope", action="store_const", const="journal",
-              default="kernel", help="Start on every job in the journal, not only this "
-              "kernel's jobs and those it resumed.")
-    @line_magic
-    def grok_jobs(self, line: str) -> None:
-        """This kernel's jobs (or the journal's): a live panel, or a text table in a terminal."""
-        from xai_defer_magic.views.panel import show_jobs
-
-        args = parse_argstring(self.grok_jobs, line)
-        show_jobs(self.runtime, args.which, args.scope)
-
-    # --- %grok_models ---------------------------------------------------------------------------
-
-    @magic_arguments()
-    @argument("--refresh", action="store_true", help="Ask the server again (default: cached).")
-    @line_magic
-    def grok_models(self, line: str) -> None:
-        """The models this key can use, with their prices per 1M tokens; the default marked."""
-        from xai_defer_magic.views.models import show_models
-
-        args = parse_argstring(self.grok_models, line)
-        try:
-            catalogue = self.runtime.models(refresh=args.refresh)
-        except GrokDeferError as exc:
-            raise UsageError(str(exc)) from None
-        show_models(catalogue, default=self.model)
-
-    # --- helpers ----------------------------------------------------------------------------
-
-    def _job(self, request_id: str) -> Job:
-        job = self.runtime.get(request_id.strip())
-        if job is None:
-            raise UsageError(
-                f"No job with request id {request_id!r} in this kernel or the journal."
-            )
-        return job
-
-    def _cell_id(self) -> str | None:
-        kernel = getattr(self.shell, "kernel", None)
-        try:
-            parent = kernel.get_parent() if kernel is not None else None
-        except Exception:
-            return None
-        metadata = (parent or {}).get("metadata") or {}
-        cell_id = metadata.get("cellId")
-        return cell_id if isinstance(cell_id, str) else None
+    def cell_id(self) -> str | None:
+        """The id of the cell running now, if the frontend sent one (kept in the journal)."""
+        return parse.cell_id(self.shell)
 
 
-def parse_argstring(magic: Any, line: str) -> Any:
-    """IPython's parser made exact: no option prefixes, one clear line for anything unknown.
-
-    argparse widens a unique prefix (``--temp`` to ``--temperature``) by default, so a typo in
-    a saved notebook would silently run with another setting than it reads. shlex's ValueError
-    (an unclosed quote) becomes a one-line ``UsageError`` too.
-    """
-    parser = magic.parser
-    parser.allow_abbrev = False
-    try:
-        args, extra = parser.parse_known_args(arg_split(line, strict=True))
-    except ValueError as exc:
-        raise UsageError(f"Cannot read the magic line: {exc}.") from None
-    if extra:
-        raise UsageError(_unknown_argument(magic, parser, extra[0]))
-    return args
-
-
-def _unknown_argument(magic: Any, parser: argparse.ArgumentParser, arg: str) -> str:
-    owner = getattr(magic, "__self__", None)
-    cell = getattr(owner, "magics", {}).get("cell", {})
-    name = ("%%" if parser.prog in cell else "%") + parser.prog
-    if not arg.startswith("-") or arg == "-":
-        return f"Unexpected argument {arg!r} for {name}."
-    option = arg.split("=", 1)[0]
-    known = [s for action in parser._actions for s in action.option_strings]
-    longs = [s for s in known if s.startswith("--")]
-    starts = [s for s in longs if s.startswith(option)] if option.startswith("--") else []
-    bare = {s.lstrip("-"): s for s in known}
-    similar = difflib.get_close_matches(option.lstrip("-"), list(bare), 1, 0.7)
-    close = starts[0] if len(starts) == 1 else (bare[similar[0]] if similar else None)
-    if close:
-        return f"Unknown option {option} for {name}: did you mean {close}?"
-    if not longs:
-        return f"Unknown option {option} for {name}: it takes no options."
-    return f"Unknown option {option} for {name} (options: {', '.join(longs)})."
-
-
-def _unquote(value: str | None) -> str | None:
-    """IPython's argument splitting keeps the quotes of ``-s "Be brief."``: drop one pair."""
-    if value and len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
-        return value[1:-1]
-    return value
-
-
-__all__ = ["GrokDefer", "GrokDeferError"]
+__all__ = ["GrokDefer"]

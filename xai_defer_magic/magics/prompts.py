@@ -1,6 +1,7 @@
-"""The "prompts from data" part of the magics: templates, ``--schema``, ``--over`` groups,
-and groups in ``%grok_wait`` / ``%grok_result``. Parses and delegates, like the magic class;
-every bad value becomes one ``UsageError`` line before anything is sent.
+"""The "prompts from data" part of the magics: templates, ``--over`` and ``--batch`` groups,
+and groups in ``%grok_wait`` / ``%grok_result`` (``--schema`` is a request option: see
+:mod:`magics.parse`). Parses and delegates, like the magic classes; every bad value becomes
+one ``UsageError`` line before anything is sent.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ from IPython.core.error import UsageError
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.core.request import InvalidArgument
-from xai_defer_magic.core.structured import Schema, resolve_schema
+from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.templates import fill
-from xai_defer_magic.errors import InsecureTransport, MissingApiKey
+from xai_defer_magic.errors import InsecureTransport, InvalidArgument, MissingApiKey
+from xai_defer_magic.magics.parse import namespace_of
 from xai_defer_magic.runtime import fanout
 
 _REFUSED = (InvalidArgument, MissingApiKey, InsecureTransport)
@@ -27,28 +28,6 @@ _REFUSED = (InvalidArgument, MissingApiKey, InsecureTransport)
 class Prepared:
     prompt: str
     names: tuple[str, ...]
-    schema: Schema | None
-
-    @property
-    def response_format(self) -> dict[str, Any] | None:
-        return self.schema.response_format() if self.schema else None
-
-
-def namespace_of(shell: Any) -> tuple[dict[str, Any], frozenset[str]]:
-    if shell is None:
-        return {}, frozenset()
-    return shell.user_ns, frozenset(getattr(shell, "user_ns_hidden", {}) or ())
-
-
-def schema_option(name: str | None, namespace: dict[str, Any]) -> Schema | None:
-    if name is None:
-        return None
-    if name not in namespace:
-        raise UsageError(f"--schema: no variable named {name!r} in the namespace.")
-    try:
-        return resolve_schema(namespace[name], label=name)
-    except InvalidArgument as exc:
-        raise UsageError(str(exc)) from None
 
 
 def prepare_single(shell: Any, args: Any, cell: str) -> Prepared:
@@ -56,20 +35,18 @@ def prepare_single(shell: Any, args: Any, cell: str) -> Prepared:
     namespace, hidden = namespace_of(shell)
     if args.as_name is not None:
         raise UsageError("--as names the item of --over ITEMS; this cell has no --over.")
-    schema = schema_option(args.schema, namespace)
     if args.raw:
-        return Prepared(cell, (), schema)
+        return Prepared(cell, ())
     try:
         filled = fill(cell, namespace, hidden=hidden)
     except InvalidArgument as exc:
         raise UsageError(str(exc)) from None
-    return Prepared(filled.text, filled.names, schema)
+    return Prepared(filled.text, filled.names)
 
 
-def annotate(job: Job, card: Any, prepared: Prepared) -> None:
+def annotate(job: Job, card: Any, prepared: Prepared, options: RequestOptions) -> None:
     """Tell the job (and its card) which names were filled in and which schema applies."""
-    job.template_names = prepared.names
-    job.schema = prepared.schema
+    job.filled_from(prepared.names, options.schema)
     if card is not None:
         card.refresh()
 
@@ -78,11 +55,11 @@ BATCH_HINT = ("{n:,} items: --batch would be cheaper (xAI's Batch API, 20 % off 
               "and not rate-limited; its answers can take up to 24 h.")
 
 
-def defer_group(magics: Any, args: Any, cell: str) -> Group:
+def defer_group(magics: Any, args: Any, options: RequestOptions, cell: str) -> Group:
     """``%%grok_defer --over ITEMS`` (one job per item, one card) or ``--batch`` (one xAI
     batch, with or without ``--over``); returns the group."""
     if args.over is None:
-        return _batch_of_one(magics, args, cell)
+        return _batch_of_one(magics, args, options, cell)
     namespace, hidden = namespace_of(magics.shell)
     if args.raw:
         raise UsageError("--raw sends the body untouched, so it cannot fill {item}: "
@@ -92,14 +69,10 @@ def defer_group(magics: Any, args: Any, cell: str) -> Group:
         raise UsageError(f"--as needs a Python variable name, not {as_name!r}.")
     if args.over not in namespace:
         raise UsageError(f"--over: no variable named {args.over!r} in the namespace.")
-    schema = schema_option(args.schema, namespace)
     try:
         group = fanout.start_group(
-            magics.runtime, cell, namespace[args.over], label=args.over, as_name=as_name,
-            namespace=namespace, hidden=hidden, model=args.model, system=args.system,
-            temperature=args.temperature, max_tokens=args.max_tokens,
-            reasoning_effort=args.reasoning_effort, schema=schema, timeout=args.timeout,
-            cell_id=magics._cell_id(), fresh=args.fresh, max_cost=args.max_cost,
+            magics.runtime, cell, namespace[args.over], options, label=args.over,
+            as_name=as_name, namespace=namespace, hidden=hidden, cell_id=magics.cell_id(),
             batch=args.batch,
         )
     except _REFUSED as exc:
@@ -109,16 +82,13 @@ def defer_group(magics: Any, args: Any, cell: str) -> Group:
     return group
 
 
-def _batch_of_one(magics: Any, args: Any, cell: str) -> Group:
+def _batch_of_one(magics: Any, args: Any, options: RequestOptions, cell: str) -> Group:
     """``%%grok_defer --batch`` on one prompt: a group of one, through the Batch API."""
     prepared = prepare_single(magics.shell, args, cell)
     try:
         return fanout.start_group(
-            magics.runtime, [prepared.prompt], None, label="prompt", model=args.model,
-            system=args.system, temperature=args.temperature, max_tokens=args.max_tokens,
-            reasoning_effort=args.reasoning_effort, schema=prepared.schema,
-            timeout=args.timeout, cell_id=magics._cell_id(), max_cost=args.max_cost,
-            batch=True,
+            magics.runtime, [prepared.prompt], None, options, label="prompt",
+            cell_id=magics.cell_id(), batch=True,
         )
     except _REFUSED as exc:
         raise UsageError(str(exc)) from None
@@ -159,37 +129,6 @@ def without_group_jobs(runtime: Any, jobs: Iterable[Job]) -> list[Job]:
     return [j for j in jobs if id(j) not in grouped]
 
 
-def wait_groups(groups: list[Group], timeout: float | None, runtime: Any = None,
-                in_place: bool = False) -> None:
-    """Block until the groups end (or ``timeout``); show each one's summary in this cell.
-
-    Sent items that nothing polls yet (a group of an earlier kernel) are polled now.
-    ``in_place`` (``--wait``, the card is in this cell): the card becomes the summary rather
-    than being followed by a second copy."""
-    import time
-
-    for g in groups if runtime is not None else ():
-        for job in g.jobs:
-            runtime.ensure_polling(job)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        for g in groups:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not g.wait(left):
-                break
-    except KeyboardInterrupt:
-        print("Stopped waiting; the groups keep running in the background.")
-    from xai_defer_magic.views.groups import replace_card, show_summary
-
-    for g in groups:
-        if in_place and g.card is not None:
-            replace_card(g)
-        else:
-            show_summary(g)
-        if not g.done:
-            print(f"group {g.id}: still running (%grok_wait {g.id} again later)")
-
-
 def show_group_result(runtime: Any, group_id: str) -> None:
     """``%grok_result GROUP_ID``: the summary of an ended group, else its live card."""
     from xai_defer_magic.views.groups import show_group, show_summary
@@ -198,4 +137,4 @@ def show_group_result(runtime: Any, group_id: str) -> None:
     if g.done or g.controller is None:
         show_summary(g)
     else:
-        show_group(runtime, g)
+        show_group(g, runtime.loop)

@@ -22,6 +22,10 @@ import nh3
 from markdown_it import MarkdownIt
 
 from xai_defer_magic.render.highlight import TOKEN_CLASSES, highlight_block
+from xai_defer_magic.render.plain import escape
+
+__all__ = ["answer_html", "escape", "escape_markdown", "is_inert", "is_unsafe_url",
+           "literal_markdown", "safe_markdown", "sanitize_html"]
 
 SAFE_SCHEMES = {"http", "https", "mailto"}
 _ALLOWED_TAGS = {
@@ -72,11 +76,6 @@ def sanitize_html(fragment: str) -> str:
         url_schemes=SAFE_SCHEMES,
         link_rel="noopener noreferrer nofollow",
     )
-
-
-def escape(text: object) -> str:
-    """Plain text for an HTML context (ids, models, error messages)."""
-    return html.escape(str(text), quote=True)
 
 
 def escape_markdown(text: object) -> str:

@@ -11,11 +11,11 @@ each unfinished batch group of a dead kernel a runner again, which resumes the S
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.core.request import InvalidArgument
+from xai_defer_magic.engines.batch.engine import parse_result_text
 from xai_defer_magic.engines.batch.groups import (
     BatchGroupRunner,
     batch_request_id,
@@ -23,21 +23,25 @@ from xai_defer_magic.engines.batch.groups import (
     finish_from_result,
     journal_home,
 )
-from xai_defer_magic.errors import InvalidRequest, JobCancelled
+from xai_defer_magic.errors import InvalidArgument, InvalidRequest, JobCancelled
 from xai_defer_magic.journal.batches import SQLiteBatchStore
-from xai_defer_magic.journal.groups import GroupRow
+from xai_defer_magic.journal.groups import GroupRow, GroupStore
+
+if TYPE_CHECKING:
+    from xai_defer_magic.runtime.fanout import Registry
+    from xai_defer_magic.runtime.runtime import Runtime
 
 ADMIT_WAIT = 30.0  # seconds the cell waits for the first add call's answer
 
 
-def check_journal(registry: Any) -> None:
+def check_journal(registry: Registry) -> None:
     """``--batch`` needs the journal file: the batch id must outlive the kernel."""
     if journal_home(registry.store) is None:
         raise InvalidArgument("--batch needs the journal file (it keeps the batch id across "
                               "restarts), and the journal is unusable: see the warning above.")
 
 
-def launch(runtime: Any, registry: Any, group: Group, *, display: bool,
+def launch(runtime: Runtime, registry: Registry, group: Group, *, display: bool,
            cell_id: str | None) -> Group:
     """Run ``group`` as one batch; InvalidArgument (nothing left behind) if xAI refuses it."""
     runner = BatchGroupRunner(runtime, registry.store, group, cell=cell_label(cell_id))
@@ -56,11 +60,9 @@ def launch(runtime: Any, registry: Any, group: Group, *, display: bool,
     return group
 
 
-def _show(runtime: Any, group: Group, display: bool) -> None:
+def _show(runtime: Runtime, group: Group, display: bool) -> None:
     if display:
-        from xai_defer_magic.views.groups import show_group
-
-        group.card = show_group(runtime, group)
+        group.shown_in(runtime.presenter.show_group(group, runtime.loop))
 
 
 def cell_label(cell_id: str | None) -> str | None:
@@ -77,23 +79,21 @@ def cell_label(cell_id: str | None) -> str | None:
     return " ".join(parts) or None
 
 
-def rebuild_jobs(runtime: Any, row: GroupRow, jobs: list[Job]) -> str | None:
+def rebuild_jobs(runtime: Runtime, groups: GroupStore, row: GroupRow,
+                 jobs: list[Job]) -> str | None:
     """Give the jobs of a journaled batch group their results; returns the batch id."""
-    engine_for(runtime)  # its items name this engine: %grok_wait and job.cancel() reach it
+    engine = engine_for(runtime)  # its items name this engine: %grok_wait, job.cancel() reach it
     for job in jobs:
-        job.engine = "batch"
-    registry_store = runtime_store(runtime)
-    if journal_home(registry_store) is None:  # the file is unusable: no results to read
+        job.run_by(engine.name)
+    if journal_home(groups) is None:  # the file is unusable: no results to read
         return None
-    store = SQLiteBatchStore(registry_store.journal, row.group_id)
+    store = SQLiteBatchStore(groups.journal, row.group_id)
     saved = store.saved_batch()
     results = store.saved_results()
     added = saved is not None and saved.adds_done
-    from xai_defer_magic.engines.batch.engine import parse_result_text
-
     for position, job in enumerate(jobs):
         if added:
-            job.request_id = batch_request_id(row.group_id, position)
+            job.accepted(batch_request_id(row.group_id, position))
         text = results.get(batch_request_id(row.group_id, position))
         if text is not None:
             finish_from_result(job, parse_result_text(text), saved.batch_id if saved else None)
@@ -105,21 +105,14 @@ def rebuild_jobs(runtime: Any, row: GroupRow, jobs: list[Job]) -> str | None:
     return saved.batch_id if saved is not None else None
 
 
-def adopt_live(runtime: Any, group: Group) -> None:
+def adopt_live(runtime: Runtime, group: Group) -> None:
     """A handle of this process seen by a new runtime: its items name this runtime's engine."""
     engine_for(runtime)
-    group.controller = None  # the old runtime's runner is gone; resume() gives a new one
+    group.driven_by(None)  # the old runtime's runner is gone; resume() gives a new one
 
 
-def runtime_store(runtime: Any) -> Any:
-    from xai_defer_magic.runtime.fanout import registry_for
-
-    return registry_for(runtime).store
-
-
-def resume(runtime: Any, group: Group) -> None:
+def resume(runtime: Runtime, groups: GroupStore, group: Group) -> None:
     """Follow a dead kernel's unfinished batch group again (same batch, no re-send)."""
-    registry_store = runtime_store(runtime)
-    runner = BatchGroupRunner(runtime, registry_store, group)
+    runner = BatchGroupRunner(runtime, groups, group)
     engine_for(runtime).adopt(runner)
     runner.start()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.completion import TICKS_PER_USD
 from xai_defer_magic.core.pricing import (
@@ -20,8 +20,11 @@ from xai_defer_magic.core.pricing import (
     local_token_estimate,
     prompt_texts,
 )
-from xai_defer_magic.core.request import InvalidArgument
-from xai_defer_magic.errors import GrokDeferError
+from xai_defer_magic.errors import GrokDeferError, InvalidArgument
+from xai_defer_magic.render.plain import usd
+
+if TYPE_CHECKING:
+    from xai_defer_magic.runtime.runtime import Runtime
 
 DAY = 24 * 3600.0
 # A fan-out's first items are counted by the server's tokenizer; the rest locally, scaled by
@@ -31,19 +34,6 @@ EXACT_ITEMS = 20
 
 class BudgetExceeded(InvalidArgument):
     """The estimate passes ``--max-cost`` or the daily budget: refused, nothing sent."""
-
-
-def check_limit(value: Any, name: str) -> float | None:
-    """A spending limit in USD: None (no limit) or a positive finite number."""
-    if value is None:
-        return None
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise InvalidArgument(f"{name} must be an amount in USD, not {value!r}.") from None
-    if not number > 0 or number == float("inf"):
-        raise InvalidArgument(f"{name} must be a positive amount in USD, not {value!r}.")
-    return number
 
 
 def enforce(
@@ -91,7 +81,7 @@ def spent_last_day(journal: Any, now: float | None = None) -> float:
     return spent_since(texts)
 
 
-def estimate_bodies(runtime: Any, bodies: list[dict[str, Any]]) -> float:
+def estimate_bodies(runtime: Runtime, bodies: list[dict[str, Any]]) -> float:
     """The pre-send estimate of ``bodies`` in USD (see :func:`pricing.estimate_request_cost`).
 
     Raises :class:`BudgetExceeded` when no estimate can be made: with a ceiling asked for,
@@ -128,7 +118,7 @@ def _local_prompt_tokens(body: dict[str, Any]) -> int:
     return sum(local_token_estimate(text) for text in prompt_texts(body))
 
 
-def check_spend(runtime: Any, bodies: list[dict[str, Any]], max_cost: float | None,
+def check_spend(runtime: Runtime, bodies: list[dict[str, Any]], max_cost: float | None,
                 what: str) -> float | None:
     """Refuse ``bodies`` over ``max_cost`` or the daily budget; the estimate, or None when no
     limit is set (then nothing is asked of the server)."""
@@ -139,7 +129,3 @@ def check_spend(runtime: Any, bodies: list[dict[str, Any]], max_cost: float | No
     spent = spent_last_day(runtime.journal) if daily is not None else 0.0
     enforce(estimate, max_cost=max_cost, daily_budget=daily, spent_today=spent, what=what)
     return estimate
-
-
-def usd(value: float) -> str:
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"

@@ -14,27 +14,32 @@ import socket
 import time
 import weakref
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.items import Items, check_columns, collect
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.core.request import InvalidArgument, build_request, check_timeout
-from xai_defer_magic.core.structured import Schema, resolve_schema
+from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
+from xai_defer_magic.core.request import build_request
+from xai_defer_magic.core.structured import Schema
 from xai_defer_magic.core.templates import fill
-from xai_defer_magic.engines.deferred.group_submit import GroupSubmitter, register, unknown_error
+from xai_defer_magic.engines.deferred.group_submit import GroupSubmitter, unknown_error
+from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.http import credentials
-from xai_defer_magic.journal import JobRecord, process_owner
+from xai_defer_magic.journal import job_record, process_owner
 from xai_defer_magic.journal.groups import GroupRow, GroupStore, ItemRow, new_group_id
 from xai_defer_magic.runtime import batch_fanout
-from xai_defer_magic.runtime.budget import check_limit, check_spend
+from xai_defer_magic.runtime.budget import check_spend
 from xai_defer_magic.runtime.reuse import find_twin
+
+if TYPE_CHECKING:
+    from xai_defer_magic.runtime.runtime import Runtime
 
 
 class Registry:
     """The groups this kernel knows, and the store they live in (one per runtime)."""
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: Runtime) -> None:
         self.store = GroupStore(runtime.journal)  # its tables go through the job journal
         self.groups: dict[str, Group] = {}
 
@@ -44,7 +49,7 @@ _registries: weakref.WeakKeyDictionary[Any, Registry] = weakref.WeakKeyDictionar
 _LIVE: weakref.WeakValueDictionary[str, Group] = weakref.WeakValueDictionary()
 
 
-def registry_for(runtime: Any) -> Registry:
+def registry_for(runtime: Runtime) -> Registry:
     registry = _registries.get(runtime)
     if registry is None:
         registry = _registries[runtime] = Registry(runtime)
@@ -52,40 +57,31 @@ def registry_for(runtime: Any) -> Registry:
 
 
 def start_group(
-    runtime: Any,
+    runtime: Runtime,
     template: str | Sequence[str],
     items: Any,
+    options: RequestOptions = DEFAULT_OPTIONS,
     *,
     label: str = "items",
     as_name: str = "item",
     namespace: Mapping[str, Any] | None = None,
     hidden: frozenset[str] = frozenset(),
-    model: str | None = None,
-    system: str | None = None,
-    temperature: float | None = None,
-    max_tokens: int | None = None,
-    reasoning_effort: str | None = None,
-    schema: Any = None,
-    timeout: float | None = None,
     display: bool = True,
     cell_id: str | None = None,
-    fresh: bool = False,
-    max_cost: float | None = None,
     batch: bool = False,
 ) -> Group:
     """Validate, journal and show a group, start submitting it; InvalidArgument if bad.
 
     Each item reuses an identical finished (or pending) request on its own (see :mod:`reuse`),
     so re-running a 1,000-item cell after editing 3 rows sends 3; only what will be sent is
-    priced against ``max_cost`` and the daily budget. ``batch``: one xAI batch for the whole
-    group instead of one deferred request per item (:mod:`batch_fanout`); a batch is sent
+    priced against ``options.max_cost`` and the daily budget. ``batch``: one xAI batch for the
+    whole group instead of one deferred request per item (:mod:`batch_fanout`); a batch is sent
     whole: it is reused only when every item is (then nothing is sent).
     """
     namespace = namespace or {}
-    model = runtime.settings.model if model is None else model
-    resolved: Schema | None = None if schema is None else (
-        schema if isinstance(schema, Schema) else resolve_schema(schema, label="schema"))
-    timeout = check_timeout(timeout if timeout is not None else runtime.settings.timeout)
+    options = options.resolved(runtime.settings)
+    model = options.model or ""  # resolved: always set
+    resolved, timeout = options.schema, options.timeout
     if not as_name.isidentifier():
         raise InvalidArgument(f"--as needs a Python name, not {as_name!r}.")
     if isinstance(template, str):
@@ -103,22 +99,15 @@ def start_group(
         names, shown_template = [() for _ in texts], ""
     base_url = credentials.base_url(runtime.settings.base_url)
     runtime.poller.client_check(base_url)  # a bad URL or no key: refuse before anything shows
-    bodies = []
-    for text in texts:
-        body = build_request(text, model=model, system=system, temperature=temperature,
-                             max_tokens=max_tokens, reasoning_effort=reasoning_effort)
-        if resolved is not None:
-            body["response_format"] = resolved.response_format()
-        bodies.append(body)
-    reuse = runtime.settings.reuse and not fresh
+    bodies = [build_request(text, options) for text in texts]
+    reuse = not options.fresh
     twins = [find_twin(runtime, body, base_url) if reuse else None for body in bodies]
     if batch and None in twins:  # a batch is sent whole: reused only when nothing is left
         twins = [None] * len(bodies)
     batch = batch and bool(bodies) and twins[0] is None
     to_send = [i for i, twin in enumerate(twins) if twin is None]
-    limit = runtime.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
-                                                                               "--max-cost")
-    check_spend(runtime, [bodies[i] for i in to_send], limit, f"these {len(to_send)} requests")
+    check_spend(runtime, [bodies[i] for i in to_send], options.max_cost,
+                f"these {len(to_send)} requests")
     group_id = new_group_id()
     now = time.time()
     registry = registry_for(runtime)
@@ -137,18 +126,16 @@ def start_group(
             jobs.append(_new_job(model, body, base_url, timeout, cell_id, names[i], resolved, now))
             continue
         registry.store.set_state(group_id, i, "accepted", request_id=twin.request_id)
-        twin.template_names, twin.schema = names[i], resolved
+        twin.filled_from(names[i], resolved)
         jobs.append(twin)
     group = _group(group_id, jobs, collected, shown_template, model, now)
     registry.groups[group_id] = _LIVE[group_id] = group
     if batch:
-        group.engine = "batch"
+        group.run_as_batch()
         return batch_fanout.launch(runtime, registry, group, display=display, cell_id=cell_id)
     submitter = GroupSubmitter(runtime, registry.store, group)
     if display:
-        from xai_defer_magic.views.groups import show_group
-
-        group.card = show_group(runtime, group)
+        group.shown_in(runtime.presenter.show_group(group, runtime.loop))
     submitter.start(to_send)
     return group
 
@@ -158,8 +145,7 @@ def _new_job(model: str, body: dict[str, Any], base_url: str, timeout: float | N
              created_at: float) -> Job:
     job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id,
               created_at=created_at)
-    job.template_names = names
-    job.schema = schema
+    job.filled_from(names, schema)
     return job
 
 
@@ -167,14 +153,14 @@ def _group(group_id: str, jobs: list[Job], items: Items, template: str, model: s
            created_at: float) -> Group:
     group = Group(group_id, jobs, labels=items.labels, values=items.values, columns=items.columns,
                   template=template, model=model, created_at=created_at)
-    group.source_index = items.source_index
+    group.indexed_like(items.source_index)
     return group
 
 
 # --- groups of earlier kernels ----------------------------------------------------------------
 
 
-def groups(runtime: Any) -> list[Group]:
+def groups(runtime: Runtime) -> list[Group]:
     """Every group of this kernel and the journal, newest first."""
     registry = registry_for(runtime)
     found = []
@@ -186,13 +172,20 @@ def groups(runtime: Any) -> list[Group]:
     return found
 
 
-def find(runtime: Any, group_id: str) -> Group | None:
+def known_groups(runtime: Runtime) -> list[Group]:
+    """The groups this runtime has already built, newest first: no journal read, no rebuild
+    (what a view refreshing on the loop thread may ask for; see :func:`groups`)."""
+    return sorted(registry_for(runtime).groups.values(), key=lambda g: g.created_at,
+                  reverse=True)
+
+
+def find(runtime: Runtime, group_id: str) -> Group | None:
     """A group by id or unique prefix (ids start with ``g-``)."""
     matches = [g for g in groups(runtime) if g.id == group_id or g.id.startswith(group_id)]
     return matches[0] if len(matches) == 1 else None
 
 
-def resume_groups(runtime: Any) -> list[Group]:
+def resume_groups(runtime: Runtime) -> list[Group]:
     """Continue submitting the groups a dead kernel left half-sent, and this process's groups
     an earlier runtime ran (``%reload_ext``), in the handles already held (same server only).
 
@@ -217,7 +210,7 @@ def resume_groups(runtime: Any) -> list[Group]:
             if not group.done:  # the same batch again: no second batch, no re-sent request
                 registry.store.set_owner(row.group_id, process_owner())
                 registry.groups[row.group_id] = _LIVE[row.group_id] = group
-                batch_fanout.resume(runtime, group)
+                batch_fanout.resume(runtime, registry.store, group)
                 resumed.append(group)
             continue
         items = registry.store.items(row.group_id)
@@ -232,7 +225,7 @@ def resume_groups(runtime: Any) -> list[Group]:
     return resumed
 
 
-def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
+def _rebuild(runtime: Runtime, registry: Registry, row: GroupRow,
              items: list[ItemRow] | None = None, claim: bool = False) -> Group:
     """A handle from the store; ``claim`` (the owner is dead) settles its half-sent items.
 
@@ -245,10 +238,10 @@ def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
     if row.engine == "batch":
         jobs = [_new_job(row.model, i.request, row.base_url, None, None, i.names, None,
                          row.created_at) for i in items]
-        batch_id = batch_fanout.rebuild_jobs(runtime, row, jobs)
+        batch_id = batch_fanout.rebuild_jobs(runtime, registry.store, row, jobs)
         collected = Items([i.label for i in items], [i.value for i in items], row.columns)
         group = _group(row.group_id, jobs, collected, row.template, row.model, row.created_at)
-        group.engine, group.batch_id = "batch", batch_id
+        group.run_as_batch(batch_id)
         return group
     jobs = []
     for item in items:
@@ -262,7 +255,7 @@ def _rebuild(runtime: Any, registry: Registry, row: GroupRow,
     return _group(row.group_id, jobs, collected, row.template, row.model, row.created_at)
 
 
-def _adopt(runtime: Any, registry: Registry, group: Group) -> None:
+def _adopt(runtime: Runtime, registry: Registry, group: Group) -> None:
     """A handle of this process seen by a new runtime (after ``%reload_ext``): its submitter,
     its batch engine and its card go on there; its sent items are the jobs the new runtime
     resumed from the journal (the same objects: see registry.JOBS)."""
@@ -274,21 +267,18 @@ def _adopt(runtime: Any, registry: Registry, group: Group) -> None:
         group.controller.move_to(runtime, registry.store)
 
 
-def _job_for(runtime: Any, row: GroupRow, item: ItemRow) -> Job:
+def _job_for(runtime: Runtime, row: GroupRow, item: ItemRow) -> Job:
     if item.state == "accepted" and item.request_id:
         job = runtime.get(item.request_id)
         if job is None:  # died between the two writes: the job row is missing, add it
             job = _new_job(row.model, item.request, row.base_url, None, None, item.names, None,
                            row.created_at)
-            job.request_id = item.request_id
-            runtime.journal.add(JobRecord(
-                request_id=item.request_id, created_at=row.created_at, model=row.model,
-                request=item.request, base_url=row.base_url, status="pending",
-                owner=process_owner()))
-            register(runtime, job)
+            job.accepted(item.request_id)
+            runtime.journal.add(job_record(job, "pending"))
+            runtime.register(job)
             job.set_status("pending")
             runtime.ensure_polling(job)
-        job.template_names = item.names
+        job.filled_from(item.names, job.schema)
         return job
     job = _new_job(row.model, item.request, row.base_url, None, None, item.names, None,
                    row.created_at)

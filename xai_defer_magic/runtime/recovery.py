@@ -11,11 +11,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
-from xai_defer_magic.core.completion import parse_completion_text
 from xai_defer_magic.core.job import PENDING_STATUSES, Job
 from xai_defer_magic.engines.deferred.poller import RESULT_LIFETIME
-from xai_defer_magic.engines.deferred.submit import is_local_id
-from xai_defer_magic.errors import MalformedResponse
 from xai_defer_magic.http.deferred import CONSOLE
 from xai_defer_magic.journal import JobRecord
 from xai_defer_magic.runtime.registry import JOBS
@@ -74,27 +71,3 @@ def _settle_intent(runtime: Runtime, record: JobRecord) -> None:
         record.request_id, "failed", error=LOST_SUBMIT, finished_at=job.finished_at
     )
 
-
-def job_from_record(record: JobRecord) -> Job:
-    """Rebuild a handle from its journal row, parsing a stored answer if there is one."""
-    job = Job(
-        model=record.model, request=record.request, base_url=record.base_url,
-        created_at=record.created_at, cell_id=record.cell_id,
-    )
-    if is_local_id(record.request_id):  # an intent row: the server never gave us an id
-        job.local_id = record.request_id
-    else:
-        job.request_id = record.request_id
-    job.polls = record.polls
-    job.last_poll_at = record.last_poll_at
-    job.finished_at = record.finished_at
-    if record.response_text is not None:
-        try:
-            job.completion = parse_completion_text(record.response_text)
-        except MalformedResponse as exc:
-            job.set_status("failed", error=exc)
-            return job
-        job.set_status("done")
-        return job
-    job.set_status(record.status, error=record.error)
-    return job

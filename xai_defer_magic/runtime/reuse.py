@@ -15,9 +15,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.job import PENDING_STATUSES, Job
+from xai_defer_magic.journal import JobRecord, canonical_request, job_from_record
 
 if TYPE_CHECKING:
-    from xai_defer_magic.journal import JobRecord
     from xai_defer_magic.runtime.runtime import Runtime
 
 TWIN_STATUSES = ("done", *PENDING_STATUSES)
@@ -44,15 +44,13 @@ def find_twin(runtime: Runtime, body: dict[str, Any], base_url: str) -> Job | No
     A done twin gives a new handle carrying the stored answer (so the original cell's handle
     is untouched); a pending twin is returned itself, polled if nothing polls it yet.
     """
-    from xai_defer_magic.journal import canonical_request
-
     record = runtime.journal.find_by_request(canonical_request(body), base_url, TWIN_STATUSES)
     if record is None:
         return None
     if record.status == "done":
         copy = _reused_copy(record) if record.response_text is not None else None
         if copy is not None:
-            copy.catalogue_lookup = runtime.catalogues.for_job
+            runtime.price(copy)
         return copy
     twin = runtime.get(record.request_id)
     if twin is None or twin.done:
@@ -62,10 +60,8 @@ def find_twin(runtime: Runtime, body: dict[str, Any], base_url: str) -> Job | No
 
 
 def _reused_copy(record: JobRecord) -> Job | None:
-    from xai_defer_magic.runtime.runtime import job_from_record
-
     job = job_from_record(record)
     if job.status != "done":  # a stored body that does not parse is not an answer to reuse
         return None
-    job.reused_from = ReusedFrom(record.request_id, record.created_at, record.finished_at)
+    job.reused(ReusedFrom(record.request_id, record.created_at, record.finished_at))
     return job

@@ -11,36 +11,31 @@ What a starting runtime picks up from the journal (resume, crash leftovers) is :
 from __future__ import annotations
 
 import asyncio
-import atexit
-import contextlib
-import signal
+import concurrent.futures
 import sys
 import threading
-import time
 import weakref
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from xai_defer_magic.core.catalogue import Catalogue
 from xai_defer_magic.core.job import PENDING_STATUSES, Job
-from xai_defer_magic.core.request import Prompt, build_request, check_timeout
+from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
+from xai_defer_magic.core.request import Prompt, build_request
 from xai_defer_magic.engines.base import Engine
 from xai_defer_magic.engines.deferred.poller import Poller, PollSettings
-from xai_defer_magic.engines.deferred.submit import job_record
 from xai_defer_magic.errors import JobCancelled
 from xai_defer_magic.http import credentials
-from xai_defer_magic.http.catalogue import CatalogueCache
-from xai_defer_magic.journal import JobRecord, Journal
+from xai_defer_magic.http.catalogue import VIEW_WAIT, CatalogueCache
+from xai_defer_magic.journal import JobRecord, Journal, job_from_record, job_record
 from xai_defer_magic.loop import LoopThread
-from xai_defer_magic.runtime.budget import check_limit, check_spend
-from xai_defer_magic.runtime.recovery import job_from_record, resume_unfinished
+from xai_defer_magic.runtime.budget import check_spend
+from xai_defer_magic.runtime.exit import close_at_exit
+from xai_defer_magic.runtime.presenter import Presenter, ShowNothing
+from xai_defer_magic.runtime.recovery import resume_unfinished
 from xai_defer_magic.runtime.registry import JOBS
 from xai_defer_magic.runtime.reuse import find_twin
-from xai_defer_magic.runtime.ticker import CardTicker
-from xai_defer_magic.views import show as views
-
-EXIT_GRACE = 3.0  # seconds GETs in flight get at exit (jupyter_client kills after 5)
 
 
 @dataclass
@@ -58,12 +53,11 @@ class Settings:
     poll: PollSettings = field(default_factory=PollSettings)
 
 
-_TICKER = CardTicker()  # cards outlive a runtime (%reload_ext): one ticker per process
-
-
 class Runtime:
-    def __init__(self, settings: Settings | None = None) -> None:
+    def __init__(self, settings: Settings | None = None,
+                 presenter: Presenter | None = None) -> None:
         self.settings = settings or Settings()
+        self.presenter: Presenter = presenter or ShowNothing()  # see use_presenter
         self.loop = LoopThread()
         self.journal = Journal(self.settings.home, on_problem=_warn)
         self.poller = Poller(
@@ -71,23 +65,27 @@ class Runtime:
             current_base_url=self.base_url, on_submitted=self._submitted,
         )
         self.engines: dict[str, Engine] = {self.poller.name: self.poller}
-        self.ticker = _TICKER
         self.catalogues = CatalogueCache(
             self.loop, credentials.api_key, self.base_url,
             lambda: self.settings.poll.request_timeout,
         )
         self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
         # Fan-out submitters sending on this loop (group_submit); halted first at close.
-        self.group_submitters: weakref.WeakSet[Any] = weakref.WeakSet()
+        self._group_submitters: weakref.WeakSet[Any] = weakref.WeakSet()
         self._known: list[Job] = []  # jobs of this runtime: created here or read from its journal
         self.here: weakref.WeakSet[Job] = weakref.WeakSet()  # submitted or resumed here
         self._lock = threading.Lock()
         self._ticking = self.loop.submit(self._tick_forever())
-        _close_at_exit()
+        close_at_exit(lambda: _runtime is not None, lambda grace: close_runtime(grace))
 
     def base_url(self) -> str:
         """The server this kernel talks to, and the only one its key is sent to."""
         return credentials.base_url(self.settings.base_url)
+
+    def use_presenter(self, presenter: Presenter) -> None:
+        """Show jobs and groups with ``presenter`` from now on (the magics and ``defer()`` hand
+        in the views' one; the runtime never imports a view)."""
+        self.presenter = presenter
 
     def engine_for(self, job: Job) -> Engine:
         return self.engines[job.engine]
@@ -112,18 +110,10 @@ class Runtime:
     def defer(
         self,
         prompt: Prompt,
+        options: RequestOptions = DEFAULT_OPTIONS,
         *,
-        model: str | None = None,
-        system: str | None = None,
-        temperature: float | None = None,
-        max_tokens: int | None = None,
-        reasoning_effort: str | None = None,
-        timeout: float | None = None,
         display: bool = True,
         cell_id: str | None = None,
-        fresh: bool = False,
-        max_cost: float | None = None,
-        response_format: dict[str, Any] | None = None,
         on_created: Callable[[Job], None] | None = None,
     ) -> tuple[Job, Any]:
         """Validate, show, journal, submit and start polling; return the job and its card.
@@ -131,33 +121,21 @@ class Runtime:
         ``on_created`` gets the handle before anything is sent (``-o`` stores it there), so
         an interrupt while the POST is on the wire still leaves the user holding it. An
         identical request already answered (or still pending) is reused instead of sent again
-        unless ``fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
+        unless ``options.fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
         """
-        model = self.settings.model if model is None else model  # '' is an error, not the default
-        body = build_request(
-            prompt, model=model, system=system, temperature=temperature,
-            max_tokens=max_tokens, reasoning_effort=reasoning_effort,
-        )
-        if response_format is not None:  # --schema (structured.Schema.response_format())
-            body["response_format"] = response_format
-        timeout = check_timeout(timeout if timeout is not None else self.settings.timeout)
+        options = options.resolved(self.settings)
+        body = build_request(prompt, options)
         base_url = self.base_url()
         self.poller.client_check(base_url)  # a bad URL or no key: refuse before showing anything
-        if self.settings.reuse and not fresh:
+        if not options.fresh:
             twin = find_twin(self, body, base_url)
             if twin is not None:
-                return twin, views.show_reused(twin, self.ticker) if display else None
-        limit = self.settings.max_cost_usd if max_cost is None else check_limit(max_cost,
-                                                                               "--max-cost")
-        estimate = check_spend(self, [body], limit, "this request")  # before anything is shown
-        job = Job(model=model, request=body, base_url=base_url, timeout=timeout, cell_id=cell_id)
-        job.estimated_cost_usd = estimate
-        job.catalogue_lookup = self.catalogues.for_job
-        job.bind(CONTROLLER)
-        JOBS.add(job)
-        self._remember(job)
-        self.here.add(job)
-        card = views.show_live(job, self.ticker) if display else None
+                return twin, self.presenter.show_reused(twin) if display else None
+        estimate = check_spend(self, [body], options.max_cost, "this request")  # before it shows
+        job = Job(model=body["model"], request=body, base_url=base_url, timeout=options.timeout,
+                  cell_id=cell_id, estimated_cost_usd=estimate)
+        self.register(job)
+        card = self.presenter.show_job(job) if display else None
         if on_created is not None:
             on_created(job)
         sent = self.engine_for(job).submit(job, body)
@@ -169,13 +147,30 @@ class Runtime:
             raise
         return job, card
 
-    def _submitted(self, job: Job) -> None:
-        JOBS.index(job)
+    def register(self, job: Job) -> None:
+        """The one way a job this kernel sends (or reuses) becomes the runtime's: in the
+        process's registry, in ``jobs()``, ``%grok_wait`` and the panel, followed here."""
+        JOBS.add(job)
+        self._know(job)
+        self.here.add(job)
 
-    def _remember(self, job: Job) -> None:
+    def _know(self, job: Job) -> None:
+        """Bind the handle to the controller that outlives ``%reload_ext``; list it; price it
+        when it finishes (in the background: reading a cost never waits)."""
+        job.bind(CONTROLLER)
+        if not job.is_listening(_price_when_finished):
+            job.add_listener(_price_when_finished)
         with self._lock:
             if job not in self._known:
                 self._known.append(job)
+        self.price(job)
+
+    def halt_at_close(self, submitter: Any) -> None:
+        """A fan-out submitter sending on this loop: ``close()`` halts it before the engines."""
+        self._group_submitters.add(submitter)
+
+    def _submitted(self, job: Job) -> None:
+        JOBS.index(job)
 
     def _jobs(self) -> list[Job]:
         with self._lock:
@@ -221,12 +216,11 @@ class Runtime:
         """Poll a pending job that nothing polls yet; False for a job of another server."""
         note = self.foreign_note(job)
         if note is not None:
-            job.note = note
+            job.noted(note)
             return False
         engine = self.engine_for(job)
         if job.status in PENDING_STATUSES and job.request_id and not engine.tracks(job):
-            job.poll_started = time.monotonic()
-            job.note = None
+            job.polling()
             self.here.add(job)
             engine.track(job)
         return True
@@ -234,10 +228,22 @@ class Runtime:
     def adopt(self, record: JobRecord) -> Job:
         """The handle of a journal row: the process's own if it has one, else rebuilt here."""
         job = JOBS.find_or_add(record.request_id, lambda: job_from_record(record))
-        job.bind(CONTROLLER)
-        job.catalogue_lookup = self.catalogues.for_job
-        self._remember(job)
+        self._know(job)
         return job
+
+    def price(self, job: Job, *, wait: bool = False) -> None:
+        """Hand a finished job the catalogue it wants (its price when the body has no ticks,
+        the model that served a retired name), fetched in the background on the loop thread.
+        ``wait``: a command about to show the job waits for it, at most VIEW_WAIT seconds."""
+        if not job.wants_catalogue():
+            return
+        future = self.catalogues.fetch_for(job.base_url)
+        if future is None:
+            return
+        future.add_done_callback(lambda done: _hand_prices(job, done))
+        if wait and not self.loop.in_loop_thread():
+            concurrent.futures.wait([future], min(self.settings.poll.request_timeout, VIEW_WAIT))
+            _hand_prices(job, future)  # its callback may run a moment after the waiter wakes
 
     def forget(self, job: Job) -> None:
         """Drop the job here and from the journal; a pending one still runs (and costs) at xAI."""
@@ -270,7 +276,7 @@ class Runtime:
     async def _tick_forever(self) -> None:
         while True:
             await asyncio.sleep(1.0)
-            self.ticker.tick()
+            self.presenter.tick()
             for panel in list(self.panels):
                 panel.tick()  # JobsPanel.tick never raises
 
@@ -278,12 +284,24 @@ class Runtime:
         """Stop polling (requests in flight journal their answers, within ``timeout``) and the
         loop thread; the journal keeps every job for the next load."""
         self._ticking.cancel()
-        for submitter in list(self.group_submitters):
+        for submitter in list(self._group_submitters):
             submitter.halt()  # no new POST; the poller lets those in flight journal their ids
         for engine in self.engines.values():
             engine.close(timeout)
         self.loop.stop(5.0 if timeout is None else 1.0)
         self.journal.close()
+
+
+def _price_when_finished(job: Job) -> None:
+    """A job's listener: once it is finished, the current runtime prices it."""
+    runtime = current_runtime()
+    if runtime is not None and job.done:
+        runtime.price(job)
+
+
+def _hand_prices(job: Job, fetched: concurrent.futures.Future[Catalogue]) -> None:
+    if fetched.done() and not fetched.cancelled() and fetched.exception() is None:
+        job.prices_arrived(fetched.result())
 
 
 def _warn(line: str) -> None:
@@ -316,16 +334,25 @@ CONTROLLER = _Dispatch()
 
 _runtime: Runtime | None = None
 _runtime_lock = threading.Lock()
-_exit_hook = False
+# The presenter last handed to get_runtime: live cards outlive a runtime (%reload_ext, or a
+# handle's resume() after %unload_ext), so the next runtime of the process keeps showing them.
+_presenter: Presenter | None = None
 
 
-def get_runtime(settings: Settings | None = None) -> Runtime:
-    global _runtime
+def get_runtime(settings: Settings | None = None,
+                presenter: Presenter | None = None) -> Runtime:
+    """The process's runtime, made on first use; ``settings`` and ``presenter`` given here
+    apply to it whether it is new or not."""
+    global _runtime, _presenter
     with _runtime_lock:
+        _presenter = presenter or _presenter
         if _runtime is None:
-            _runtime = Runtime(settings)
-        elif settings is not None:
-            _runtime.apply(settings)
+            _runtime = Runtime(settings, _presenter)
+        else:
+            if settings is not None:
+                _runtime.apply(settings)
+            if presenter is not None:
+                _runtime.use_presenter(presenter)
         return _runtime
 
 
@@ -339,34 +366,3 @@ def close_runtime(timeout: float | None = None) -> None:
         if _runtime is not None:
             _runtime.close(timeout)
             _runtime = None
-
-
-def _close_at_exit() -> None:
-    """Register (once) the exit path: ``atexit`` handlers run on a graceful shutdown or
-    restart of the kernel, before ipykernel's own (registered earlier, run later)."""
-    global _exit_hook
-    if not _exit_hook:
-        _exit_hook = True
-        atexit.register(_at_exit)
-
-
-def _at_exit() -> None:
-    """Let GETs in flight journal their answers, for at most EXIT_GRACE seconds."""
-    if _runtime is None:
-        return
-    with _sigterm_deferred():
-        close_runtime(timeout=EXIT_GRACE)
-
-
-@contextlib.contextmanager
-def _sigterm_deferred() -> Iterator[None]:
-    """jupyter_client sends SIGTERM 2.5 s into its 5 s grace: hold it off while we drain
-    (bounded by EXIT_GRACE), so an answer on the wire is not cut off by it."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)

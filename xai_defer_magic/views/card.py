@@ -16,27 +16,24 @@ from typing import Any
 import ipywidgets as widgets
 
 from xai_defer_magic.core.job import Job
+from xai_defer_magic.render.answer import CARD_CSS, answer_bundle
 from xai_defer_magic.views import text
 from xai_defer_magic.views.static import (
-    CARD_CSS,
-    answer_bundle,
     error_html,
     footer_html,
     header_html,
     reasoning_html,
     status_pill,
 )
+from xai_defer_magic.views.traits import assign
 
 __all__ = ["CARD_CSS", "JobCard", "answer_bundle", "status_pill"]
 
 
 def _show(widget: Any, value: str) -> None:
     """Set an HTML widget's value and hide it while it is empty."""
-    if widget.value != value:
-        widget.value = value
-    display = "" if value else "none"
-    if widget.layout.display != display:
-        widget.layout.display = display
+    assign(widget, "value", value)
+    assign(widget.layout, "display", "" if value else "none")
 
 
 class JobCard(widgets.VBox):
@@ -81,9 +78,7 @@ class JobCard(widgets.VBox):
         with self._lock:
             if self.job.status != self._rendered_status:
                 return  # refresh() is on its way and will render the header last
-            value = header_html(self.job, now)
-            if value != self._header.value:
-                self._header.value = value
+            assign(self._header, "value", header_html(self.job, now))
 
     def refresh(self) -> None:
         """Bring every part of the card in line with the job."""

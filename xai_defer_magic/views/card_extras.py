@@ -11,7 +11,7 @@ from typing import Any
 
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.structured import fields_of, parse_job
-from xai_defer_magic.render.markdown import escape
+from xai_defer_magic.render.plain import clip, escape
 
 MAX_VALUE = 200
 
@@ -45,4 +45,4 @@ def parsed_html(job: Job) -> str:
 def _short(value: Any) -> str:
     shown = value if isinstance(value, str) else json.dumps(value, ensure_ascii=False,
                                                               default=str)
-    return shown if len(shown) <= MAX_VALUE else shown[: MAX_VALUE - 1] + "…"
+    return clip(shown, MAX_VALUE)

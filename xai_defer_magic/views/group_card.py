@@ -16,11 +16,19 @@ from typing import Any
 
 import ipywidgets as widgets
 
+from xai_defer_magic.core.failures import log_once
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.render.markdown import answer_html, escape
 from xai_defer_magic.views.card import CARD_CSS, status_pill
-from xai_defer_magic.views.groups import preview, standin_html, stats_line, summary_bundle, title
+from xai_defer_magic.views.group_summary import (
+    preview,
+    standin_html,
+    stats_line,
+    summary_bundle,
+    title,
+)
 from xai_defer_magic.views.standin import update_from_any_thread
+from xai_defer_magic.views.traits import assign
 
 MAX_RENDERS_PER_SECOND = 4
 PAGE_SIZE = 50
@@ -127,14 +135,15 @@ class GroupCard(widgets.VBox):
                 if self.group.done:
                     self.finish()
                     return
-            except Exception:  # a closed widget or display: nothing more to show
+            except Exception as exc:  # a closed widget or display: nothing more to show
+                log_once("a group card's refresh", exc)
                 return
 
     def render(self, now: float | None = None) -> None:
         with self._lock:
             self._rendered_version = self.group.version
             self.renders += 1
-            _assign(self._head, "value", head_html(self.group, now))
+            assign(self._head, "value", head_html(self.group, now))
             self._render_page()
             if self.standin is not None and not self._finished and (
                     self._told != self.group.version):  # not for the elapsed time alone
@@ -153,11 +162,11 @@ class GroupCard(widgets.VBox):
             self._rows.options = options
             if selected in positions:
                 self._rows.value = selected
-        _assign(self._page_label, "value",
+        assign(self._page_label, "value",
                 f'<span class="xdm-muted">rows {start + 1}–{start + len(positions)} of {n:,}'
                 "</span>")
-        _assign(self._prev, "disabled", self.page == 0)
-        _assign(self._next, "disabled", self.page >= pages - 1)
+        assign(self._prev, "disabled", self.page == 0)
+        assign(self._next, "disabled", self.page >= pages - 1)
         self._show(self._rows.value)
 
     def _turn(self, step: int) -> None:
@@ -171,7 +180,7 @@ class GroupCard(widgets.VBox):
 
     def _show(self, position: Any) -> None:
         if not isinstance(position, int):
-            _assign(self._answer, "value", '<span class="xdm-muted">select a row to see its '
+            assign(self._answer, "value", '<span class="xdm-muted">select a row to see its '
                     "answer</span>")
             return
         job = self.group.jobs[position]
@@ -180,7 +189,7 @@ class GroupCard(widgets.VBox):
         else:
             body = f'<span class="xdm-muted">{escape(job.error or job.note or job.status)}</span>'
         label = escape(str(self.group.labels[position]))
-        _assign(self._answer, "value", f"<div><b>{label}</b> {status_pill(job.status)}</div>"
+        assign(self._answer, "value", f"<div><b>{label}</b> {status_pill(job.status)}</div>"
                 f"{body}")
 
     def finish(self) -> None:
@@ -193,9 +202,3 @@ class GroupCard(widgets.VBox):
         if self.standin is not None:
             self.standin.retire()
         update_from_any_thread(summary_bundle(self.group), self.display_id)
-
-
-def _assign(widget: Any, name: str, value: Any) -> None:
-    if getattr(widget, name) != value:
-        setattr(widget, name, value)
-

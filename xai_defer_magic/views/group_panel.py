@@ -8,14 +8,23 @@ expands a group, no widget state needed) and as plain text for terminal IPython.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from xai_defer_magic.core.group import Group
+from xai_defer_magic.core.job import Job
 from xai_defer_magic.render.markdown import escape
 from xai_defer_magic.views import text
-from xai_defer_magic.views.groups import preview, stats_line, totals
+from xai_defer_magic.views.group_summary import preview, stats_line, totals
+from xai_defer_magic.views.show import has_widgets
 
 CHILD_ROWS = 100  # rows shown when a group is expanded; g.to_pandas() has all
+
+GroupSource = Callable[[], Sequence[Group]]  # the groups to list, read without side effects
+
+
+def no_groups() -> list[Group]:
+    return []
 
 
 def group_rows(group: Group) -> tuple[dict[str, Any], list[dict[str, Any]]]:
@@ -69,27 +78,22 @@ def _batch(group: Group, lead: bool = False) -> str:
     return f" (batch {group.batch_id})" if lead else f"(batch {group.batch_id}) "
 
 
-def ungrouped(runtime: Any, jobs: list[Any]) -> list[Any]:
-    """The jobs that belong to no group: the panel lists a group's items under its row."""
-    from xai_defer_magic.runtime.fanout import groups
-
-    members = [job for group in groups(runtime) for job in group.jobs]
+def ungrouped(groups: Sequence[Group], jobs: list[Job]) -> list[Job]:
+    """The jobs that belong to none of ``groups``: the panel lists a group's items under its
+    row."""
+    members = [job for group in groups for job in group.jobs]
     grouped = {id(job) for job in members}
     ids = {job.request_id for job in members if job.request_id}  # rows read back from disk
     return [job for job in jobs if id(job) not in grouped and job.request_id not in ids]
 
 
-def show_groups(runtime: Any) -> None:
-    """``%grok_jobs`` hook: the groups above the jobs panel (nothing when there are none)."""
-    from xai_defer_magic.runtime.fanout import groups
-    from xai_defer_magic.views.show import has_widgets
-
-    found = groups(runtime)
-    if not found:
+def show_groups(groups: Sequence[Group]) -> None:
+    """``%grok_jobs``: the groups above the jobs panel (nothing when there are none)."""
+    if not groups:
         return
     if not has_widgets():
-        print(groups_text(found))
+        print(groups_text(list(groups)))
         return
     from IPython.display import HTML, display
 
-    display(HTML(groups_html(found)))
+    display(HTML(groups_html(list(groups))))

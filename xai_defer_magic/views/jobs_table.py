@@ -3,18 +3,18 @@
 No widgets here, so the same model serves the live panel, terminal IPython and the static
 ``text/plain``/``text/html`` that a headless run saves. A row may have children (a fan-out
 group shown as one row that expands); a plain job's row has none.
-Prompts and models are untrusted text: every HTML cell is escaped (``html.escape``, as
-:func:`render.escape` does, without importing the Markdown renderer for a text table).
+Prompts and models are untrusted text: every HTML cell is escaped (``render.plain``, which
+does not import the Markdown renderer for a text table).
 """
 
 from __future__ import annotations
 
-import html
 import time
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from xai_defer_magic.core.job import PENDING_STATUSES, Job
+from xai_defer_magic.render.plain import escape, preview, printable
 from xai_defer_magic.views import text
 
 FILTERS = ("pending", "all")
@@ -52,7 +52,7 @@ class Row:
             "polls": f"{job.polls:,}",
             "tokens": text.tokens(job_tokens(job)),
             "cost": text.job_cost(job),
-            "prompt": preview(job.prompt),
+            "prompt": preview(job.prompt, 80),
             "id": text.short_id(self.request_id) or "–",
         }
 
@@ -124,12 +124,6 @@ def empty_text(which: str, scope: str, hidden: int) -> str:
     where = " from this kernel" if scope == "kernel" else " in the journal"
     hint = f" ({hidden:,} more in the journal)" if scope == "kernel" and hidden else ""
     return f"{what}{where}{hint}."
-
-
-def preview(prompt: str, limit: int = 80) -> str:
-    """Whitespace collapsed and cut to ``limit`` characters."""
-    flat = " ".join(prompt.split())
-    return flat if len(flat) <= limit else flat[: limit - 1] + "…"
 
 
 def local_time(timestamp: float) -> str:
@@ -204,16 +198,7 @@ def static_html(rows: list[Row], summary: str, now: float, empty: str) -> str:
     )
 
 
-def escape(value: object) -> str:
-    return html.escape(str(value), quote=True)
-
-
 # --- plain text: terminal IPython and text/plain ------------------------------------------------
-
-
-def printable(value: str) -> str:
-    """No control characters: a prompt must not drive the terminal (escape sequences)."""
-    return "".join(c if c.isprintable() else " " for c in value)
 
 
 def text_table(rows: list[Row], summary: str, now: float, empty: str) -> str:
@@ -261,3 +246,14 @@ class View:
     def html(self, now: float | None = None) -> str:
         return static_html(self.rows, self.summary, time.time() if now is None else now,
                            self.empty)
+
+
+def forget_question(job: Job) -> str:
+    """What Forget asks first: for a pending job, that it keeps running (and costing) at xAI."""
+    rid = escape(text.short_id(job.request_id or "") or "this unsent job")
+    if job.status in PENDING_STATUSES and job.request_id:
+        return (
+            f"<b>Forget {rid}?</b> It keeps running, and costing, at xAI: this stops polling "
+            "it and deletes its journal row, so its answer will not be fetched."
+        )
+    return f"<b>Forget {rid}?</b> This deletes its journal row and saved answer."

@@ -7,19 +7,11 @@ alias; a default the catalogue does not list (a retired slug) is said so below t
 
 from __future__ import annotations
 
-import html
-
 from xai_defer_magic.core.catalogue import Catalogue, LanguageModel, usd
+from xai_defer_magic.render.plain import escape, printable
+from xai_defer_magic.views.show import has_widgets
 
 HEADERS = ("", "model", "aliases", "input", "$/1M input", "cached", "output", "long context")
-
-
-def escape(value: str) -> str:
-    return html.escape(value, quote=True)
-
-
-def printable(value: str) -> str:
-    return "".join(c if c.isprintable() else " " for c in value)
 
 
 def long_context(model: LanguageModel) -> str:
@@ -82,8 +74,6 @@ def html_table(catalogue: Catalogue, default: str) -> str:
 def show_models(catalogue: Catalogue, default: str) -> None:
     """Display the table in the current cell (rich in a kernel, text in a terminal)."""
     from IPython.display import display
-
-    from xai_defer_magic.views.show import has_widgets
 
     text = text_table(catalogue, default)
     if not has_widgets():

@@ -16,13 +16,27 @@ import time
 from typing import Any
 
 import ipywidgets as widgets
+from IPython.display import display
 
-from xai_defer_magic.core.job import PENDING_STATUSES, Job
-from xai_defer_magic.render.markdown import escape
-from xai_defer_magic.views import text
+from xai_defer_magic.core.failures import log_once
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.render.plain import escape
 from xai_defer_magic.views.card import CARD_CSS, JobCard
-from xai_defer_magic.views.jobs_table import FILTERS, SCOPES, View, header_html, page_text, row_html
-from xai_defer_magic.views.panel_row import RowView, assign, button
+from xai_defer_magic.views.group_panel import GroupSource, no_groups, show_groups, ungrouped
+from xai_defer_magic.views.jobs_table import (
+    FILTERS,
+    SCOPES,
+    View,
+    forget_question,
+    header_html,
+    page_text,
+    row_html,
+)
+from xai_defer_magic.views.panel_row import RowView, button
+from xai_defer_magic.views.show import has_widgets
+from xai_defer_magic.views.standin import Standin
+from xai_defer_magic.views.ticker import CARDS
+from xai_defer_magic.views.traits import assign
 
 PAGE_SIZE = 25
 REFETCH_SECONDS = 10.0  # re-read the journal this often even when nothing seems to change
@@ -55,23 +69,21 @@ PANEL_CSS = """
 """
 
 
+def show_jobs(runtime: Any, which: str = "all", scope: str = "kernel",
+              groups: GroupSource = no_groups) -> JobsPanel | None:
+    """``%grok_jobs``: the live panel in a kernel, a text table in terminal IPython.
 
-def show_jobs(runtime: Any, which: str = "all", scope: str = "kernel") -> JobsPanel | None:
-    """``%grok_jobs``: the live panel in a kernel, a text table in terminal IPython."""
-    from IPython.display import display
-
-    from xai_defer_magic.views.group_panel import show_groups, ungrouped
-    from xai_defer_magic.views.show import has_widgets
-
-    show_groups(runtime)  # fan-out groups: one expandable row each
+    ``groups`` gives the fan-out groups to list (each as one expandable row, its items under
+    it): the groups already built, since a refresh only reads (rebuilding one from the journal
+    can write it and start polling, which is the runtime's work, done before this is called).
+    """
+    show_groups(groups())
     if not has_widgets():
-        jobs = ungrouped(runtime, runtime.jobs())  # a group's items are listed under its row
+        jobs = ungrouped(groups(), runtime.jobs())  # a group's items are listed under its row
         view = View.of(jobs, getattr(runtime, "here", ()), which, scope)
         print(view.text())
         return None
-    from xai_defer_magic.views.standin import Standin
-
-    panel = JobsPanel(runtime, which=which, scope=scope)
+    panel = JobsPanel(runtime, which=which, scope=scope, groups=groups)
     standin = Standin(min_interval=STANDIN_SECONDS)
     standin.attach(panel)
     display(panel)
@@ -85,12 +97,13 @@ class JobsPanel(widgets.VBox):
     standin: Any = None  # its standin.Standin when shown in a cell
 
     def __init__(self, runtime: Any, *, which: str = "all", scope: str = "kernel",
-                 page_size: int = PAGE_SIZE) -> None:
+                 page_size: int = PAGE_SIZE, groups: GroupSource = no_groups) -> None:
         if which not in FILTERS:
             raise ValueError(f"which must be one of {FILTERS}, not {which!r}")
         if scope not in SCOPES:
             raise ValueError(f"scope must be one of {SCOPES}, not {scope!r}")
         self.runtime = runtime
+        self.groups = groups
         self.page_size = max(1, page_size)
         self.page = 0
         self.selected: Job | None = None
@@ -224,8 +237,8 @@ class JobsPanel(widgets.VBox):
                 if stale or pending or self._had_pending:
                     self._render()
                 self._had_pending = bool(pending)
-        except Exception:  # a closed comm or a journal hiccup must not stop the tick
-            pass
+        except Exception as exc:  # a closed comm or a journal hiccup must not stop the tick
+            log_once("the jobs panel's refresh", exc)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         """The widget, plus a static table: what a headless run or an untrusted copy shows."""
@@ -269,11 +282,8 @@ class JobsPanel(widgets.VBox):
         return found
 
     def _fetch(self) -> None:
-        from xai_defer_magic.views.group_panel import (
-            ungrouped,  # a group's items are listed under its own row
-        )
-
-        self._jobs = ungrouped(self.runtime, list(self.runtime.jobs()))
+        # a group's items are listed under its own row, not here
+        self._jobs = ungrouped(self.groups(), list(self.runtime.jobs()))
         self._known = {id(j) for j in self._jobs}
         self._fetched_at = time.monotonic()
         self._dirty = False
@@ -349,9 +359,8 @@ class JobsPanel(widgets.VBox):
         self._drop_card()
         card = JobCard(job)
         self._card = card
-        ticker = getattr(self.runtime, "ticker", None)
-        if ticker is not None and not job.done:
-            ticker.add(card)
+        if not job.done:
+            CARDS.add(card)
         self.output.outputs = ({"output_type": "display_data",
                                 "data": card._repr_mimebundle_(), "metadata": {}},)
 
@@ -383,14 +392,3 @@ class JobsPanel(widgets.VBox):
             self.output.outputs = ()
             self._card.close()
             self._card = None
-
-
-def forget_question(job: Job) -> str:
-    """What Forget asks first: for a pending job, that it keeps running (and costing) at xAI."""
-    rid = escape(text.short_id(job.request_id or "") or "this unsent job")
-    if job.status in PENDING_STATUSES and job.request_id:
-        return (
-            f"<b>Forget {rid}?</b> It keeps running, and costing, at xAI: this stops polling "
-            "it and deletes its journal row, so its answer will not be fetched."
-        )
-    return f"<b>Forget {rid}?</b> This deletes its journal row and saved answer."

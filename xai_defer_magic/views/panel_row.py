@@ -6,12 +6,13 @@ filtering changes traits instead of creating widgets. Clicks go back to the pane
 
 from __future__ import annotations
 
-from typing import Any, Protocol
+from typing import Protocol
 
 import ipywidgets as widgets
 
 from xai_defer_magic.core.job import PENDING_STATUSES, Job
 from xai_defer_magic.views.jobs_table import RESUMABLE
+from xai_defer_magic.views.traits import assign
 
 CANCEL_TIP = "Stop polling here; the job keeps running at xAI (Resume polls it again)"
 ROW_BUTTON = "54px"
@@ -35,6 +36,7 @@ class RowView:
 
     def __init__(self, panel: Actor) -> None:
         self.job: Job | None = None
+        self.toggle_action = "cancel"  # what the toggle button does now: cancel or resume
         self.cells = widgets.HTML()
         self.show = button("Show", "show", "Select this job and show its card below",
                            width=ROW_BUTTON)
@@ -46,10 +48,6 @@ class RowView:
         self.show.on_click(lambda _b: panel.act(self.job, "show"))
         self.toggle.on_click(lambda _b: panel.act(self.job, self.toggle_action))
         self.forget.on_click(lambda _b: panel.act(self.job, "forget"))
-
-    @property
-    def toggle_action(self) -> str:
-        return "cancel" if "xdm-jobs-cancel" in self.toggle._dom_classes else "resume"
 
     def point_at(self, job: Job, cells: str, selected: bool) -> None:
         self.job = job
@@ -66,6 +64,7 @@ class RowView:
 
     def _toggle_as(self, action: str, description: str, tooltip: str) -> None:
         other = "resume" if action == "cancel" else "cancel"
+        self.toggle_action = action
         set_class(self.toggle, f"xdm-jobs-{other}", False)
         set_class(self.toggle, f"xdm-jobs-{action}", True)
         assign(self.toggle, "description", description)
@@ -79,14 +78,9 @@ class RowView:
         return [self.cells, self.show, self.toggle, self.forget, self.box]
 
 
-def assign(widget: Any, name: str, value: Any) -> None:
-    """Set a trait only when it differs, so an unchanged panel sends nothing to the frontend."""
-    if getattr(widget, name) != value:
-        setattr(widget, name, value)
-
-
 def set_class(widget: widgets.DOMWidget, name: str, on: bool) -> None:
-    if on and name not in widget._dom_classes:
+    """Add or remove a CSS class (each a no-op, sending nothing, when already so)."""
+    if on:
         widget.add_class(name)
-    elif not on and name in widget._dom_classes:
+    else:
         widget.remove_class(name)

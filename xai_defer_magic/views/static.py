@@ -11,13 +11,11 @@ nbconvert's HTML and on GitHub. The HTML carries one ``<style>`` block scoped to
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.render.highlight import highlight_css, inline_styles
+from xai_defer_magic.render.answer import CARD_CSS, FRAME_CSS, answer_section
 from xai_defer_magic.render.markdown import (
-    answer_html,
     escape,
     escape_markdown,
     is_inert,
@@ -25,49 +23,12 @@ from xai_defer_magic.render.markdown import (
     safe_markdown,
 )
 from xai_defer_magic.views import text
+from xai_defer_magic.views.card_extras import extras_html
 
 _PILL_COLOURS = {
     "pending": "#1a73e8", "submitting": "#1a73e8", "done": "#188038", "failed": "#c5221f",
     "expired": "#c5221f", "timed_out": "#b06000", "cancelled": "#b06000",
 }
-
-def _answer_rule(selectors: str, declarations: str) -> str:
-    scopes = (".jp-RenderedHTMLCommon .xdm-answer", ".xdm-answer")
-    joined = ",".join(f"{scope} {sel}" for scope in scopes for sel in selectors.split(","))
-    return f"{joined}{{{declarations}}}\n"
-
-
-_FRAME_RULES = (  # the card's frame and header: all a stand-in needs
-    ".xdm-card{border:1px solid var(--jp-border-color1,#ccc);border-radius:6px;"
-    "padding:6px 10px;margin:2px 0;max-width:960px;"
-    "font-family:var(--jp-ui-font-family,sans-serif);line-height:1.4}\n"
-    ".xdm-card .widget-html-content{line-height:1.4}\n"
-    ".xdm-head{display:flex;flex-wrap:wrap;gap:10px;align-items:center;font-size:13px}\n"
-    ".xdm-pill{border-radius:9px;padding:1px 8px;font-weight:600;color:#fff;background:#888}\n"
-    ".xdm-muted{color:var(--jp-ui-font-color2,#666);font-size:12px}\n"
-    ".xdm-id{user-select:all;font-family:var(--jp-code-font-family,monospace)}\n"
-)
-FRAME_CSS = f"<style>\n{_FRAME_RULES}</style>"
-CARD_CSS = (
-    "<style>\n"
-    + _FRAME_RULES +
-    ".xdm-error{border-left:4px solid #c5221f;background:rgba(197,34,31,.08);padding:4px 10px;"
-    "margin:4px 0;color:var(--jp-ui-font-color0,#000);white-space:normal;line-height:1.4}\n"
-    ".xdm-usage{font-size:12px;color:var(--jp-ui-font-color1,#333)}\n"
-    ".xdm-reasoning{margin:4px 0}\n"
-    ".xdm-reasoning>summary{cursor:pointer;font-size:13px;color:var(--jp-ui-font-color1,#333)}\n"
-    # JupyterLab styles text/html like a DataFrame (":not(.jp-RenderedMarkdown)
-    # .jp-RenderedHTMLCommon td" right-aligns): these rules match at least that specificity.
-    + _answer_rule("h1", "font-size:1.35em;margin:.6em 0 .3em")
-    + _answer_rule("h2", "font-size:1.2em;margin:.6em 0 .3em")
-    + _answer_rule("h3", "font-size:1.08em;margin:.6em 0 .3em")
-    + _answer_rule("table", "margin-left:0;margin-right:auto")
-    + _answer_rule("th,td,tr", "text-align:left")
-    + _answer_rule("pre.xdm-code", "padding:6px 8px;"
-                   "background:var(--jp-cell-editor-background,#f7f7f7)")
-    + highlight_css(".xdm-answer")
-    + "\n</style>"
-)
 
 
 # --- the pieces (the live card shows the same ones in its widgets) ---------------------------
@@ -104,38 +65,6 @@ def error_html(job: Job) -> str:
     return f'<div class="xdm-error" style="border-left:4px solid #c5221f">{escape(job.error)}</div>'
 
 
-def answer_section(content: str) -> str:
-    return f'<div class="xdm-answer">{with_inline_styles(answer_html(content))}</div>'
-
-
-_TOKEN_STYLES = inline_styles()
-_TAG_STYLES = {
-    "<td>": '<td style="text-align:left">',
-    "<th>": '<th style="text-align:left">',
-    "<h1>": '<h1 style="font-size:1.35em">',
-    "<h2>": '<h2 style="font-size:1.2em">',
-    "<h3>": '<h3 style="font-size:1.08em">',
-    '<pre class="xdm-code">': '<pre class="xdm-code" style="padding:6px 8px;'
-                              'background:var(--jp-cell-editor-background,transparent)">',
-}
-_STYLED_TAG = re.compile("|".join(re.escape(tag) for tag in _TAG_STYLES))
-_TOKEN_SPAN = re.compile(r'<span class="([a-z0-9]+)">')
-
-
-def with_inline_styles(sanitized: str) -> str:
-    """The same look where ``<style>`` is stripped (an untrusted notebook): inline styles on
-    the tags the renderer made. Runs after the sanitizer, on tags it let through bare (raw HTML
-    from the model is text by then), and adds only these constant declarations."""
-    styled = _STYLED_TAG.sub(lambda m: _TAG_STYLES[m.group(0)], sanitized)
-
-    def token(match: re.Match[str]) -> str:
-        style = _TOKEN_STYLES.get(match.group(1))
-        return match.group(0) if style is None else (
-            f'<span class="{match.group(1)}" style="{style}">')
-
-    return _TOKEN_SPAN.sub(token, styled)
-
-
 def reasoning_html(job: Job) -> str:
     """The model's reasoning in a ``<details>`` (closed), or one line saying it was hidden."""
     if job.completion is None:
@@ -156,8 +85,6 @@ def reasoning_html(job: Job) -> str:
 def footer_html(job: Job) -> str:
     """Usage and cost, who answered, where a reused answer came from, the template and
     ``--schema`` extras, and the request id."""
-    from xai_defer_magic.views.card_extras import extras_html
-
     rows = []
     if job.completion is not None:
         rows.append(f'<div class="xdm-usage">{escape(text.usage_line(job))}</div>')
@@ -242,13 +169,4 @@ def job_bundle(job: Job) -> dict[str, Any]:
         "text/html": card_html(job),
         "text/markdown": card_markdown(job),
         "text/plain": text.result_text(job),
-    }
-
-
-def answer_bundle(content: str) -> dict[str, Any]:
-    """The three representations of one answer, every one of them inert."""
-    return {
-        "text/html": f"{CARD_CSS}{answer_section(content)}",
-        "text/markdown": safe_markdown(content),
-        "text/plain": content,
     }

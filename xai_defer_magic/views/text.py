@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import time
 
+from xai_defer_magic.core.catalogue import redirect_note
 from xai_defer_magic.core.job import Job
+from xai_defer_magic.render.plain import usd
 
 
 def short_id(request_id: str) -> str:
@@ -21,12 +23,9 @@ def model_label(job: Job) -> str:
 
 def redirect_line(job: Job) -> str | None:
     """One line when a retired slug was served by another model (wording: catalogue.py)."""
-    from xai_defer_magic.core.catalogue import redirect_note
-
     if not job.served_model or job.served_model == job.model:
         return None
-    catalogue = job.catalogue_lookup(job) if job.catalogue_lookup else None
-    return redirect_note(job.model, job.served_model, catalogue)
+    return redirect_note(job.model, job.served_model, job.catalogue)
 
 
 def duration(seconds: float) -> str:
@@ -44,9 +43,7 @@ def tokens(value: int | None) -> str:
 
 
 def cost(value: float | None) -> str:
-    if value is None:
-        return "–"
-    return f"${value:.4f}" if value < 1 else f"${value:,.2f}"
+    return "–" if value is None else usd(value)
 
 
 def job_cost(job: Job) -> str:

@@ -32,6 +32,7 @@ from xai_defer_magic.http.batch import (
     BatchResult,
     parse_result,
 )
+from xai_defer_magic.journal.batches import SavedBatch
 
 BATCH_SCHEDULE = PollSchedule(first=1.0, growth=0.1, cap=10.0, jitter=0.1)
 # Result pages are re-read from the start (xAI sorts them by id, so new ones land anywhere in
@@ -39,15 +40,6 @@ BATCH_SCHEDULE = PollSchedule(first=1.0, growth=0.1, cap=10.0, jitter=0.1)
 # batch's age, capped at 30 s, and at once when the batch is finished or cancelled.
 RESULTS_SCHEDULE = PollSchedule(first=1.0, growth=0.25, cap=30.0, jitter=0.0)
 NAME_PREFIX = "xai_defer_magic"
-
-
-@dataclass(frozen=True)
-class SavedBatch:
-    """What the storage remembers about a batch run."""
-
-    name: str
-    batch_id: str | None
-    adds_done: bool
 
 
 class BatchStorage(Protocol):

@@ -27,12 +27,18 @@ from xai_defer_magic.core.completion import parse_completion
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import PENDING_STATUSES, Job
 from xai_defer_magic.core.schedule import PollSchedule
-from xai_defer_magic.engines.batch.engine import BatchEngine, EngineSettings, batch_name
+from xai_defer_magic.engines.batch.engine import (
+    BatchEngine,
+    EngineSettings,
+    batch_name,
+    parse_result_text,
+)
+from xai_defer_magic.engines.host import EngineHost
 from xai_defer_magic.errors import GrokDeferError, JobCancelled, MalformedResponse
 from xai_defer_magic.http import credentials
 from xai_defer_magic.http.batch import BatchClient, BatchInfo, BatchResult
 from xai_defer_magic.http.transport import Transport
-from xai_defer_magic.journal import JobRecord, process_owner
+from xai_defer_magic.journal import job_record
 from xai_defer_magic.journal.batches import SQLiteBatchStore
 from xai_defer_magic.journal.groups import GroupStore
 
@@ -59,26 +65,26 @@ class _WatchedClient(BatchClient):
         super().__init__(*args, **kwargs)
         self._on_first_add = on_first_add
 
-    async def add_requests(self, batch_id: str, items: Any, should_stop: Any = None) -> int:
+    async def add_requests(self, batch_id: str, items: Any, should_stop: Any = None,
+                           on_chunk_added: Any = None) -> int:
+        def added() -> None:
+            self._on_first_add(None)  # a later call's failure cannot undo this
+            if on_chunk_added is not None:
+                on_chunk_added()
+
         try:
-            sent = await super().add_requests(batch_id, items, should_stop)
+            sent = await super().add_requests(batch_id, items, should_stop, added)
         except GrokDeferError as exc:
             self._on_first_add(exc)
             raise
         self._on_first_add(None)
         return sent
 
-    async def _json(self, method: str, path: str, **kwargs: Any) -> Any:
-        answer = await super()._json(method, path, **kwargs)
-        if method == "POST" and path.endswith("/requests"):
-            self._on_first_add(None)  # a later call's failure cannot undo this
-        return answer
-
 
 class BatchGroupRunner:
     """Runs (or resumes) one group's batch on the loop thread; the group's ``controller``."""
 
-    def __init__(self, runtime: Any, store: GroupStore, group: Group, *,
+    def __init__(self, runtime: EngineHost, store: GroupStore, group: Group, *,
                  cell: str | None = None) -> None:
         self.runtime = runtime
         self.store = store
@@ -90,10 +96,10 @@ class BatchGroupRunner:
         self.cancelling = False
         self.engine: BatchEngine | None = None
         self._future: concurrent.futures.Future[None] | None = None
-        group.controller = self
+        group.driven_by(self)
         saved = self.batch_store.saved_batch()
         if saved is not None:
-            group.batch_id = saved.batch_id
+            group.batch_known(saved.batch_id)
 
     @property
     def running(self) -> bool:
@@ -102,6 +108,12 @@ class BatchGroupRunner:
     def start(self) -> None:
         if not self.running:
             self._future = self.runtime.loop.submit(self._run())
+
+    def stop(self) -> None:
+        """Stop following the batch here (its runtime closes): it keeps running at xAI and
+        everything so far is journaled, so the next load resumes it."""
+        if self._future is not None:
+            self._future.cancel()
 
     def wait_admitted(self, timeout: float) -> BaseException | None:
         """The first add's outcome (None: admitted, or still on its way after ``timeout``)."""
@@ -144,7 +156,7 @@ class BatchGroupRunner:
     async def _run(self) -> None:
         group = self.group
         items = [(batch_request_id(group.id, i), job.request) for i, job in enumerate(group.jobs)]
-        http = self.runtime.engines[ENGINE_NAME].http()
+        http = engine_for(self.runtime).http()
         client = _WatchedClient(http, group.jobs[0].base_url, credentials.api_key(),
                                 max_items=CHUNK_ITEMS, on_first_add=self._first_add)
         poll = self.runtime.settings.poll.schedule
@@ -186,31 +198,25 @@ class BatchGroupRunner:
         if result.completion is not None and job.request_id and _parses(result.completion):
             # First a job row (journal first): a re-run of the same requests reuses it
             # (reuse.find_twin), even one that starts the moment this item shows done.
-            self.runtime.journal.add(JobRecord(
-                request_id=job.request_id, created_at=job.created_at, model=job.model,
-                request=job.request, base_url=job.base_url, status="done",
-                response_text=json.dumps(result.completion, ensure_ascii=False),
-                owner=process_owner(), finished_at=time.time(),
-            ))
+            self.runtime.journal.add(job_record(
+                job, "done", response_text=json.dumps(result.completion, ensure_ascii=False),
+                finished_at=time.time()))
         finish_from_result(job, result, self.group.batch_id)
 
     def _on_state(self, info: BatchInfo) -> None:
-        if self.group.batch_id != info.batch_id:
-            self.group.batch_id = info.batch_id
-            self.group.version += 1
+        self.group.batch_known(info.batch_id)
 
     def _on_added(self, batch_id: str) -> None:
         self._note_batch_id()
         for position, job in enumerate(self.group.jobs):
             if job.request_id is None:
-                job.request_id = batch_request_id(self.group.id, position)
+                job.accepted(batch_request_id(self.group.id, position))
                 if job.status == "submitting":
                     job.set_status("pending")
 
     def _note_batch_id(self) -> None:
         if self.engine is not None and self.engine.batch_id and not self.group.batch_id:
-            self.group.batch_id = self.engine.batch_id
-            self.group.version += 1
+            self.group.batch_known(self.engine.batch_id)
 
     def _fail_unfinished(self, exc: GrokDeferError) -> None:
         for job in self.group.jobs:
@@ -254,8 +260,6 @@ def finish_from_result(job: Job, result: BatchResult, batch_id: str | None) -> N
 
 def saved_result(store: SQLiteBatchStore, group_id: str, position: int,
                  saved: dict[str, str]) -> BatchResult | None:
-    from xai_defer_magic.engines.batch.engine import parse_result_text
-
     text = saved.get(batch_request_id(group_id, position))
     return None if text is None else parse_result_text(text)
 
@@ -265,7 +269,7 @@ class BatchGroups:
 
     name = ENGINE_NAME
 
-    def __init__(self, runtime: Any) -> None:
+    def __init__(self, runtime: EngineHost) -> None:
         self.runtime = runtime
         self._transport = Transport()
         self._runners: dict[int, BatchGroupRunner] = {}  # id(job) -> the runner of its group
@@ -276,7 +280,7 @@ class BatchGroups:
 
     def adopt(self, runner: BatchGroupRunner) -> None:
         for job in runner.group.jobs:
-            job.engine = ENGINE_NAME
+            job.run_by(ENGINE_NAME)
             self._runners[id(job)] = runner
 
     # --- engine.Engine ---------------------------------------------------------------------
@@ -295,14 +299,14 @@ class BatchGroups:
         runner = self._runners.get(id(job))
         return runner is not None and runner.running
 
-    def cancel(self, job: Job) -> None:
+    def cancel(self, job: Job, reason: str | None = None) -> None:
         """One item cannot leave a batch: stop following it locally (the group's cancel, which
         cancels the batch, leaves its items to xAI's results)."""
         runner = self._runners.get(id(job))
         if job.done or (runner is not None and runner.cancelling):
             return
         job.set_status("cancelled", error=JobCancelled(
-            "Stopped following this item; it still runs in its batch (job.resume())."))
+            reason or "Stopped following this item; it still runs in its batch (job.resume())."))
 
     def resume(self, job: Job) -> None:
         if job.status in PENDING_STATUSES or job.status == "done":
@@ -323,22 +327,20 @@ class BatchGroups:
         loop = self.runtime.loop
         if not loop.loop.is_running():
             return
-        runners = {id(r): r for r in self._runners.values()}.values()
+        runners = list({id(r): r for r in self._runners.values()}.values())
         try:
-            loop.run(self._close([r for r in runners if r._future is not None]),
-                     timeout=5.0 if timeout is None else timeout)
+            loop.run(self._close(runners), timeout=5.0 if timeout is None else timeout)
         except Exception:
             pass
 
     async def _close(self, runners: list[BatchGroupRunner]) -> None:
         for runner in runners:
-            if runner._future is not None:
-                runner._future.cancel()
+            runner.stop()
         await asyncio.sleep(0)
         await self._transport.aclose()
 
 
-def engine_for(runtime: Any) -> BatchGroups:
+def engine_for(runtime: EngineHost) -> BatchGroups:
     """The runtime's batch engine, registered on first use."""
     engine = runtime.engines.get(ENGINE_NAME)
     if engine is None:

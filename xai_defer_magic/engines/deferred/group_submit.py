@@ -24,6 +24,7 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.schedule import Pacer
+from xai_defer_magic.engines.host import EngineHost
 from xai_defer_magic.errors import (
     BillingExhausted,
     GrokDeferError,
@@ -31,7 +32,7 @@ from xai_defer_magic.errors import (
     NetworkError,
     RateLimited,
 )
-from xai_defer_magic.journal import JobRecord, process_owner
+from xai_defer_magic.journal import job_record
 from xai_defer_magic.journal.groups import GroupStore
 
 MAX_WORKERS = 6  # POSTs in flight for one group; the poller's GETs share the connection pool
@@ -40,7 +41,7 @@ MAX_WORKERS = 6  # POSTs in flight for one group; the poller's GETs share the co
 MAX_SUBMITS_PER_SECOND = 50.0
 
 
-async def _submit_item(runtime: Any, job: Job) -> str:
+async def _submit_item(runtime: EngineHost, job: Job) -> str:
     """ONE item's POST; returns the request id. (The one place to re-point at a new engine.)"""
     return str(await runtime.poller.client_for(job.base_url).submit(job.request))
 
@@ -48,7 +49,7 @@ async def _submit_item(runtime: Any, job: Job) -> str:
 class GroupSubmitter:
     """Owns a group's submission in this kernel; created and used on the kernel thread."""
 
-    def __init__(self, runtime: Any, store: GroupStore, group: Group) -> None:
+    def __init__(self, runtime: EngineHost, store: GroupStore, group: Group) -> None:
         self.runtime = runtime
         self.store = store
         self.group = group
@@ -60,8 +61,8 @@ class GroupSubmitter:
         self._pacer = Pacer(MAX_SUBMITS_PER_SECOND)
         self._tasks: set[asyncio.Task[None]] = set()  # strong references (asyncio keeps weak)
         self._halted = False  # its runtime closed: nothing runs until move_to()
-        group.controller = self
-        runtime.group_submitters.add(self)
+        group.driven_by(self)
+        runtime.halt_at_close(self)
 
     def start(self, positions: list[int]) -> None:
         """Queue ``positions`` (input order) and make sure workers are running."""
@@ -77,13 +78,13 @@ class GroupSubmitter:
         let the POSTs in flight finish and journal their ids)."""
         self._halted = True
 
-    def move_to(self, runtime: Any, store: GroupStore) -> None:
+    def move_to(self, runtime: EngineHost, store: GroupStore) -> None:
         """Go on in ``runtime`` (after ``%reload_ext``): send what the old one left queued."""
         if not self._halted:  # still working in a runtime that runs
             return
         self.runtime, self.store = runtime, store
         self._halted, self._workers, self._tasks = False, 0, set()
-        runtime.group_submitters.add(self)
+        runtime.halt_at_close(self)
         self.start([])
 
     def _on_loop(self, callback: Any, *args: Any) -> None:
@@ -178,8 +179,7 @@ class GroupSubmitter:
             self._queue.appendleft(position)
             self._limited += 1
             self._pause(exc)
-            job.note = f"rate limited: retrying ({exc.message})"
-            job.notify()
+            job.noted(f"rate limited: retrying ({exc.message})")
             return
         except BillingExhausted as exc:
             self._fail(position, "failed", exc)
@@ -203,16 +203,10 @@ class GroupSubmitter:
 
     def _accepted(self, job: Job, request_id: str) -> None:
         """Journal the id (full fsync), make the job known to the runtime, start polling."""
-        job.request_id = request_id
-        job.note = None
-        self.runtime.journal.add(JobRecord(
-            request_id=request_id, created_at=job.created_at, model=job.model,
-            request=job.request, base_url=job.base_url, status="pending",
-            owner=process_owner(), cell_id=job.cell_id,
-        ))
-        register(self.runtime, job)
-        job.poll_started = time.monotonic()
-        job.set_status("pending")
+        job.accepted(request_id)
+        self.runtime.journal.add(job_record(job, "pending"))
+        self.runtime.register(job)
+        job.polling()
         self.runtime.poller.track(job)
 
     def _fail(self, position: int, state: str, exc: GrokDeferError) -> None:
@@ -234,15 +228,3 @@ def unknown_error(detail: str) -> GrokDeferError:
         "run twice)."
     )
 
-
-def register(runtime: Any, job: Job) -> None:
-    """Make an accepted item a job of the runtime (``jobs()``, ``%grok_wait``, the panel) and
-    of the process's registry, bound to the controller that outlives ``%reload_ext``."""
-    from xai_defer_magic.runtime.registry import JOBS
-    from xai_defer_magic.runtime.runtime import CONTROLLER
-
-    job.bind(CONTROLLER)
-    job.catalogue_lookup = runtime.catalogues.for_job
-    JOBS.add(job)
-    runtime._remember(job)
-    runtime.here.add(job)

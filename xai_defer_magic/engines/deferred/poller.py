@@ -21,7 +21,7 @@ from typing import Any
 from xai_defer_magic.core.completion import parse_completion_text
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.schedule import Pacer, PollSchedule
-from xai_defer_magic.engines.deferred.submit import Submitter, job_record
+from xai_defer_magic.engines.deferred.submit import Submitter
 from xai_defer_magic.errors import (
     AnswerLost,
     GrokDeferError,
@@ -36,7 +36,7 @@ from xai_defer_magic.errors import (
 )
 from xai_defer_magic.http.deferred import Pending, Ready, XaiClient, check_transport, retry_delay
 from xai_defer_magic.http.transport import Transport
-from xai_defer_magic.journal import Claim, Journal, process_owner
+from xai_defer_magic.journal import Claim, Journal, job_record, process_owner
 from xai_defer_magic.loop import LoopThread
 
 RESULT_LIFETIME = 24 * 3600.0  # xAI keeps a deferred result this long
@@ -116,8 +116,7 @@ class Poller:
         self.loop.call_soon(self._cancel_task, job)
 
     def resume(self, job: Job) -> None:
-        job.poll_started = time.monotonic()
-        job.set_status("pending")
+        job.polling()
         self.journal.set_status(job.request_id or "", "pending")
         self.track(job)
 
@@ -240,8 +239,7 @@ class Poller:
                     self._finish(job, "failed", exc)
                     return
                 in_transit = isinstance(exc, NetworkError) and not exc.never_sent
-                job.note = f"retrying: {exc.message}"
-                job.notify()
+                job.noted(f"retrying: {exc.message}")
                 if isinstance(exc, RateLimited):
                     limited += 1
                     delay = self._retry_delay(job, limited, exc)
@@ -258,16 +256,14 @@ class Poller:
             if outcome is None:
                 if self._take_stored(job, request_id):  # another kernel got the answer
                     return
-                job.note = "another kernel is polling this job"
-                job.notify()
+                job.noted("another kernel is polling this job")
                 delay = schedule.next_delay(job.elapsed(), self._rng)
                 continue
             if isinstance(outcome, Ready):  # journaled, counted and shown by _fetch
                 return
             failures = limited = 0
             in_transit = False
-            job.note = None
-            job.notify()
+            job.noted(None)
             delay = schedule.next_delay(job.elapsed(), self._rng)
 
     def _take_stored(self, job: Job, request_id: str) -> bool:
@@ -367,10 +363,10 @@ class Poller:
         return True
 
     def _count_poll(self, job: Job) -> None:
-        job.polls += 1
-        job.last_poll_at = time.time()
+        at = time.time()
+        polls = job.polled(at)
         if job.request_id:
-            self.journal.record_poll(job.request_id, job.polls, job.last_poll_at)
+            self.journal.record_poll(job.request_id, polls, at)
 
     def _accept(self, job: Job, text: str) -> None:
         """Parse a journaled 200 body and finish the job with it."""
@@ -381,11 +377,14 @@ class Poller:
                 f"{exc.message} The raw answer is kept in the journal."
             ))
             return
-        job.completion = completion
-        self._finish(job, "done", None)
+        job.finish(completion)
+        self._journal_status(job, "done", None)
 
     def _finish(self, job: Job, status: str, error: GrokDeferError | None) -> None:
         job.set_status(status, error=error)
+        self._journal_status(job, status, error)
+
+    def _journal_status(self, job: Job, status: str, error: GrokDeferError | None) -> None:
         if job.request_id:
             self.journal.set_status(
                 job.request_id, status,

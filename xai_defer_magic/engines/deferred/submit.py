@@ -11,31 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
-import time
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.errors import GrokDeferError, NetworkError
-from xai_defer_magic.journal import JobRecord, process_owner
+from xai_defer_magic.journal import job_record
 
 if TYPE_CHECKING:
     from xai_defer_magic.engines.deferred.poller import Poller
-
-LOCAL_PREFIX = "local+"  # '+' is outside a server id's safe set: the two never collide
-
-
-def is_local_id(key: str) -> bool:
-    return key.startswith(LOCAL_PREFIX)
-
-
-def job_record(job: Job, status: str) -> JobRecord:
-    """The journal row of ``job`` (under its request id, or its local id while submitting)."""
-    return JobRecord(
-        request_id=job.request_id or job.local_id, created_at=job.created_at, model=job.model,
-        request=job.request, base_url=job.base_url, status=status, owner=process_owner(),
-        cell_id=job.cell_id,
-    )
-
 
 class Submitter:
     """The submit half of the deferred engine."""
@@ -64,7 +47,7 @@ class Submitter:
         except Exception as exc:  # never leave a handle "submitting" forever
             self._failed(job, GrokDeferError(f"Internal error while submitting: {exc!r}"))
             return
-        job.request_id = request_id
+        job.accepted(request_id)
         try:
             self._journal_and_track(job, request_id)
         except Exception as exc:  # the id is known: say it, so the job can be found again
@@ -78,8 +61,7 @@ class Submitter:
         if not journal.assign_request_id(job.local_id, request_id):
             journal.add(job_record(job, "pending"))  # the intent row is gone (e.g. forgotten)
         poller.on_submitted(job)
-        job.poll_started = time.monotonic()
-        job.set_status("pending")
+        job.polling()
         poller.track(job)
 
     def _failed(self, job: Job, error: GrokDeferError) -> None:

@@ -10,6 +10,8 @@ import threading
 import time
 from typing import Any
 
+from xai_defer_magic.core.failures import log_once
+
 
 class CardTicker:
     """Refreshes the elapsed time of every pending card once a second, on the loop thread."""
@@ -30,8 +32,11 @@ class CardTicker:
         for card in cards:
             try:
                 card.tick(now)
-            except Exception:  # a closed widget must not stop the others
-                pass
+            except Exception as exc:  # a closed widget must not stop the others
+                log_once("a live card's tick", exc)
 
     def __len__(self) -> int:
         return len(self._cards)
+
+
+CARDS = CardTicker()  # cards outlive a runtime (%reload_ext): one ticker per process

@@ -1,0 +1,67 @@
+"""Blocking a cell until jobs or groups end (``--wait``, ``%grok_wait``), then showing them.
+
+Waiting is interruptible: Ctrl-C stops the wait, never the jobs, which keep polling.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from xai_defer_magic.core.group import Group
+from xai_defer_magic.core.job import Job
+from xai_defer_magic.views import show as views
+from xai_defer_magic.views import text
+from xai_defer_magic.views.groups import replace_card, show_summary
+
+
+def wait_and_show(
+    runtime: Any, jobs: list[Job], timeout: float | None, cards: dict[int, Any] | None = None
+) -> None:
+    """Wait for ``jobs`` (at most ``timeout`` seconds in all), then show each result here,
+    priced (``runtime.price``); one still running gets a status line (and is followed, if
+    nothing else shows it)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    followed = [job for job in jobs if views.quiet(job)]
+    try:
+        for job in jobs:
+            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not job.wait(remaining):
+                break
+    except KeyboardInterrupt:
+        print("Stopped waiting; the jobs keep polling in the background.")
+    for job in jobs:
+        if job.done:
+            runtime.price(job, wait=True)
+            views.show_result(job, (cards or {}).get(id(job)))
+        else:
+            print(f"{text.status_line(job)} (still running; %grok_wait again later)")
+            if job in followed:
+                views.follow(job)
+
+
+def wait_groups(groups: list[Group], timeout: float | None, runtime: Any = None,
+                in_place: bool = False) -> None:
+    """Block until the groups end (or ``timeout``); show each one's summary in this cell.
+
+    Sent items that nothing polls yet (a group of an earlier kernel) are polled now.
+    ``in_place`` (``--wait``, the card is in this cell): the card becomes the summary rather
+    than being followed by a second copy."""
+    for g in groups if runtime is not None else ():
+        for job in g.jobs:
+            runtime.ensure_polling(job)
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        for g in groups:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not g.wait(left):
+                break
+    except KeyboardInterrupt:
+        print("Stopped waiting; the groups keep running in the background.")
+    for g in groups:
+        if in_place and g.card is not None:
+            replace_card(g)
+        else:
+            show_summary(g)
+        if not g.done:
+            print(f"group {g.id}: still running (%grok_wait {g.id} again later)")
