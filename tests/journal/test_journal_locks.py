@@ -7,7 +7,6 @@ session, a stuck kernel) must not turn the journal into memory for the rest of t
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import signal
 import sqlite3
@@ -16,108 +15,22 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from tests.support import REPO
 from tests.support.journal import FailingWrites as FullDisk
-from tests.support.kernels import Kernel
-from xai_defer_magic.emulator import Emulator
+from tests.support.journal import responses_on_disk
 from xai_defer_magic.journal import DB_NAME, JobRecord, Journal
 
 WORKTREE = str(REPO)
-LOCK_SECONDS = 14.0
-
-HOLDER = textwrap.dedent(
-    """
-    import sqlite3, sys, time
-    conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-    conn.execute("BEGIN IMMEDIATE")
-    print("locked", flush=True)
-    time.sleep(float(sys.argv[2]))
-    conn.execute("ROLLBACK")
-    print("released", flush=True)
-    """
-)
-
-
-def start_holder(db: Path, seconds: float) -> subprocess.Popen[str]:
-    """A second process that takes the write lock and keeps it for ``seconds``."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), str(seconds)],
-                            stdout=subprocess.PIPE, text=True)
-    assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-    return proc
-
-
-def responses_on_disk(home: Path) -> dict[str, bool]:
-    """Which rows of the database FILE hold their 200 body (read with a separate connection)."""
-    with contextlib.closing(sqlite3.connect(home / DB_NAME, timeout=5)) as conn:
-        rows = conn.execute("SELECT request_id, response_text IS NOT NULL FROM jobs").fetchall()
-    return {rid: bool(stored) for rid, stored in rows}
-
-
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.1)
-
-
-@pytest.fixture
-def kernels(env: dict[str, str], tmp_path: Path) -> Iterator[Callable[[], Kernel]]:
-    started: list[Kernel] = []
-
-    def start() -> Kernel:
-        kernel = Kernel(env, cwd=str(tmp_path))
-        started.append(kernel)
-        kernel.run("%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.5")
-        return kernel
-
-    yield start
-    for kernel in started:
-        kernel.stop()
-
-
-@pytest.mark.kernel
-def test_answers_arriving_while_another_process_holds_the_lock_survive_kill_9(
-    kernels: Callable[[], Kernel], emulator: Emulator, home: Path
-) -> None:
-    # Every GET takes 5 s on the server, so the answers arrive while the lock is held.
-    emulator.latency = 1.0
-    emulator.configure({"slow_rate": 1.0, "slow_seconds": 5.0, "faults_apply_to": "get"})
-    first = kernels()
-    for i in range(3):
-        first.run(f"%%grok_defer -o job{i}\nLocked journal prompt {i}")
-    ids = emulator.job_ids()
-    assert len(ids) == 3
-    wait_for(lambda: all(emulator.get_count(r) >= 1 for r in ids), 20, "the first GETs")
-    assert all(emulator.delivered_count(r) == 0 for r in ids)
-
-    holder = start_holder(home / DB_NAME, LOCK_SECONDS)
-    try:
-        wait_for(lambda: all(emulator.delivered_count(r) == 1 for r in ids), 20, "answers")
-        assert holder.poll() is None, "the answers arrived after the lock was released"
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "released"
-    finally:
-        holder.kill()
-        holder.wait()
-    # Nothing else is asked of the first kernel: the lock freeing alone gets the answers written.
-    wait_for(lambda: responses_on_disk(home) == dict.fromkeys(ids, True), 10,
-             "the answers to reach the database file after the lock freed")
-
-    first.kill()
-    second = kernels()
-    statuses = json.loads(second.run(
-        "import json, xai_defer_magic\n"
-        "print(json.dumps({j.request_id: j.status for j in xai_defer_magic.jobs()}))"
-    ).text().strip())
-    assert statuses == dict.fromkeys(ids, "done")
-    shown = second.run(f"%grok_result {ids[0]}").text("text/markdown")
-    assert "Locked journal prompt 0" in shown
-    counts = {r: (emulator.delivered_count(r), emulator.gets_after_delivery(r)) for r in ids}
-    assert counts == dict.fromkeys(ids, (1, 0)), counts
 
 
 WRITER = textwrap.dedent(

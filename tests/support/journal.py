@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
+from pathlib import Path
 from typing import Any
+
+from xai_defer_magic.journal import DB_NAME
 
 
 class FailingWrites:
@@ -19,3 +23,10 @@ class FailingWrites:
 
     def __getattr__(self, name: str) -> object:
         return getattr(self._conn, name)
+
+
+def responses_on_disk(home: Path) -> dict[str, bool]:
+    """Which rows of the database FILE hold their 200 body (read with a separate connection)."""
+    with contextlib.closing(sqlite3.connect(home / DB_NAME, timeout=5)) as conn:
+        rows = conn.execute("SELECT request_id, response_text IS NOT NULL FROM jobs").fetchall()
+    return {rid: bool(stored) for rid, stored in rows}
