@@ -8,16 +8,10 @@ busy timeout; the group and batch tables share that file with the job journal.
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import json
-import sqlite3
-import subprocess
-import sys
-import textwrap
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +19,7 @@ import pytest
 
 from tests.support import FAKE_KEY as KEY
 from tests.support.batch import FAST, items
-from tests.support.kernels import Kernel
+from tests.support.locks import chat_posts, on_disk, release, write_lock
 from tests.support.shell import run
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.engines.batch.engine import BatchEngine
@@ -37,61 +31,11 @@ from xai_defer_magic.loop import LoopThread
 LOCK_SECONDS = 60.0  # bounds a hang only: the tests release the lock themselves
 BUSY_TIMEOUT = 5.0  # the journal's SQLite busy timeout: a lock held past it makes writes queue
 
-HOLDER = textwrap.dedent(
-    """
-    import select, sqlite3, sys
-    conn = sqlite3.connect(sys.argv[1], isolation_level=None, timeout=30)
-    conn.execute("BEGIN IMMEDIATE")
-    print("locked", flush=True)
-    select.select([sys.stdin], [], [], float(sys.argv[2]))  # a line on stdin releases early
-    conn.execute("ROLLBACK")
-    print("released", flush=True)
-    """
-)
-
-
-@contextlib.contextmanager
-def write_lock(db: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
-    """Another process holds the write lock for ``seconds`` (or until ``release``)."""
-    proc = subprocess.Popen([sys.executable, "-c", HOLDER, str(db), str(seconds)],
-                            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    try:
-        assert proc.stdout is not None and proc.stdout.readline().strip() == "locked"
-        yield proc
-    finally:
-        release(proc)
-
-
-def release(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        assert proc.stdin is not None
-        with contextlib.suppress(OSError):
-            proc.stdin.write("\n")
-            proc.stdin.flush()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-
-
-def on_disk(home: Path, sql: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, ...]]:
-    """Rows of the database FILE, read with a connection of this test's own."""
-    with contextlib.closing(sqlite3.connect(home / DB_NAME, timeout=5)) as conn:
-        return conn.execute(sql, params).fetchall()
-
-
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
     deadline = time.monotonic() + timeout
     while not predicate():
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.1)
-
-
-def chat_posts(emulator: Emulator) -> Counter[str]:
-    return Counter(r.body["messages"][-1]["content"] for r in emulator.requests()
-                   if r.method == "POST" and r.path == "/v1/chat/completions"
-                   and r.status == 200)
 
 
 def test_deferred_and_batch_groups_wait_out_a_held_write_lock(
@@ -139,49 +83,6 @@ def test_deferred_and_batch_groups_wait_out_a_held_write_lock(
                           "AND result_text IS NOT NULL ORDER BY position", (b.id,))
     assert [r[0] for r in saved] == expected
     assert list(home.glob("pending-*.jsonl")) == [], "the fallback file is gone once flushed"
-
-
-@pytest.mark.kernel
-def test_request_id_answered_under_a_lock_survives_kill_9_during_the_lock(
-    env: dict[str, str], tmp_path: Path, emulator: Emulator, home: Path
-) -> None:
-    emulator.latency = 0.3
-    emulator.configure({"slow_rate": 1.0, "slow_seconds": 2.0, "faults_apply_to": "post"})
-    first = Kernel(env, cwd=str(tmp_path))
-    try:
-        first.run("%load_ext xai_defer_magic\n%config GrokDefer.model = 'grok-3'\n"
-                  "import time, xai_defer_magic\nxai_defer_magic.groups()\nxs = ['only item']")
-        first.run("%%grok_defer --over xs -o g\n{item}")
-        wait_for(lambda: on_disk(home, "SELECT state FROM group_items") == [("sending",)], 10,
-                 "the item's sending row")
-        with write_lock(home / DB_NAME, 60) as holder:  # the POST (2 s) returns under the lock
-            status = first.run(
-                "deadline = time.monotonic() + 20\n"
-                "while g[0].status != 'pending' and time.monotonic() < deadline:\n"
-                "    time.sleep(0.05)\n"
-                "print(g[0].status, g[0].request_id)", timeout=40).text().split()
-            assert holder.poll() is None, "the lock was released too early"
-            assert status[0] == "pending", f"the kernel never took the request id: {status}"
-            first.kill()  # no atexit, no flush: a crash while the lock is held
-    finally:
-        first.stop()
-    assert chat_posts(emulator) == Counter({"only item": 1})
-    (request_id,) = emulator.job_ids()
-    emulator.reset(faults=True)
-
-    second = Kernel(env, cwd=str(tmp_path))
-    try:
-        second.run("%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.1\n"
-                   "import json, xai_defer_magic\ng = xai_defer_magic.groups()[0]")
-        second.run("%grok_wait " + second.run("print(g.id)").text().strip(), timeout=60)
-        out = second.run("print(json.dumps([(j.status, j.error, j.request_id) for j in g]))")
-    finally:
-        second.stop()
-    assert json.loads(out.text()) == [["done", None, request_id]]
-    assert chat_posts(emulator) == Counter(), "not sent again"
-    assert emulator.delivered_count(request_id) == 1
-    assert on_disk(home, "SELECT state, request_id FROM group_items") == [
-        ("accepted", request_id)]
 
 
 def test_no_post_before_its_sending_row_is_durable_even_if_the_fallback_file_refuses(
