@@ -9,10 +9,10 @@ from __future__ import annotations
 import contextlib
 import sqlite3
 import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from tests.support.shell import wait_for
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
@@ -21,14 +21,6 @@ from xai_defer_magic.journal import DB_NAME, process_owner
 from xai_defer_magic.runtime.runtime import Runtime, Settings
 
 FAST = PollSchedule(first=0.1, growth=0.1, cap=0.5)
-
-
-def until(predicate: Callable[[], Any], timeout: float, what: str) -> None:
-    """Wait for ``predicate``; the timeout only bounds a hang."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.02)
 
 
 def lease_owner(home: Path, request_id: str) -> str | None:
@@ -51,13 +43,13 @@ def test_cancel_mid_get_keeps_the_lease_until_the_answer_is_journaled(
     try:
         job, _card = runtime.defer("slow answer", RequestOptions(model="grok-3"), display=False)
         rid = job.request_id or ""
-        until(lambda: emulator.delivered_count(rid) == 1, 10, "the 200 to start")
+        wait_for(lambda: emulator.delivered_count(rid) == 1, "the 200 to start", 10)
         job.cancel()  # the polling task ends; the shielded GET is still reading the body
         time.sleep(0.3)
         assert runtime.journal.get(rid).response_text is None, "the body arrived too soon"
         assert lease_owner(home, rid) == process_owner(), "lease released mid-GET"
-        until(lambda: job.status == "done", 10, "the answer")
-        until(lambda: lease_owner(home, rid) is None, 5, "the lease to be released")
+        wait_for(lambda: job.status == "done", "the answer", 10)
+        wait_for(lambda: lease_owner(home, rid) is None, "the lease to be released", 5)
         assert emulator.gets_after_delivery(rid) == 0
     finally:
         runtime.close()
@@ -73,9 +65,9 @@ def test_request_timeout_bounds_the_whole_get_not_each_read(
         job, _card = runtime.defer("trickles for four seconds", RequestOptions(model="grok-3"),
                                    display=False)
         rid = job.request_id or ""
-        until(lambda: emulator.delivered_count(rid) == 1, 10, "the 200 to start")
+        wait_for(lambda: emulator.delivered_count(rid) == 1, "the 200 to start", 10)
         started = time.monotonic()
-        until(lambda: job.done, 10, "the job to end")
+        wait_for(lambda: job.done, "the job to end", 10)
         assert time.monotonic() - started < 3.0, "the GET ran past its 1 s deadline"
         assert job.status == "failed"
         assert "never arrived" in (job.error or ""), job.error
@@ -92,7 +84,7 @@ def test_answer_lost_after_delivery_is_named_lost_not_pending_or_a_404(
     try:
         job, _card = runtime.defer("lost on the way", RequestOptions(model="grok-3"), display=False)
         rid = job.request_id or ""
-        until(lambda: job.done, 10, "the job to end")
+        wait_for(lambda: job.done, "the job to end", 10)
         assert job.status == "failed", job.status
         error = job.error or ""
         assert "handed the answer out but it never arrived" in error, error
@@ -118,9 +110,9 @@ def test_the_card_counts_the_final_poll_before_it_shows_done(
         seen: list[tuple[str, int]] = []
         job.add_listener(lambda j: seen.append((j.status, j.polls)))
         card = JobCard(job)
-        until(lambda: job.done, 10, "the job to end")
+        wait_for(lambda: job.done, "the job to end", 10)
         # The card hears of it through its listener, right after done is set: wait for it.
-        until(lambda: "xdm-status-done" in card._header.value, 10, "the card to show done")
+        wait_for(lambda: "xdm-status-done" in card._header.value, "the card to show done", 10)
         assert job.status == "done" and job.polls >= 2
         assert ("done", job.polls) in seen, seen
         assert f">{job.polls} polls<" in card._header.value, card._header.value

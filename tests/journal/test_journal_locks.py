@@ -15,7 +15,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -23,14 +22,10 @@ import pytest
 from tests.support import REPO
 from tests.support.journal import FailingWrites as FullDisk
 from tests.support.journal import responses_on_disk
+from tests.support.shell import wait_for
 from xai_defer_magic.journal import DB_NAME, JobRecord, Journal
 
 WORKTREE = str(REPO)
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.1)
 
 
 WRITER = textwrap.dedent(
@@ -100,7 +95,7 @@ def test_writes_under_a_lock_are_queued_and_flushed_when_it_frees(tmp_path: Path
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    wait_for(lambda: responses_on_disk(tmp_path).get("during") is True, 5, "the flush")
+    wait_for(lambda: responses_on_disk(tmp_path).get("during") is True, "the flush", 5)
     assert list(tmp_path.glob("pending-*.jsonl")) == []
     j.close()
 
@@ -124,7 +119,7 @@ def test_claim_while_locked_distinguishes_own_lease_from_unknown(tmp_path: Path)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
-    wait_for(lambda: j.claim("not-leased", "me", 60) is Claim.GRANTED, 5, "the lock to free")
+    wait_for(lambda: j.claim("not-leased", "me", 60) is Claim.GRANTED, "the lock to free", 5)
     j.close()
 
 

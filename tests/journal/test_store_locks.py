@@ -11,7 +11,6 @@ import asyncio
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +19,7 @@ import pytest
 from tests.support import FAKE_KEY as KEY
 from tests.support.batch import FAST, items
 from tests.support.locks import chat_posts, on_disk, release, write_lock
-from tests.support.shell import run
+from tests.support.shell import run, wait_for
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.engines.batch.engine import BatchEngine
 from xai_defer_magic.http.batch import BatchClient
@@ -30,12 +29,6 @@ from xai_defer_magic.loop import LoopThread
 
 LOCK_SECONDS = 60.0  # bounds a hang only: the tests release the lock themselves
 BUSY_TIMEOUT = 5.0  # the journal's SQLite busy timeout: a lock held past it makes writes queue
-
-def wait_for(predicate: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
-        time.sleep(0.1)
 
 
 def test_deferred_and_batch_groups_wait_out_a_held_write_lock(
@@ -75,8 +68,8 @@ def test_deferred_and_batch_groups_wait_out_a_held_write_lock(
         return on_disk(home, "SELECT state, request_id FROM group_items WHERE group_id = ? "
                              "ORDER BY idx", (g.id,))
 
-    wait_for(lambda: group_rows() == [("accepted", rid) for rid in ids], 10,
-             f"every item accepted with its request id on disk (have {group_rows()})")
+    wait_for(lambda: group_rows() == [("accepted", rid) for rid in ids],
+             f"every item accepted with its request id on disk (have {group_rows()})", 10)
     assert on_disk(home, "SELECT batch_id, adds_done FROM batches WHERE group_id = ?",
                    (b.id,)) == [(batch_id, 1)]
     saved = on_disk(home, "SELECT batch_request_id FROM batch_items WHERE group_id = ? "
@@ -108,7 +101,7 @@ def test_no_post_before_its_sending_row_is_durable_even_if_the_fallback_file_ref
     monkeypatch.setattr(GroupStore, "saved", watched)
     with write_lock(home / DB_NAME, 30) as holder:
         run(ip, "%%grok_defer --over ys -m grok-3 -o h\nSay {item}")  # queued in memory only
-        wait_for(lambda: len(at_the_gate) == 2, 20, "both items to wait for their rows")
+        wait_for(lambda: len(at_the_gate) == 2, "both items to wait for their rows", 20)
         assert holder.poll() is None
         assert through_it == [], "a sending row counted as durable while the file was locked"
         assert chat_posts(emulator) == Counter(), "POSTed before its sending row was durable"
@@ -154,7 +147,7 @@ def test_batch_create_waits_for_its_ids_and_the_first_add_for_the_batch_id(
             time.sleep(1.0)
             assert (store.waits, emu.batches.batch_ids()) == (1, []), "created before durable"
             store.gates[0].set()
-            wait_for(lambda: store.waits == 2, 10, "the batch id's wait")
+            wait_for(lambda: store.waits == 2, "the batch id's wait", 10)
             time.sleep(1.0)
             (batch_id,) = emu.batches.batch_ids()
             assert emu.batches.items(batch_id) == {}, "added before the batch id was durable"

@@ -6,7 +6,7 @@ import json
 import re
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +15,7 @@ import pytest
 
 from tests.support import XAI_DATA
 from tests.support.polling import assert_not_polled, poll_witness
+from tests.support.shell import wait_for
 from xai_defer_magic import defer
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.emulator import Emulator
@@ -51,15 +52,6 @@ def row(panel: JobsPanel, job: Job) -> RowView:
     view = panel.row_for(job)
     assert view is not None, f"{job} has no row"
     return view
-
-
-def until(predicate: Callable[[], Any], timeout: float = 20, what: str = "condition") -> None:
-    """Wait for ``predicate``; the timeout only bounds a hang."""
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def make_panel(runtime: Runtime, panels: list[JobsPanel], **kwargs: Any) -> JobsPanel:
@@ -104,7 +96,7 @@ def test_table_lists_pending_then_finished_with_totals_and_filter(
     assert rows(make_panel(runtime, panels, which="pending")) == [(slow.request_id, "pending")]
 
     later = defer("[[latency=0]] Another one.", display=False)  # after the panel was built
-    until(lambda: (later.request_id, "done") in rows(panel), 20, "the tick to show the new job")
+    wait_for(lambda: (later.request_id, "done") in rows(panel), "the tick to show the new job", 20)
     assert rows(panel)[0] == (slow.request_id, "pending")
     assert panel.totals.value.startswith("1 pending · 2 done · ")
     slow.cancel()
@@ -138,7 +130,7 @@ def test_totals_count_each_outcome_separately(runtime: Runtime, panels: list[Job
     cancelled.cancel()
     pending = defer("[[latency=300]] Pending.", display=False)
     done.result(20)
-    until(lambda: failed.done and timed_out.done, 30, "the failure and the timeout")
+    wait_for(lambda: failed.done and timed_out.done, "the failure and the timeout", 30)
     assert (failed.status, timed_out.status) == ("failed", "timed_out")
     panel = make_panel(runtime, panels)
     summary = panel.totals.value
@@ -205,7 +197,7 @@ def test_rows_have_their_own_buttons_and_a_click_selects_the_row(
 
     row(panel, slow).toggle.click()
     assert slow.status == "cancelled"
-    until(lambda: runtime.poller.active_count == 0, 10, "the polling task to end")
+    wait_for(lambda: runtime.poller.active_count == 0, "the polling task to end", 10)
     assert (slow.request_id, "cancelled") in rows(panel)
     resume = row(panel, slow).toggle
     assert resume.description == "Resume" and "xdm-jobs-resume" in resume._dom_classes
@@ -216,7 +208,7 @@ def test_rows_have_their_own_buttons_and_a_click_selects_the_row(
     assert slow.status == "pending" and row(panel, slow).toggle.description == "Cancel"
     emulator.complete(slow.request_id or "")
     assert slow.result(20)
-    until(lambda: (slow.request_id, "done") in rows(panel), 10, "the row to say done")
+    wait_for(lambda: (slow.request_id, "done") in rows(panel), "the row to say done", 10)
     assert emulator.delivered_count(slow.request_id or "") == 1
 
     row(panel, done).forget.click()
@@ -252,7 +244,7 @@ def test_forgetting_a_pending_job_says_it_keeps_running_at_xai(
         "still runs, and costs, at xAI."
     )
     assert "resume()" not in repr(job) and "Forgotten" in repr(job)
-    until(lambda: runtime.poller.active_count == 0, 10, "the polling task to end")
+    wait_for(lambda: runtime.poller.active_count == 0, "the polling task to end", 10)
     with poll_witness(emulator, tmp_path / "witness") as witness:
         witness.rounds(1)  # a GET that was on the wire at the forget has landed
         gets = emulator.get_count(job.request_id or "")
@@ -265,7 +257,7 @@ def test_elapsed_and_polls_read_as_on_the_card(runtime: Runtime, panels: list[Jo
     job = defer("[[latency=2]] Count my polls.", display=False)
     job.result(20)
     pending = defer("[[latency=300]] Still going.", display=False)
-    until(lambda: pending.polls >= 1, 20, "a poll")
+    wait_for(lambda: pending.polls >= 1, "a poll", 20)
     panel = make_panel(runtime, panels)
     for each in (job, pending):
         now = time.time()
