@@ -144,16 +144,23 @@ def test_batch_create_waits_for_its_ids_and_the_first_add_for_the_batch_id(
                                              settings=FAST).run()
 
             future = loop.submit(main())
-            time.sleep(1.0)
+            wait_for(lambda: store.waits >= 1, "the wait for the items' ids", 10)
             assert (store.waits, emu.batches.batch_ids()) == (1, []), "created before durable"
+            ids_durable = time.monotonic()
             store.gates[0].set()
             wait_for(lambda: store.waits == 2, "the batch id's wait", 10)
-            time.sleep(1.0)
             (batch_id,) = emu.batches.batch_ids()
             assert emu.batches.items(batch_id) == {}, "added before the batch id was durable"
+            batch_id_durable = time.monotonic()
             store.gates[1].set()
             results = future.result(30)  # positive control: once durable, the run goes on
         finally:
             loop.stop()
     assert [r.batch_request_id for r in results] == ["gq-0000", "gq-0001"]
+    # The order, as the server saw it (no sleep needed): nothing went out before its gate opened.
+    posts = [r for r in emu.requests() if r.method == "POST"]
+    creates = [r.t for r in posts if r.path.endswith("/batches")]
+    adds = [r.t for r in posts if r.path.endswith("/requests")]
+    assert creates and min(creates) >= ids_durable, "created before the ids were durable"
+    assert adds and min(adds) >= batch_id_durable, "added before the batch id was durable"
     store.close()
