@@ -1,6 +1,6 @@
 """Real ipykernels for B1-B3: the test suite's ``Kernel`` plus a tight start-to-idle timer.
 
-``tests.kernels.Kernel`` alternates between the iopub and shell channels with 20 ms waits,
+``tests.support.kernels.Kernel`` alternates between the iopub and shell channels with 20 ms waits,
 which is fine for tests but too coarse for timing a 20 ms cell. ``timed_cell`` blocks on iopub
 alone and stops the clock the moment the cell's ``idle`` status arrives.
 """
@@ -13,7 +13,7 @@ import time
 from collections.abc import Iterator
 from typing import Any
 
-from tests.kernels import Kernel
+from tests.support.kernels import Kernel
 
 from .common import EmulatorProcess, client_env
 

@@ -3,22 +3,12 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
 from typing import Any
 
 import pytest
 
-from xai_defer_magic.runtime.runtime import Runtime, close_runtime, get_runtime
+from xai_defer_magic.runtime.runtime import Runtime
 from xai_defer_magic.views.panel import JobsPanel
-
-
-@pytest.fixture
-def runtime(env: dict[str, str]) -> Iterator[Runtime]:
-    close_runtime()
-    try:
-        yield get_runtime()
-    finally:
-        close_runtime()
 
 
 def test_a_failing_tick_is_logged_once_and_the_tick_goes_on(

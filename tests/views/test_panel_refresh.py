@@ -9,22 +9,10 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterator
-
-import pytest
 
 from xai_defer_magic.journal.groups import GroupRow, GroupStore, ItemRow, new_group_id
-from xai_defer_magic.runtime.runtime import Runtime, close_runtime, get_runtime
+from xai_defer_magic.runtime.runtime import Runtime
 from xai_defer_magic.views.panel import JobsPanel
-
-
-@pytest.fixture
-def runtime(env: dict[str, str]) -> Iterator[Runtime]:
-    close_runtime()
-    try:
-        yield get_runtime()
-    finally:
-        close_runtime()
 
 
 def test_panel_refresh_does_not_rebuild_groups_from_the_journal(runtime: Runtime) -> None:
