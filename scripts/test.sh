@@ -24,6 +24,6 @@ tier() {
   .venv/bin/python -m pytest "$@" || status=$?
   if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then exit "$status"; fi
 }
-tier -m "not kernel and not browser and not slow" "$@"  # fast: emulator, IPython's test shell
-tier -m "kernel or slow" -n 3 "$@"                      # real ipykernel kernels, end to end
+tier -m "not kernel and not browser" "$@"             # fast: emulator, IPython's test shell
+tier -m kernel -n 3 "$@"                                # real ipykernel kernels, end to end
 tier -m browser -n 0 "$@"                               # JupyterLab and Notebook in headless Chromium

@@ -22,11 +22,11 @@ from tests.support.html import (
 )
 from xai_defer_magic.render.markdown import (
     answer_html,
-    escape,
     escape_markdown,
     is_unsafe_url,
     safe_markdown,
 )
+from xai_defer_magic.render.plain import escape
 
 # --- hostile payloads ------------------------------------------------------------------------
 

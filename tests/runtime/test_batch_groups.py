@@ -15,7 +15,7 @@ from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.items import MAX_ITEMS, collect
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.engines.batch import groups as batch_groups
-from xai_defer_magic.views.groups import summary_bundle, title
+from xai_defer_magic.views.group_summary import summary_bundle, title
 
 HANG = 30.0
 
@@ -149,9 +149,6 @@ def test_over_past_the_threshold_without_batch_suggests_it_once_and_proceeds(
     assert len(shell.user_ns["g"].results(HANG)) == 4
 
 
-# ~20 s of CPU on 2 cores: failing 10,001 refused jobs notifies the group once per job, and the
-# group checks all its jobs each time (quadratic). Drop the mark when that is linear.
-@pytest.mark.slow
 def test_batch_takes_more_than_10000_items_which_the_deferred_path_refuses(
     shell: Any, emulator: Emulator
 ) -> None:

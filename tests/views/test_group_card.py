@@ -14,7 +14,7 @@ from xai_defer_magic.core.structured import resolve_schema
 from xai_defer_magic.loop import LoopThread
 from xai_defer_magic.views.card import JobCard
 from xai_defer_magic.views.group_card import MAX_RENDERS_PER_SECOND, GroupCard
-from xai_defer_magic.views.groups import summary_bundle
+from xai_defer_magic.views.group_summary import summary_bundle
 
 SCHEMA = {"type": "object", "properties": {"label": {"type": "string"}}, "required": ["label"]}
 

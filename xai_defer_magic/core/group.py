@@ -53,6 +53,10 @@ class Group:
         self._changed = threading.Condition()
         self._listeners: list[Callable[[Group], None]] = []
         self.version = 0  # bumped on every item change (the card re-renders when it moved)
+        # Items that have ended, kept from their notifications: a group of 10,000 items must not
+        # re-read every item each time one of them changes.
+        self._ended = {id(job) for job in jobs if job.done}
+        self._tally = threading.Lock()
         for job in jobs:
             job.add_listener(self._on_job)
 
@@ -82,7 +86,7 @@ class Group:
 
     @property
     def done(self) -> bool:
-        return all(job.done for job in self.jobs)
+        return len(self._ended) == len(self.jobs)
 
     @property
     def status(self) -> str:
@@ -201,7 +205,12 @@ class Group:
         if listener in self._listeners:
             self._listeners.remove(listener)
 
-    def _on_job(self, _job: Job) -> None:
+    def _on_job(self, job: Job) -> None:
+        with self._tally:  # the item's status now, not the event's: the last notification wins
+            if job.done:
+                self._ended.add(id(job))
+            else:
+                self._ended.discard(id(job))
         self.version += 1
         if self.ended_at is None and self.done:
             self.ended_at = time.time()

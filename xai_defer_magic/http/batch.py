@@ -1,9 +1,9 @@
 """The HTTP calls of xAI's Batch API, and the mapping of its answers to types and one-line errors.
 
 Protocol only (``shared/xai/batch/BATCH.md``): create a batch, add requests in chunks, poll it,
-page through its results, cancel it. Scheduling and storage belong to :mod:`batch_engine`.
+page through its results, cancel it. Scheduling and storage belong to :mod:`engines.batch.engine`.
 Transport checks, the HTTP error mapping and the connection-error mapping are the deferred
-client's (:mod:`protocol`), so both paths fail with the same exceptions and texts.
+client's (:mod:`deferred`), so both paths fail with the same exceptions and texts.
 
 Which calls are retried, and why: adds are idempotent by ``batch_request_id`` (xAI ignores an
 identical re-add), GETs and cancel change nothing twice, so those are retried on transient

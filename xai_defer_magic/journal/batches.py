@@ -29,7 +29,7 @@ class SavedBatch:
 
 
 class SQLiteBatchStore:
-    """:class:`batch_engine.BatchStorage` on the journal; thread-safe, usable from the loop
+    """:class:`engines.batch.engine.BatchStorage` on the journal; thread-safe, usable from the loop
     thread. Give it the runtime's journal, or a directory (it then opens a journal there)."""
 
     def __init__(self, journal: Journal | str | os.PathLike[str] | None, group_id: str, *,

@@ -24,7 +24,7 @@ from markdown_it import MarkdownIt
 from xai_defer_magic.render.highlight import TOKEN_CLASSES, highlight_block
 from xai_defer_magic.render.plain import escape
 
-__all__ = ["answer_html", "escape", "escape_markdown", "is_inert", "is_unsafe_url",
+__all__ = ["answer_html", "escape_markdown", "is_inert", "is_unsafe_url",
            "literal_markdown", "safe_markdown", "sanitize_html"]
 
 SAFE_SCHEMES = {"http", "https", "mailto"}

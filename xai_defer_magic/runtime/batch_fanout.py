@@ -1,10 +1,10 @@
 """Starting, rebuilding and resuming ``--batch`` groups (the fan-out side of the Batch API).
 
 :func:`launch` is called by :func:`fanout.start_group` once the group and every item's request
-are journaled: it starts the group's :class:`batch_groups.BatchGroupRunner` and waits (at most
-``ADMIT_WAIT`` seconds) for xAI to admit the first add call, because that is where a model
-that is not batch-enabled is refused (a 400 on the add; the create before it cannot tell). Adds
-are atomic per call, so a refused batch holds no request: it is left empty, nothing else is
+are journaled: it starts the group's :class:`engines.batch.groups.BatchGroupRunner` and waits
+(at most ``ADMIT_WAIT`` seconds) for xAI to admit the first add call, because that is where a
+model that is not batch-enabled is refused (a 400 on the add; the create before it cannot tell).
+Adds are atomic per call, so a refused batch holds no request: it is left empty, nothing else is
 sent, the group is forgotten and the cell shows one line. After a crash, :func:`resume` gives
 each unfinished batch group of a dead kernel a runner again, which resumes the SAME batch.
 """

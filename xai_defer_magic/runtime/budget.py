@@ -82,7 +82,7 @@ def spent_last_day(journal: Any, now: float | None = None) -> float:
 
 
 def estimate_bodies(runtime: Runtime, bodies: list[dict[str, Any]]) -> float:
-    """The pre-send estimate of ``bodies`` in USD (see :func:`pricing.estimate_request_cost`).
+    """The pre-send estimate of ``bodies`` in USD (see :func:`core.pricing.estimate_request_cost`).
 
     Raises :class:`BudgetExceeded` when no estimate can be made: with a ceiling asked for,
     sending blind would be the surprise the ceiling exists to prevent.

@@ -189,7 +189,7 @@ def resume_groups(runtime: Runtime) -> list[Group]:
     """Continue submitting the groups a dead kernel left half-sent, and this process's groups
     an earlier runtime ran (``%reload_ext``), in the handles already held (same server only).
 
-    An item that was being sent when the kernel died becomes "unknown" (see group_store)."""
+    An item that was being sent when the kernel died becomes "unknown" (see journal.groups)."""
     registry = registry_for(runtime)
     current = credentials.base_url(runtime.settings.base_url)
     resumed = []

@@ -3,7 +3,7 @@
 Background code never prints or displays into a cell's output area directly (which cell such
 output lands in has changed across ipykernel releases); it assigns widget traits, which the
 frontend routes by comm id. The pieces are ``static``'s, so the live card and the plain-data
-card that replaces it when the job ends (``views.LiveDisplay``) look the same. Empty parts are
+card that replaces it when the job ends (``show.LiveDisplay``) look the same. Empty parts are
 hidden: an empty ``HTML`` widget still takes a line's height.
 """
 

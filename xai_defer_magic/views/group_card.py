@@ -18,7 +18,8 @@ import ipywidgets as widgets
 
 from xai_defer_magic.core.failures import log_once
 from xai_defer_magic.core.group import Group
-from xai_defer_magic.render.markdown import answer_html, escape
+from xai_defer_magic.render.markdown import answer_html
+from xai_defer_magic.render.plain import escape
 from xai_defer_magic.views.card import CARD_CSS, status_pill
 from xai_defer_magic.views.group_summary import (
     preview,

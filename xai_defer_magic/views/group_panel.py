@@ -13,7 +13,7 @@ from typing import Any
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.render.markdown import escape
+from xai_defer_magic.render.plain import escape
 from xai_defer_magic.views import text
 from xai_defer_magic.views.group_summary import preview, stats_line, totals
 from xai_defer_magic.views.show import has_widgets

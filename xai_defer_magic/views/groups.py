@@ -13,17 +13,11 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.loop import LoopThread
 from xai_defer_magic.views.group_summary import (
-    preview,
     standin_html,
-    stats_line,
     summary_bundle,
     title,
-    totals,
 )
 from xai_defer_magic.views.show import has_widgets
-
-__all__ = ["preview", "replace_card", "show_group", "show_summary", "standin_html", "stats_line",
-           "summary_bundle", "title", "totals"]
 
 STANDIN_SECONDS = 1.0  # a live card's stand-in follows its changes at most this often
 

@@ -1,16 +1,16 @@
 """Fan-out groups run through xAI's Batch API (``--batch``): one batch per cell, resumable.
 
-A :class:`BatchGroupRunner` drives one :class:`batch_engine.BatchEngine` for one group: request
+A :class:`BatchGroupRunner` drives one :class:`engine.BatchEngine` for one group: request
 ids are the group id plus the item index (``g-…-000007``), so re-adding after a crash is
 idempotent; the engine journals them and the batch id before the first add
-(:class:`batch_store.SQLiteBatchStore`, the jobs journal's file) and each result as it
+(:class:`journal.batches.SQLiteBatchStore`, the jobs journal's file) and each result as it
 arrives, and every result finishes its item's job the way the poller finishes a deferred one
-(the ``chat_get_completion`` body through :func:`completion.parse_completion`). A group's
+(the ``chat_get_completion`` body through :func:`core.completion.parse_completion`). A group's
 runner is its ``controller`` (``g.cancel()`` cancels the batch at xAI).
 
-:class:`BatchGroups` is the runtime's ``"batch"`` engine (:mod:`engine`): it knows which runner
-follows which item, so ``%grok_wait``, ``job.cancel()`` and ``job.resume()`` reach it. Its unit
-of submission is a group, not a job: groups start through :mod:`batch_fanout`.
+:class:`BatchGroups` is the runtime's ``"batch"`` engine (:mod:`engines.base`): it knows which
+runner follows which item, so ``%grok_wait``, ``job.cancel()`` and ``job.resume()`` reach it.
+Its unit of submission is a group, not a job: groups start through ``runtime.batch_fanout``.
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@ journaled ``sending`` before its POST and ``accepted`` with its request id as so
 returns; then its job row goes to the job journal and the poller takes over. A 429 puts the
 item back at the front of the queue and pauses every worker for the server's ``Retry-After``
 (or a growing backoff): a rate limit never fails an item. A billing stop fails the rest at
-once (retrying cannot help). See :mod:`group_store` for the one case a crash leaves open.
+once (retrying cannot help). See :mod:`journal.groups` for the one case a crash leaves open.
 
 The submitter outlives its runtime (``%reload_ext``, ``%unload_ext`` + ``%load_ext``): closing
 the runtime halts it (no new POST; those in flight are held by the poller, which lets them

@@ -60,7 +60,7 @@ KeyProvider = Callable[[], str]
 
 
 class Poller:
-    """The deferred engine (see :mod:`engine`): one shared ``httpx.AsyncClient``, one polling
+    """The deferred engine (see :mod:`engines.base`): one shared ``httpx.AsyncClient``, one polling
     task per pending job. ``settings`` may be replaced at any time (``%config``)."""
 
     name = "deferred"
