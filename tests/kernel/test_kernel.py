@@ -7,6 +7,7 @@ import re
 import pytest
 
 from tests.support.kernels import Kernel
+from tests.support.shell import wait_for
 from xai_defer_magic.emulator import Emulator
 
 pytestmark = pytest.mark.kernel
@@ -117,10 +118,13 @@ def test_interrupt_while_submitting_loses_nothing(
     assert (answered, status) == ("True", "done"), out
     posts = [r for r in emulator.requests() if r.method == "POST"]
     assert [r.request_id for r in posts] == [rid], "not exactly one POST"
-    journal = Journal(home)
-    try:
-        rows = journal.all()
-    finally:
-        journal.close()
-    assert [(r.request_id, r.status) for r in rows] == [(rid, "done")], rows
+    def rows() -> list[tuple[str, str]]:
+        journal = Journal(home)
+        try:
+            return [(r.request_id, r.status) for r in journal.all()]
+        finally:
+            journal.close()
+
+    # The answer's body is journaled before the job shows done; its final status right after.
+    wait_for(lambda: rows() == [(rid, "done")], f"the journal row {rid} to be done")
     assert (emulator.delivered_count(rid), emulator.gets_after_delivery(rid)) == (1, 0)
