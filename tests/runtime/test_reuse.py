@@ -6,6 +6,8 @@ to, not sent again; ``--fresh`` and ``GrokDefer.reuse = False`` send; any differ
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -109,3 +111,25 @@ def test_defer_fresh_from_python(env: dict[str, str], emulator: Emulator) -> Non
         assert posts(emulator) == 2
     finally:
         close_runtime()
+
+
+def test_an_answer_whose_final_status_is_not_yet_journaled_is_reused(
+    shell: Any, emulator: Emulator
+) -> None:
+    """``--wait`` wakes when the job is done; the row's final status is written right after,
+    on the loop thread. A re-run in that window (or after a reload that read the row first) found
+    the row "pending", the handle done, and sent the request again."""
+    from xai_defer_magic.runtime.runtime import get_runtime
+
+    run(shell, "%%grok_defer --wait -o a\nName a prime.")
+    first = shell.user_ns["a"]
+    # The row as another connection may still read it: the answer and the status are queued
+    # behind a lock, not yet on disk.
+    with sqlite3.connect(Path(get_runtime().journal.path)) as db:
+        db.execute("UPDATE jobs SET status = 'pending', response_text = NULL, finished_at = NULL"
+                   " WHERE request_id = ?", (first.request_id,))
+    run(shell, "%%grok_defer -o b\nName a prime.")
+    again = shell.user_ns["b"]
+    assert posts(emulator) == 1
+    assert again.status == "done" and again.reused_from.request_id == first.request_id
+    assert again.content == first.content

@@ -10,8 +10,9 @@ identical on the wire, not "similar".
 
 from __future__ import annotations
 
+import json
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.job import PENDING_STATUSES, Job
@@ -47,12 +48,17 @@ def find_twin(runtime: Runtime, body: dict[str, Any], base_url: str) -> Job | No
     record = runtime.journal.find_by_request(canonical_request(body), base_url, TWIN_STATUSES)
     if record is None:
         return None
+    twin = None if record.status == "done" else runtime.get(record.request_id)
+    if twin is not None and twin.status == "done" and twin.response is not None:
+        # Answered in this process, while the row's answer and status may still be queued
+        # behind a lock (the journal replays them): the handle holds the same body.
+        record = replace(record, status="done", response_text=json.dumps(twin.response),
+                         finished_at=twin.finished_at)
     if record.status == "done":
         copy = _reused_copy(record) if record.response_text is not None else None
         if copy is not None:
             runtime.price(copy)
         return copy
-    twin = runtime.get(record.request_id)
     if twin is None or twin.done:
         return None
     runtime.ensure_polling(twin)
