@@ -13,6 +13,9 @@ if ! command -v chromium >/dev/null 2>&1; then
   fi
 fi
 bash scripts/setup.sh
+# Bytecode caches on: with PYTHONDONTWRITEBYTECODE set, every pytest worker and every kernel
+# compiles IPython, pandas and the rest from source again (about 4 s of CPU each).
+unset PYTHONDONTWRITEBYTECODE
 .venv/bin/ruff check xai_defer_magic tests benchmarks
 .venv/bin/mypy
 .venv/bin/lint-imports --no-cache
