@@ -6,6 +6,7 @@ Waiting is interruptible: Ctrl-C stops the wait, never the jobs, which keep poll
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from typing import Any
 
 from xai_defer_magic.core.group import Group
@@ -21,15 +22,8 @@ def wait_and_show(
     """Wait for ``jobs`` (at most ``timeout`` seconds in all), then show each result here,
     priced (``runtime.price``); one still running gets a status line (and is followed, if
     nothing else shows it)."""
-    deadline = None if timeout is None else time.monotonic() + timeout
     followed = [job for job in jobs if views.quiet(job)]
-    try:
-        for job in jobs:
-            remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not job.wait(remaining):
-                break
-    except KeyboardInterrupt:
-        print("Stopped waiting; the jobs keep polling in the background.")
+    wait_each(jobs, timeout, "Stopped waiting; the jobs keep polling in the background.")
     for job in jobs:
         if job.done:
             runtime.price(job, wait=True)
@@ -50,14 +44,7 @@ def wait_groups(groups: list[Group], timeout: float | None, runtime: Any = None,
     for g in groups if runtime is not None else ():
         for job in g.jobs:
             runtime.ensure_polling(job)
-    deadline = None if timeout is None else time.monotonic() + timeout
-    try:
-        for g in groups:
-            left = None if deadline is None else max(0.0, deadline - time.monotonic())
-            if not g.wait(left):
-                break
-    except KeyboardInterrupt:
-        print("Stopped waiting; the groups keep running in the background.")
+    wait_each(groups, timeout, "Stopped waiting; the groups keep running in the background.")
     for g in groups:
         if in_place and g.card is not None:
             replace_card(g)
@@ -65,3 +52,17 @@ def wait_groups(groups: list[Group], timeout: float | None, runtime: Any = None,
             show_summary(g)
         if not g.done:
             print(f"group {g.id}: still running (%grok_wait {g.id} again later)")
+
+
+def wait_each(waitables: Sequence[Job] | Sequence[Group], timeout: float | None,
+              on_interrupt: str) -> None:
+    """Wait for each in turn, ``timeout`` seconds in all; Ctrl-C stops the waiting only (what
+    is waited for goes on in the background, as ``on_interrupt`` tells the user)."""
+    deadline = None if timeout is None else time.monotonic() + timeout
+    try:
+        for waitable in waitables:
+            left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            if not waitable.wait(left):
+                break
+    except KeyboardInterrupt:
+        print(on_interrupt)
