@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import xai_defer_magic
-from tests.support.shell import run
+from tests.support.shell import run, wait_for
 from xai_defer_magic.emulator import Emulator
 
 HANG = 30.0
@@ -123,9 +123,11 @@ def test_an_answer_whose_final_status_is_not_yet_journaled_is_reused(
 
     run(shell, "%%grok_defer --wait -o a\nName a prime.")
     first = shell.user_ns["a"]
-    # The row as another connection may still read it: the answer and the status are queued
-    # behind a lock, not yet on disk.
-    with sqlite3.connect(Path(get_runtime().journal.path)) as db:
+    journal = get_runtime().journal
+    wait_for(lambda: journal.get(first.request_id).status == "done", "the row's final status")
+    # Now the row as another connection may read it while the answer and the status are still
+    # queued behind a lock, not yet on disk.
+    with sqlite3.connect(Path(journal.path)) as db:
         db.execute("UPDATE jobs SET status = 'pending', response_text = NULL, finished_at = NULL"
                    " WHERE request_id = ?", (first.request_id,))
     run(shell, "%%grok_defer -o b\nName a prime.")
