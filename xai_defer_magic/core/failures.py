@@ -19,7 +19,7 @@ MAX_REMEMBERED = 1000  # distinct failures remembered; past that a new one is st
 
 
 class _KernelLog(logging.StreamHandler):
-    """The process's stderr as it was at start (``sys.__stderr__``), looked up at each write."""
+    """The process's stderr as it was at start (``sys.__stderr__``), not a cell's output."""
 
     def __init__(self) -> None:
         super().__init__(sys.__stderr__)
