@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import json
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
 import nbformat
 import pytest
-from jupyter_client.manager import KernelManager
 from nbclient import NotebookClient
 
-from tests.support.kernels import Displays, Kernel, WidgetStates
+from tests.support.kernels import Kernel
 from tests.support.secrets import assert_absent, journal_bytes, new_canary
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.server import mask_key
@@ -48,19 +46,8 @@ class AuditedKernel(Kernel):
     def __init__(self, env: dict[str, str], cwd: str, log_path: Path) -> None:
         self.log_file = log_path.open("wb")
         self.messages: list[str] = []
-        self.km = KernelManager(kernel_name="python3")
-        spec = self.km.kernel_spec
-        assert spec is not None
-        spec.argv[0] = sys.executable
-        spec.argv.append("--debug")  # the kernel logs every message it handles
-        self.km.start_kernel(env={**os.environ, **env}, cwd=cwd, stdout=self.log_file,
-                             stderr=self.log_file)
-        self.kc = self.km.client()
-        self.kc.start_channels()
-        self.kc.wait_for_ready(timeout=60)
-        self.widgets = WidgetStates()
-        self.displays = Displays()
-        self._pending = {}
+        # --debug: the kernel logs every message it handles
+        super().__init__(env, cwd, extra_args=("--debug",), output=self.log_file)
 
     def _route(self, msg: dict[str, Any]) -> None:
         self.messages.append(json.dumps(msg, default=str))

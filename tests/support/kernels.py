@@ -7,11 +7,13 @@ Tests read what a frontend reads: iopub messages. Widget models are rebuilt from
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import sys
+import tempfile
 import time
 from dataclasses import dataclass, field
-from typing import Any
+from typing import IO, Any
 
 import zmq
 from jupyter_client.manager import KernelManager
@@ -114,11 +116,21 @@ class Displays:
 class Kernel:
     """One kernel process with the given environment; stopped by its own manager."""
 
-    def __init__(self, env: dict[str, str], cwd: str | None = None) -> None:
-        self.km = KernelManager(kernel_name="python3")
-        self.km.kernel_spec.argv[0] = sys.executable  # the venv's interpreter, not PATH's
-        full_env = {**os.environ, **env}
-        self.km.start_kernel(env=full_env, cwd=cwd)
+    def __init__(self, env: dict[str, str], cwd: str | None = None, *,
+                 extra_args: tuple[str, ...] = (), output: IO[bytes] | None = None) -> None:
+        """``extra_args`` go to the kernel's command line; ``output`` takes its stdout/stderr."""
+        # Unix sockets in a directory of its own, not TCP ports: jupyter_client picks free ports
+        # and closes them before the kernel binds, so kernels started at once by parallel test
+        # workers could be handed the same port ("Address already in use", kernel died).
+        self.sockets = tempfile.mkdtemp(prefix="xdm-kernel-")
+        self.km = KernelManager(kernel_name="python3", transport="ipc",
+                                ip=os.path.join(self.sockets, "k"))
+        spec = self.km.kernel_spec
+        assert spec is not None
+        spec.argv[0] = sys.executable  # the venv's interpreter, not PATH's
+        spec.argv.extend(extra_args)
+        streams = {} if output is None else {"stdout": output, "stderr": output}
+        self.km.start_kernel(env={**os.environ, **env}, cwd=cwd, **streams)
         self.kc = self.km.client()
         self.kc.start_channels()
         self.kc.wait_for_ready(timeout=60)
@@ -216,6 +228,7 @@ class Kernel:
         finally:
             if self.km.is_alive():
                 self.km.shutdown_kernel(now=True)
+            shutil.rmtree(self.sockets, ignore_errors=True)
 
 
 def record_messages(kernel: Kernel) -> list[dict[str, Any]]:
