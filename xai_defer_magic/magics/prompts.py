@@ -20,6 +20,7 @@ from xai_defer_magic.core.templates import fill
 from xai_defer_magic.errors import InsecureTransport, InvalidArgument, MissingApiKey
 from xai_defer_magic.magics.parse import namespace_of
 from xai_defer_magic.runtime import fanout
+from xai_defer_magic.views.groups import show_group, show_summary
 
 _REFUSED = (InvalidArgument, MissingApiKey, InsecureTransport)
 
@@ -131,8 +132,6 @@ def without_group_jobs(runtime: Any, jobs: Iterable[Job]) -> list[Job]:
 
 def show_group_result(runtime: Any, group_id: str) -> None:
     """``%grok_result GROUP_ID``: the summary of an ended group, else its live card."""
-    from xai_defer_magic.views.groups import show_group, show_summary
-
     g = group(runtime, group_id)
     if g.done or g.controller is None:
         show_summary(g)

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from IPython.display import display, update_display
+
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.loop import LoopThread
 from xai_defer_magic.views.group_summary import (
@@ -18,6 +20,7 @@ from xai_defer_magic.views.group_summary import (
     title,
 )
 from xai_defer_magic.views.show import has_widgets
+from xai_defer_magic.views.standin import Standin
 
 STANDIN_SECONDS = 1.0  # a live card's stand-in follows its changes at most this often
 
@@ -28,10 +31,7 @@ def show_group(group: Group, loop: LoopThread) -> Any:
     if not has_widgets():
         print(f"{title(group)}: submitting (%grok_wait {group.id} blocks until done)")
         return None
-    from IPython.display import display
-
-    from xai_defer_magic.views.group_card import GroupCard
-    from xai_defer_magic.views.standin import Standin
+    from xai_defer_magic.views.group_card import GroupCard  # ipywidgets: only when shown
 
     card = GroupCard(group, loop)
     standin = Standin(min_interval=STANDIN_SECONDS)
@@ -44,8 +44,6 @@ def show_group(group: Group, loop: LoopThread) -> Any:
 
 def replace_card(group: Group) -> None:
     """Turn the group's card, displayed in this cell, into the summary (kernel thread)."""
-    from IPython.display import update_display
-
     if group.card.standin is not None:
         group.card.standin.retire()
     update_display(summary_bundle(group), raw=True, display_id=group.card.display_id)
@@ -57,6 +55,4 @@ def show_summary(group: Group) -> None:
     if not has_widgets():
         print(bundle["text/plain"])
         return
-    from IPython.display import display
-
     display(bundle, raw=True)
