@@ -85,6 +85,7 @@ def ip(env: dict[str, str]) -> Iterator[Any]:
     shell = globalipapp.start_ipython() or globalipapp.get_ipython()
     assert shell is not None
     before = set(shell.user_ns)
+    close_runtime()  # a runtime an earlier test left open would keep that test's journal
     shell.run_line_magic("load_ext", "xai_defer_magic")
     try:
         yield shell
