@@ -18,6 +18,7 @@ from typing import Any
 
 from . import catalogue
 from .catalogue import EmulatedModel, Resolution
+from .math_answer import MATH_REASONING, math_section
 
 EMULATED_LINE = "*Emulated answer (xai_defer_magic offline emulator, not a real model).*"
 XSS_SCRIPT = "<script>window.__xss=1</script>"
@@ -34,11 +35,12 @@ _DIRECTIVE = re.compile(r"\[\[\s*([a-z_]+)\s*(?:=\s*([^\]]*?)\s*)?\]\]", re.IGNO
 
 @dataclass(frozen=True)
 class Directives:
-    """In-prompt controls: ``[[latency=S]]``, ``[[fail=CODE]]`` and ``[[xss]]``."""
+    """In-prompt controls: ``[[latency=S]]``, ``[[fail=CODE]]``, ``[[xss]]`` and ``[[math]]``."""
 
     latency: float | None = None
     fail: int | None = None
     xss: bool = False
+    math: bool = False
 
 
 def parse_directives(text: str) -> Directives:
@@ -46,6 +48,7 @@ def parse_directives(text: str) -> Directives:
     latency: float | None = None
     fail: int | None = None
     xss = False
+    wants_math = False
     for match in _DIRECTIVE.finditer(text):
         name, value = match.group(1).lower(), (match.group(2) or "").strip()
         if name == "xss":
@@ -54,8 +57,10 @@ def parse_directives(text: str) -> Directives:
             latency = _float_or_none(value)
         elif name == "fail" and value.isdigit():
             fail = int(value)
+        elif name == "math":
+            wants_math = True
     return Directives(latency=latency if latency is None or latency >= 0 else None, fail=fail,
-                      xss=xss)
+                      xss=xss, math=wants_math)
 
 
 def _float_or_none(value: str) -> float | None:
@@ -163,8 +168,9 @@ def _xss_block() -> str:
     )
 
 
-def build_content(model: str, prompt: str, digest: bytes, xss: bool) -> str:
-    """The emulated Markdown answer: marker line, heading, bullets, code and a table."""
+def build_content(model: str, prompt: str, digest: bytes, xss: bool, math: bool = False) -> str:
+    """The emulated Markdown answer: marker line, heading, bullets, code and a table (and
+    formulas with ``[[math]]``)."""
     quoted = _prompt_slice(prompt) or "an empty prompt"
     points = random.Random(digest).sample(_POINTS, 3)
     code = _CODE[digest[3] % len(_CODE)].format(prompt=repr(quoted), digest=digest.hex()[:8])
@@ -179,10 +185,14 @@ def build_content(model: str, prompt: str, digest: bytes, xss: bool) -> str:
         f"| model | `{model}` |\n| prompt words | {len(prompt.split())} |\n"
         f"| fingerprint | `{digest.hex()[:8]}` |",
     ]
+    if math:
+        sections.append(math_section(hostile=xss))
     return "\n\n".join(sections) + "\n"
 
 
-def build_reasoning(prompt: str, digest: bytes, effort: str | None, xss: bool) -> str:
+def build_reasoning(
+    prompt: str, digest: bytes, effort: str | None, xss: bool, math: bool = False
+) -> str:
     """A multi-line emulated reasoning trace; longer for higher ``reasoning_effort``."""
     steps = {"low": 3, "high": 8}.get(effort or "", 5)
     lines = [f"Emulated reasoning: about “{_prompt_slice(prompt, 32) or 'an empty prompt'}”."]
@@ -191,6 +201,8 @@ def build_reasoning(prompt: str, digest: bytes, effort: str | None, xss: bool) -
         lines.append(f"{i + 1}. {_REASONING_STEPS[(start + i) % len(_REASONING_STEPS)]}")
     if xss:
         lines.append(f"Payloads: {XSS_SCRIPT} {XSS_IMG} {XSS_LINK} {XSS_BOLD}")
+    if math:
+        lines.append(MATH_REASONING)
     return "\n".join(lines)
 
 
@@ -208,15 +220,16 @@ def build_completion(
     effort = reasoning_effort or resolution.default_effort
     prompt = user_text(messages)
     digest = _digest(model.id, messages)
-    xss = parse_directives(prompt).xss
-    content = build_content(model.id, prompt, digest, xss)
+    directives = parse_directives(prompt)
+    xss = directives.xss
+    content = build_content(model.id, prompt, digest, xss, directives.math)
     finish = "stop"
     if max_tokens is not None and count_tokens(content) > max_tokens:
         content, finish = truncate_to_tokens(content, max_tokens), "length"
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     reasoning_tokens = 0
     if model.returns_reasoning_content:
-        trace = build_reasoning(prompt, digest, effort, xss)
+        trace = build_reasoning(prompt, digest, effort, xss, directives.math)
         message["reasoning_content"] = trace
         reasoning_tokens = count_tokens(trace)
     elif model.reasoning:

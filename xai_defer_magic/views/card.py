@@ -48,7 +48,7 @@ class JobCard(widgets.VBox):
         self._answer = widgets.Output()
         self._answer.layout.display = "none"
         self._error = widgets.HTML()
-        self._reasoning = widgets.HTML()
+        self._reasoning = widgets.HTMLMath()  # reasoning holds formulas too: typeset them
         self._footer = widgets.HTML()
         self._rendered_status: str | None = None
         self._lock = threading.RLock()
