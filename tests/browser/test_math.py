@@ -1,0 +1,166 @@
+"""Formulas in answers are typeset by the frontend's MathJax, live and after a reload.
+
+An emulated answer with ``[[math]]`` holds the four usual forms (``$…$``, ``\\(…\\)``,
+``$$…$$``, ``\\[…\\]``) and prices in dollars; with ``[[xss]]`` also TeX that tries to smuggle
+markup or a ``javascript:`` link. JupyterLab runs on default settings (widget state not saved):
+the finished card, ``--wait``, ``job.result()``, the group card's row and the panel's Show are
+read live; then the notebook is saved, its kernel shut down and the page reloaded. Notebook 7
+and nbconvert's HTML read the same saved file.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Browser, Locator, Page, expect
+
+from tests.support.browser import (
+    LONG,
+    JupyterLab,
+    NotebookPage,
+    chromium,
+    close_sessions,
+    kernel_env_cell,
+    nbconvert_html,
+    open_offline,
+    write_notebook,
+    xss_flag,
+)
+from xai_defer_magic.emulator import Emulator
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
+
+CURRENCY = "it costs $5 and $10 today"
+# TeX a person must never see raw once MathJax has run (each is in the emulated answer).
+RAW = ("$a_1", "\\(x_i", "$$\\int", "\\[", "\\frac", "x_1\\,dx", "\\sum_")
+CELLS = {"card": 2, "wait": 3, "result": 4, "group": 6, "panel": 7}
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    with chromium() as b:
+        yield b
+
+
+@pytest.fixture(scope="module")
+def emu() -> Iterator[Emulator]:
+    with Emulator(latency=0.5) as emulator:
+        yield emulator
+
+
+@pytest.fixture(scope="module")
+def default_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
+    """JupyterLab as a user gets it: widget state is NOT saved."""
+    with JupyterLab(tmp_path_factory.mktemp("math-lab"), save_widget_state=False) as server:
+        yield server
+
+
+def assert_typeset(answer: Locator, *, forms: int = 4, hostile: bool = False) -> None:
+    """The answer's formulas are MathJax's, none of its TeX shows raw, no ``<em>`` came from
+    math and the prices are text. (The hostile TeX is not all valid TeX: MathJax may show an
+    error box for it, as text.)"""
+    expect(answer.locator("mjx-container").nth(forms - 1)).to_be_attached(timeout=LONG)
+    text = answer.inner_text()
+    for raw in RAW:
+        assert raw not in text, (raw, text)
+    assert CURRENCY in " ".join(text.split()), text
+    assert answer.locator('mjx-container[display="true"]').count() >= 2
+    emphasised = answer.locator("em").all_inner_texts()
+    assert all("Emulated answer" in em for em in emphasised), emphasised
+    if not hostile:
+        assert answer.locator("mjx-merror").count() == 0
+
+
+def assert_no_live_markup(page: Page) -> None:
+    """TeX smuggled nothing: no script ran, no javascript: link exists, MathJax's \\href is
+    dropped by JupyterLab's safe handler."""
+    page.wait_for_timeout(500)
+    assert xss_flag(page) is None
+    assert page.locator('[href^="javascript" i]').count() == 0
+    assert page.locator("script:has-text('__xss')").count() == 0
+
+
+def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconvert(
+    default_lab: JupyterLab, browser: Browser, emu: Emulator, tmp_path: Path
+) -> None:
+    write_notebook(default_lab.root / "math.ipynb", [
+        ("code", kernel_env_cell(emu.base_url, tmp_path / "journal")),
+        ("code", "%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.5"),
+        ("code", "%%grok_defer -m grok-4.3 -o m\nA sum, please [[math]] [[xss]]"),
+        ("code", "%%grok_defer --wait -m grok-3-mini -o r\nThe closed form [[math]]"),
+        ("code", "m.result()"),
+        ("code", "xs = ['alpha [[math]]', 'beta [[latency=600]]']"),
+        ("code", "%%grok_defer --over xs -o g\n{item}"),
+        ("code", "%grok_jobs"),
+    ])
+    live = NotebookPage(default_lab, browser, "math.ipynb")
+    try:
+        live.open()
+        live.run_all()
+        live.wait_all_ran()
+        card = live.cell(CELLS["card"]).locator(".xdm-static")
+        assert_typeset(card.locator(".xdm-answer").first, hostile=True)
+        waited = live.cell(CELLS["wait"]).locator(".xdm-static")
+        assert_typeset(waited.locator(".xdm-answer").first)
+        waited.locator("details.xdm-reasoning > summary").click()
+        expect(waited.locator("details.xdm-reasoning mjx-container").nth(1)).to_be_visible()
+        assert_typeset(live.output(CELLS["result"]).locator(".xdm-answer"), hostile=True)
+        # The group card is still live (one item waits 600 s): its row shows in HTMLMath.
+        rows = live.cell(CELLS["group"]).locator(".xdm-group-rows select")
+        rows.select_option(index=0)
+        row_answer = live.cell(CELLS["group"]).locator(".widget-htmlmath")
+        assert_typeset(row_answer)
+        # The panel's Show: the card's answer, and its reasoning in HTMLMath.
+        request_id = waited.locator(".xdm-id").inner_text()
+        panel = live.cell(CELLS["panel"]).locator(".xdm-jobs").first
+        panel.locator(f'.xdm-jobs-row:has([data-request-id="{request_id}"])').locator(
+            "button.xdm-jobs-show").click()
+        shown = panel.locator(".xdm-jobs-output .xdm-card")
+        assert_typeset(shown.locator(".xdm-answer").first)
+        shown.locator("details.xdm-reasoning > summary").click()
+        expect(shown.locator(".widget-htmlmath details mjx-container").nth(1)).to_be_visible()
+        assert_no_live_markup(live.page)
+        live.screenshot(card, "math-card.png")
+        live.save_and_wait()
+        live.shutdown_kernel()
+    finally:
+        live.close()
+
+    close_sessions(default_lab)
+    reopened = NotebookPage(default_lab, browser, "math.ipynb")
+    try:
+        reopened.open()
+        reopened.shutdown_kernel()  # read it with no kernel at all
+        for name in ("card", "wait", "result"):
+            answer = reopened.cell(CELLS[name]).locator(".xdm-answer").first
+            assert_typeset(answer, hostile=name != "wait")
+        assert_no_live_markup(reopened.page)
+        assert reopened.errors == []
+    finally:
+        reopened.close()
+
+    classic = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    try:
+        classic.goto(default_lab.page_url("notebooks/math.ipynb"), timeout=LONG)
+        for name in ("card", "wait", "result"):
+            cell = classic.locator(".jp-Notebook .jp-Cell").nth(CELLS[name])
+            assert_typeset(cell.locator(".xdm-answer").first, hostile=name != "wait")
+        assert_no_live_markup(classic)
+    finally:
+        classic.context.close()
+
+    html_file = nbconvert_html(default_lab.root / "math.ipynb")
+    source = html_file.read_text()
+    for tex in ("$a_1 + b_2$", "\\(x_i^2\\)", "$$\\int_0^1 x_1\\,dx$$",
+                "\\[ \\sum_{i=1}^{n} i = \\frac{n(n+1)}{2} \\]"):
+        assert tex in source, tex  # in delimiters, for nbconvert's own MathJax
+    assert re.search(r"costs <span class=\"mathjax_ignore tex2jax_ignore\">\$</span>5", source)
+    page, _errors = open_offline(browser, html_file)
+    try:
+        assert CURRENCY in " ".join(page.locator("body").inner_text().split())
+        assert xss_flag(page) is None
+    finally:
+        page.context.close()
