@@ -75,7 +75,7 @@ def find_math(text: str) -> list[Math]:
     """Every formula in Markdown ``text``, left to right, outside code."""
     found: list[Math] = []
     pos, size = 0, len(text)
-    while pos < size:
+    while pos < size:  # left to right, as markdown-it's inline rules run
         skip = _code_or_link_end(text, pos)
         if skip > pos:
             pos = skip
@@ -93,6 +93,9 @@ def find_math(text: str) -> list[Math]:
                 continue
         else:
             pos += 1
+            continue
+        if "`" in math.tex:  # a code span's backtick: TeX has no use for one, Markdown has
+            pos += len(math.opener) or 1
             continue
         found.append(math)
         pos = math.end
