@@ -5,12 +5,14 @@ An emulated answer with ``[[math]]`` holds the four usual forms (``$…$``, ``\\
 markup or a ``javascript:`` link. JupyterLab runs on default settings (widget state not saved):
 the finished card, ``--wait``, ``job.result()``, the group card's row and the panel's Show are
 read live; then the notebook is saved, its kernel shut down and the page reloaded. Notebook 7
-and nbconvert's HTML read the same saved file.
+reads the same saved file, then runs a notebook of its own live and reloads it; nbconvert's HTML
+keeps the TeX in its delimiters. No formula makes the page fetch anything.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -36,7 +38,8 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(300)]
 CURRENCY = "it costs $5 and $10 today"
 # TeX a person must never see raw once MathJax has run (each is in the emulated answer).
 RAW = ("$a_1", "\\(x_i", "$$\\int", "\\[", "\\frac", "x_1\\,dx", "\\sum_")
-CELLS = {"card": 2, "wait": 3, "result": 4, "group": 6, "panel": 7}
+CELLS = {"card": 2, "wait": 3, "result": 4, "group": 6, "panel": 7, "grok_result": 8}
+STATIC = ("card", "wait", "result", "grok_result")  # plain data: what a saved notebook keeps
 
 
 @pytest.fixture(scope="module")
@@ -83,6 +86,14 @@ def assert_no_live_markup(page: Page) -> None:
     assert page.locator("script:has-text('__xss')").count() == 0
 
 
+def expect_saved(path: Path, text: str, timeout: float = 30) -> None:
+    """Until the notebook on disk holds ``text`` (Notebook 7 saves asynchronously)."""
+    deadline = time.monotonic() + timeout
+    while text not in path.read_text():
+        assert time.monotonic() < deadline, f"{path.name} was not saved with {text!r}"
+        time.sleep(0.3)
+
+
 def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconvert(
     default_lab: JupyterLab, browser: Browser, emu: Emulator, tmp_path: Path
 ) -> None:
@@ -95,8 +106,11 @@ def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconve
         ("code", "xs = ['alpha [[math]]', 'beta [[latency=600]]']"),
         ("code", "%%grok_defer --over xs -o g\n{item}"),
         ("code", "%grok_jobs"),
+        ("code", "%grok_result {m.request_id}"),
     ])
     live = NotebookPage(default_lab, browser, "math.ipynb")
+    requests: list[str] = []
+    live.page.on("request", lambda request: requests.append(request.url))
     try:
         live.open()
         live.run_all()
@@ -108,6 +122,8 @@ def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconve
         waited.locator("details.xdm-reasoning > summary").click()
         expect(waited.locator("details.xdm-reasoning mjx-container").nth(1)).to_be_visible()
         assert_typeset(live.output(CELLS["result"]).locator(".xdm-answer"), hostile=True)
+        assert_typeset(live.cell(CELLS["grok_result"]).locator(".xdm-answer").first,
+                       hostile=True)
         # The group card is still live (one item waits 600 s): its row shows in HTMLMath.
         rows = live.cell(CELLS["group"]).locator(".xdm-group-rows select")
         rows.select_option(index=0)
@@ -124,6 +140,8 @@ def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconve
         expect(shown.locator(".widget-htmlmath details mjx-container").nth(1)).to_be_visible()
         assert_no_live_markup(live.page)
         live.screenshot(card, "math-card.png")
+        origin = default_lab.url + "/"
+        assert requests and [u for u in requests if not u.startswith(origin)] == []  # no fetch
         live.save_and_wait()
         live.shutdown_kernel()
     finally:
@@ -134,7 +152,7 @@ def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconve
     try:
         reopened.open()
         reopened.shutdown_kernel()  # read it with no kernel at all
-        for name in ("card", "wait", "result"):
+        for name in STATIC:
             answer = reopened.cell(CELLS[name]).locator(".xdm-answer").first
             assert_typeset(answer, hostile=name != "wait")
         assert_no_live_markup(reopened.page)
@@ -142,13 +160,35 @@ def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconve
     finally:
         reopened.close()
 
+    # Notebook 7 (the same server): the saved notebook, then a fresh one run live and reloaded.
+    write_notebook(default_lab.root / "nb7.ipynb", [
+        ("code", kernel_env_cell(emu.base_url, tmp_path / "journal")),
+        ("code", "%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.5"),
+        ("code", "%%grok_defer -m grok-4.3\nA sum in Notebook 7 [[math]] [[xss]]"),
+    ])
     classic = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
+    requests.clear()
+    classic.on("request", lambda request: requests.append(request.url))
     try:
         classic.goto(default_lab.page_url("notebooks/math.ipynb"), timeout=LONG)
-        for name in ("card", "wait", "result"):
+        for name in STATIC:
             cell = classic.locator(".jp-Notebook .jp-Cell").nth(CELLS[name])
             assert_typeset(cell.locator(".xdm-answer").first, hostile=name != "wait")
+        classic.goto(default_lab.page_url("notebooks/nb7.ipynb"), timeout=LONG)
+        classic.locator(".jp-Notebook .jp-Cell").first.click()
+        classic.get_by_text("Run", exact=True).first.click()
+        classic.get_by_text("Run All Cells", exact=True).first.click()
+        answer = classic.locator(".jp-Notebook .jp-Cell").nth(2).locator(".xdm-answer").first
+        assert_typeset(answer, hostile=True)
         assert_no_live_markup(classic)
+        classic.keyboard.press("Control+s")
+        expect_saved(default_lab.root / "nb7.ipynb", "$a_1 + b_2$")
+        classic.reload(timeout=LONG)
+        answer = classic.locator(".jp-Notebook .jp-Cell").nth(2).locator(".xdm-answer").first
+        assert_typeset(answer, hostile=True)
+        assert_no_live_markup(classic)
+        origin = default_lab.url + "/"
+        assert requests and [u for u in requests if not u.startswith(origin)] == []  # no fetch
     finally:
         classic.context.close()
 
