@@ -20,6 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, Page, expect
 
 from tests.support.browser import (
+    ARTIFACTS,
     LONG,
     JupyterLab,
     NotebookPage,
@@ -86,6 +87,22 @@ def assert_no_live_markup(page: Page) -> None:
     assert page.locator("script:has-text('__xss')").count() == 0
 
 
+def screenshot_math_section(page: Page, answer: Locator, name: str) -> Path:
+    """The answer's "Math" section (heading to the prices line): the README's picture."""
+    answer.locator("p", has_text="Prices are not math").scroll_into_view_if_needed()
+    head = answer.locator("h3", has_text="Math").bounding_box()
+    whole = answer.bounding_box()
+    last = answer.locator("p", has_text="Prices are not math").bounding_box()
+    assert head is not None and last is not None and whole is not None
+    ARTIFACTS.mkdir(exist_ok=True)
+    path = ARTIFACTS / name
+    page.screenshot(path=str(path), animations="disabled", clip={
+        "x": whole["x"] - 8, "y": head["y"] - 6, "width": whole["width"] + 16,
+        "height": last["y"] + last["height"] - head["y"] + 14})
+    assert path.stat().st_size > 5_000, f"{name} looks empty"
+    return path
+
+
 def expect_saved(path: Path, text: str, timeout: float = 30) -> None:
     """Until the notebook on disk holds ``text`` (Notebook 7 saves asynchronously)."""
     deadline = time.monotonic() + timeout
@@ -140,6 +157,7 @@ def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconve
         expect(shown.locator(".widget-htmlmath details mjx-container").nth(1)).to_be_visible()
         assert_no_live_markup(live.page)
         live.screenshot(card, "math-card.png")
+        screenshot_math_section(live.page, waited.locator(".xdm-answer").first, "math.png")
         origin = default_lab.url + "/"
         assert requests and [u for u in requests if not u.startswith(origin)] == []  # no fetch
         live.save_and_wait()

@@ -92,11 +92,18 @@ def sanitize_html(fragment: str) -> str:
 
 def escape_markdown(text: object) -> str:
     """Plain text for an inline Markdown context (a model name, an id): every character that
-    could start markup (emphasis, code, links, images, HTML, entities, math) shown literally."""
-    return _INLINE_SPECIAL.sub(r"\\\g<0>", " ".join(str(text).split()))
+    could start markup (emphasis, code, links, images, HTML, entities, math) shown literally.
+    Brackets and parentheses become character references: ``\\(`` and ``\\[`` are math
+    delimiters to JupyterLab's Markdown renderer."""
+    return _INLINE_SPECIAL.sub(_literal, " ".join(str(text).split()))
 
 
 _INLINE_SPECIAL = re.compile(r"[\\`*_\[\]()<>!#|~&{}$]")
+
+
+def _literal(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return f"&#{ord(char)};" if char in "[]()" else "\\" + char
 
 
 # --- a Markdown fallback that stays inert in renderers that trust it -----------------------------
