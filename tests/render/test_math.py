@@ -16,7 +16,7 @@ import pytest
 from tests.support.html import TRUSTING, hrefs, live_parts, visible_text
 from xai_defer_magic.core.answer import Answer
 from xai_defer_magic.render.markdown import answer_html, safe_markdown
-from xai_defer_magic.render.math import find_math
+from xai_defer_magic.render.math import find_math, text_html
 
 IGNORED_DOLLAR = '<span class="mathjax_ignore tex2jax_ignore">$</span>'
 IGNORED = re.compile(r'<span class="mathjax_ignore tex2jax_ignore">[$\\]</span>')
@@ -153,3 +153,12 @@ def test_text_keeps_tex_as_written() -> None:
     answer._repr_pretty_(printer, cycle=False)
     assert printer.written == str(answer)
     assert "\\(x_i^2\\)" in answer._repr_html_()
+
+
+def test_previews_and_prices_in_tables_are_text_to_mathjax() -> None:
+    """A preview or a price in a static table (HTML that JupyterLab typesets) is never math:
+    "$0.0017 … $0.0023" or half a formula cut short would otherwise be typeset."""
+    cell = text_html("cost $0.0017 or $0.0023 for \\(x <b>")
+    assert "$" not in shown_math(cell) and "\\" not in shown_math(cell)
+    assert visible_text(cell) == "cost $0.0017 or $0.0023 for \\(x <b>"
+    assert live_parts(cell) == []

@@ -21,7 +21,7 @@ import re
 from dataclasses import dataclass
 
 __all__ = ["IGNORE_CLASSES", "Math", "find_math", "mathjax_inert", "protect", "restore_html",
-           "restore_markdown"]
+           "restore_markdown", "text_html"]
 
 # MathJax 3's ignoreHtmlClass and MathJax 2's (nbconvert's page): text inside is never math.
 IGNORE_CLASSES = ("mathjax_ignore", "tex2jax_ignore")
@@ -212,6 +212,12 @@ def restore_markdown(markdown: str, maths: list[Math]) -> str:
 def mathjax_inert(escaped_text: str) -> str:
     """HTML text (already escaped) in which no ``$`` or ``\\`` can start a formula."""
     return re.sub(r"[$\\]", lambda m: _IGNORED.format(m.group(0)), escaped_text)
+
+
+def text_html(text: object) -> str:
+    """Plain text (a preview, a price) for HTML that MathJax typesets around: escaped, and no
+    formula read into it ("$0.01 … $0.02" in a table, half a formula cut by a preview)."""
+    return mathjax_inert(html.escape(str(text), quote=True))
 
 
 _UNESCAPED_DOLLAR = re.compile(r"(?<!\\)((?:\\\\)*)\$")
