@@ -164,3 +164,9 @@ def test_math_bundle_keeps_tex_for_mathjax_dollars_in_markdown_and_text_as_writt
         assert form in markdown, form
     assert "\\(" not in markdown and "\\[" not in markdown
     assert tex.strip() in bundle["text/plain"]
+
+
+def test_prices_on_the_card_are_not_read_as_math() -> None:
+    """The usage line's "$0.0012" sits in the HTML that MathJax typesets: its $ is ignored."""
+    page = job_bundle(finished_job())["text/html"]
+    assert 'cost <span class="mathjax_ignore tex2jax_ignore">$</span>0.0012' in page
