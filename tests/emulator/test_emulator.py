@@ -453,6 +453,10 @@ def test_math_marker_answers_with_the_four_forms_and_currency(
     assert "__xss" not in message["content"]  # hostile TeX only with [[xss]]
     hostile = fetch(emulator, client, chat("A sum [[math]] [[xss]]"))
     assert "$\\href{javascript:" in hostile["choices"][0]["message"]["content"]
+    asked = fetch(emulator, client, chat("The closed form of 1 + … + n, in LaTeX please"))
+    assert "\\frac{n(n+1)}{2}" in asked["choices"][0]["message"]["content"]
+    plain = fetch(emulator, client, chat("A sum, no formulas"))
+    assert "### Math" not in plain["choices"][0]["message"]["content"]
 
 
 def test_requests_are_recorded_without_the_key(emulator: Emulator, client: httpx.Client) -> None:

@@ -18,7 +18,7 @@ from typing import Any
 
 from . import catalogue
 from .catalogue import EmulatedModel, Resolution
-from .math_answer import MATH_REASONING, math_section
+from .math_answer import MATH_REASONING, asks_for_math, math_section
 
 EMULATED_LINE = "*Emulated answer (xai_defer_magic offline emulator, not a real model).*"
 XSS_SCRIPT = "<script>window.__xss=1</script>"
@@ -168,9 +168,11 @@ def _xss_block() -> str:
     )
 
 
-def build_content(model: str, prompt: str, digest: bytes, xss: bool, math: bool = False) -> str:
+def build_content(
+    model: str, prompt: str, digest: bytes, xss: bool, with_math: bool = False
+) -> str:
     """The emulated Markdown answer: marker line, heading, bullets, code and a table (and
-    formulas with ``[[math]]``)."""
+    formulas with ``[[math]]`` or a request for LaTeX)."""
     quoted = _prompt_slice(prompt) or "an empty prompt"
     points = random.Random(digest).sample(_POINTS, 3)
     code = _CODE[digest[3] % len(_CODE)].format(prompt=repr(quoted), digest=digest.hex()[:8])
@@ -185,13 +187,13 @@ def build_content(model: str, prompt: str, digest: bytes, xss: bool, math: bool 
         f"| model | `{model}` |\n| prompt words | {len(prompt.split())} |\n"
         f"| fingerprint | `{digest.hex()[:8]}` |",
     ]
-    if math:
+    if with_math:
         sections.append(math_section(hostile=xss))
     return "\n\n".join(sections) + "\n"
 
 
 def build_reasoning(
-    prompt: str, digest: bytes, effort: str | None, xss: bool, math: bool = False
+    prompt: str, digest: bytes, effort: str | None, xss: bool, with_math: bool = False
 ) -> str:
     """A multi-line emulated reasoning trace; longer for higher ``reasoning_effort``."""
     steps = {"low": 3, "high": 8}.get(effort or "", 5)
@@ -201,7 +203,7 @@ def build_reasoning(
         lines.append(f"{i + 1}. {_REASONING_STEPS[(start + i) % len(_REASONING_STEPS)]}")
     if xss:
         lines.append(f"Payloads: {XSS_SCRIPT} {XSS_IMG} {XSS_LINK} {XSS_BOLD}")
-    if math:
+    if with_math:
         lines.append(MATH_REASONING)
     return "\n".join(lines)
 
@@ -222,14 +224,15 @@ def build_completion(
     digest = _digest(model.id, messages)
     directives = parse_directives(prompt)
     xss = directives.xss
-    content = build_content(model.id, prompt, digest, xss, directives.math)
+    with_math = asks_for_math(prompt, directives.math)
+    content = build_content(model.id, prompt, digest, xss, with_math)
     finish = "stop"
     if max_tokens is not None and count_tokens(content) > max_tokens:
         content, finish = truncate_to_tokens(content, max_tokens), "length"
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     reasoning_tokens = 0
     if model.returns_reasoning_content:
-        trace = build_reasoning(prompt, digest, effort, xss, directives.math)
+        trace = build_reasoning(prompt, digest, effort, xss, with_math)
         message["reasoning_content"] = trace
         reasoning_tokens = count_tokens(trace)
     elif model.reasoning:

@@ -1,12 +1,16 @@
-"""The ``[[math]]`` directive's section: TeX in the four usual forms, as real models write it.
+"""The math section of an emulated answer: TeX in the four usual forms, as real models write it.
 
 Answers to quantitative prompts are full of LaTeX; this section lets the quickstart and the
 tests show what a client does with it offline: ``$…$``, ``\\(…\\)``, ``$$…$$`` and ``\\[…\\]``,
-next to prices in dollars that are not math. With ``[[xss]]`` too, it adds formulas that try to
-smuggle markup or a ``javascript:`` link through TeX, which a safe client keeps inert.
+next to prices in dollars that are not math. A prompt gets it with the ``[[math]]`` directive or
+by asking for LaTeX (so the quickstart's prompt reads naturally to a real model too). With
+``[[xss]]`` too, it adds formulas that try to smuggle markup or a ``javascript:`` link through
+TeX, which a safe client keeps inert.
 """
 
 from __future__ import annotations
+
+import re
 
 MATH_SECTION = (
     "### Math\n\n"
@@ -20,6 +24,14 @@ HOSTILE_MATH = (
     "Hostile TeX: $<script>window.__xss=1</script>$, "
     "$\\href{javascript:window.__xss=1}{click the formula}$ and $\\unicode{x41}$."
 )
+
+
+_ASKS_FOR_LATEX = re.compile(r"\blatex\b", re.IGNORECASE)
+
+
+def asks_for_math(prompt: str, directive: bool) -> bool:
+    """``[[math]]``, or a prompt that asks for LaTeX."""
+    return directive or _ASKS_FOR_LATEX.search(prompt) is not None
 
 
 def math_section(hostile: bool) -> str:
