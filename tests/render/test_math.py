@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import html
 import re
+import time
 
 import pytest
 
@@ -162,3 +163,18 @@ def test_previews_and_prices_in_tables_are_text_to_mathjax() -> None:
     assert "$" not in shown_math(cell) and "\\" not in shown_math(cell)
     assert visible_text(cell) == "cost $0.0017 or $0.0023 for \\(x <b>"
     assert live_parts(cell) == []
+
+
+@pytest.mark.parametrize("hostile", [
+    "\\(" * 30_000 + "\n\n\\)",  # many openers, one closer past a paragraph break
+    "\\[" * 30_000,  # many openers, no closer
+    "$$a" * 20_000,
+    "\\begin{align}" * 8_000 + "x",
+    "`" + " `` x" * 15_000,
+    "$a `" * 15_000 + "$",
+])
+def test_finding_formulas_stays_linear_on_hostile_input(hostile: str) -> None:
+    """Model output is untrusted: a 100 KB answer must not take quadratic time to scan."""
+    started = time.perf_counter()
+    answer_html(hostile)
+    assert time.perf_counter() - started < 2.0

@@ -34,9 +34,9 @@ _FENCE = re.compile(r" {0,3}(`{3,}|~{3,})")
 _BACKTICKS = re.compile(r"`+")
 _AUTOLINK = re.compile(r"<[A-Za-z][A-Za-z0-9.+-]{1,31}:[^<>\s]*>")
 _DESTINATION = re.compile(r"\]\(\s*(?:<[^>\n]*>|[^\s)]*)")
-_ENVIRONMENT = re.compile(
-    r"\\begin\{(equation|align|alignat|gather|multline|flalign|eqnarray|split)(\*?)\}"
-    r".*?\\end\{\1\2\}", re.DOTALL)
+_BEGIN = re.compile(
+    r"\\begin\{((?:equation|align|alignat|gather|multline|flalign|eqnarray|split)\*?)\}")
+_NON_SPACE = re.compile(r"\S")
 # Inline math ends at a paragraph break, or where a new block (list item, heading, quote) starts.
 _BLOCK_BREAK = re.compile(r"\n[ \t]*(?:\n|[-*+>#][ \t]|\d{1,9}[.)][ \t])")
 _BRACKETS = {"\\(": "\\)", "\\[": "\\]"}
@@ -73,56 +73,145 @@ class Math:
 
 def find_math(text: str) -> list[Math]:
     """Every formula in Markdown ``text``, left to right, outside code."""
-    found: list[Math] = []
-    pos, size = 0, len(text)
-    while pos < size:  # left to right, as markdown-it's inline rules run
-        skip = _code_or_link_end(text, pos)
-        if skip > pos:
-            pos = skip
-            continue
-        char = text[pos]
-        if char == "\\":
-            math = _backslash_math(text, pos)
-            if math is None:
-                pos += 2  # an escaped character (\$, \\, \() is never a delimiter
-                continue
-        elif char == "$":
-            math = _dollar_math(text, pos)
-            if math is None:
-                pos += 2 if text.startswith("$$", pos) else 1
-                continue
-        else:
-            pos += 1
-            continue
-        if "`" in math.tex:  # a code span's backtick: TeX has no use for one, Markdown has
-            pos += len(math.opener) or 1
-            continue
-        found.append(math)
-        pos = math.end
-    return found
+    return _Scanner(text).formulas()
 
 
-def _code_or_link_end(text: str, pos: int) -> int:
-    """The end of the fence, code span, autolink or link target starting at ``pos`` (else
-    ``pos``): TeX-looking text there is code or a URL."""
-    char = text[pos]
-    if char in "`~ " and (pos == 0 or text[pos - 1] == "\n"):
-        fence = _FENCE.match(text, pos)
-        if fence:
-            return _fence_end(text, pos, fence.group(1))
-    if char == "`":
-        run = _BACKTICKS.match(text, pos)
-        assert run is not None
-        ticks = run.group(0)
-        close = re.compile(f"(?<!`){ticks}(?!`)").search(text, run.end())
-        return close.end() if close else run.end()  # an unclosed run is literal backticks
-    if char == "<":
-        link = _AUTOLINK.match(text, pos)
-        return link.end() if link else pos
-    if char == "]":
-        target = _DESTINATION.match(text, pos)
-        return target.end() if target else pos
-    return pos
+class _Scanner:
+    """One pass over the text, left to right, as markdown-it's inline rules run.
+
+    Every search for a closer, a paragraph break or a backtick is remembered: a later search
+    from a start no further than the last answer gets the same answer, so an answer of many
+    openers and one far closer (or none) costs one search, not one per opener (model output is
+    untrusted; quadratic time would hang the kernel).
+    """
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.size = len(text)
+        self._memo: dict[str, tuple[int, int]] = {}
+
+    def formulas(self) -> list[Math]:
+        found: list[Math] = []
+        pos = 0
+        while pos < self.size:
+            skip = self._code_or_link_end(pos)
+            if skip > pos:
+                pos = skip
+                continue
+            char = self.text[pos]
+            if char == "\\":
+                math = self._backslash_math(pos)
+                step = 2  # an escaped character (\$, \\, \() is never a delimiter
+            elif char == "$":
+                math = self._dollar_math(pos)
+                step = 2 if self.text.startswith("$$", pos) else 1
+            else:
+                math, step = None, 1
+            if math is None or self._next("`", math.start + len(math.opener)) < math.end:
+                pos += step  # no formula, or one holding a code span's backtick
+                continue
+            found.append(math)
+            pos = math.end
+        return found
+
+    # --- remembered searches (each returns ``size`` for "none") ---------------------------
+
+    def _next(self, key: str, start: int) -> int:
+        memo = self._memo.get(key)
+        if memo is not None and memo[0] <= start <= memo[1]:
+            return memo[1]
+        found = self._search(key, start)
+        self._memo[key] = (start, found)
+        return found
+
+    def _search(self, key: str, start: int) -> int:
+        if key == "break":
+            block_break = _BLOCK_BREAK.search(self.text, start)
+            return block_break.start() if block_break else self.size
+        if key == "`":
+            tick = self.text.find("`", start)
+            return tick if tick >= 0 else self.size
+        if key.startswith("code"):  # a run of exactly that many backticks closes a code span
+            run = re.compile(f"(?<!`){'`' * int(key[4:])}(?!`)").search(self.text, start)
+            return run.start() if run else self.size
+        return self._unescaped(key, start)
+
+    def _unescaped(self, closer: str, start: int) -> int:
+        """The first ``closer`` at or after ``start`` not escaped by a backslash."""
+        pos = start
+        while True:
+            found = self.text.find(closer, pos)
+            if found < 0:
+                return self.size
+            backslashes = 0
+            while found - backslashes > 0 and self.text[found - backslashes - 1] == "\\":
+                backslashes += 1
+            if backslashes % 2 == 0:
+                return found
+            pos = found + 1
+
+    def _inline_ok(self, start: int, end: int) -> bool:
+        """Inline math does not cross a paragraph break or the start of a new block."""
+        return self._next("break", start) >= end
+
+    # --- what starts at ``pos`` -------------------------------------------------------------
+
+    def _code_or_link_end(self, pos: int) -> int:
+        """The end of the fence, code span, autolink or link target starting at ``pos`` (else
+        ``pos``): TeX-looking text there is code or a URL."""
+        text, char = self.text, self.text[pos]
+        if char in "`~ " and (pos == 0 or text[pos - 1] == "\n"):
+            fence = _FENCE.match(text, pos)
+            if fence:
+                return _fence_end(text, pos, fence.group(1))
+        if char == "`":
+            run = _BACKTICKS.match(text, pos)
+            assert run is not None
+            close = self._next(f"code{len(run.group(0))}", run.end())
+            return close + len(run.group(0)) if close < self.size else run.end()
+        if char == "<":
+            link = _AUTOLINK.match(text, pos)
+            return link.end() if link else pos
+        if char == "]":
+            target = _DESTINATION.match(text, pos)
+            return target.end() if target else pos
+        return pos
+
+    def _backslash_math(self, pos: int) -> Math | None:
+        text = self.text
+        pair = text[pos : pos + 2]
+        if pair in _BRACKETS:
+            closer = _BRACKETS[pair]
+            end = self._next(closer, pos + 2)
+            if end == self.size or not _NON_SPACE.search(text, pos + 2, end):
+                return None
+            if pair == "\\(" and not self._inline_ok(pos + 2, end):
+                return None
+            return Math(pos, end + 2, pair, closer, text[pos + 2 : end])
+        begin = _BEGIN.match(text, pos)
+        if begin:
+            closer = f"\\end{{{begin.group(1)}}}"
+            end = self._next(closer, begin.end())
+            if end < self.size:
+                return Math(pos, end + len(closer), "", "", text[pos : end + len(closer)])
+        return None
+
+    def _dollar_math(self, pos: int) -> Math | None:
+        text = self.text
+        if text.startswith("$$", pos):
+            end = self._next("$$", pos + 2)
+            if end == self.size or not _NON_SPACE.search(text, pos + 2, end):
+                return None
+            return Math(pos, end + 2, "$$", "$$", text[pos + 2 : end])
+        after = text[pos + 1 : pos + 2]
+        if not after or after.isspace():
+            return None  # "$ 5" and a $ at the end are text
+        end = self._next("$", pos + 1)
+        if end == self.size or text[end - 1].isspace() or text[end + 1 : end + 2].isdigit():
+            return None  # "$5 and $10": a space before the closing $, or a digit after it
+        if not self._inline_ok(pos + 1, end):
+            return None
+        return Math(pos, end + 1, "$", "$", text[pos + 1 : end])
 
 
 def _fence_end(text: str, pos: int, opener: str) -> int:
@@ -133,54 +222,6 @@ def _fence_end(text: str, pos: int, opener: str) -> int:
     closer = re.compile(f"^ {{0,3}}{re.escape(opener[0])}{{{len(opener)},}}[ \\t]*$", re.M)
     close = closer.search(text, line_end + 1)
     return close.end() if close else len(text)
-
-
-def _backslash_math(text: str, pos: int) -> Math | None:
-    pair = text[pos : pos + 2]
-    if pair in _BRACKETS:
-        closer = _BRACKETS[pair]
-        end = _closing(text, pos + 2, closer)
-        if end is None or not text[pos + 2 : end].strip():
-            return None
-        tex = text[pos + 2 : end]
-        if pair == "\\(" and _BLOCK_BREAK.search(tex):
-            return None
-        return Math(pos, end + 2, pair, closer, tex)
-    environment = _ENVIRONMENT.match(text, pos)
-    if environment:
-        return Math(pos, environment.end(), "", "", environment.group(0))
-    return None
-
-
-def _closing(text: str, start: int, closer: str) -> int | None:
-    """Where the first unescaped ``closer`` after ``start`` begins."""
-    pos = start
-    while True:
-        found = text.find(closer, pos)
-        if found < 0:
-            return None
-        before = text[start:found]
-        if (len(before) - len(before.rstrip("\\"))) % 2 == 0:  # not escaped
-            return found
-        pos = found + 1
-
-
-def _dollar_math(text: str, pos: int) -> Math | None:
-    if text.startswith("$$", pos):
-        end = _closing(text, pos + 2, "$$")
-        if end is None or not text[pos + 2 : end].strip():
-            return None
-        return Math(pos, end + 2, "$$", "$$", text[pos + 2 : end])
-    after = text[pos + 1 : pos + 2]
-    if not after or after.isspace():
-        return None  # "$ 5" and a $ at the end are text
-    end = _closing(text, pos + 1, "$")
-    if end is None:
-        return None
-    tex = text[pos + 1 : end]
-    if tex[-1].isspace() or text[end + 1 : end + 2].isdigit() or _BLOCK_BREAK.search(tex):
-        return None  # "$5 and $10": a space before the closing $, or a digit after it
-    return Math(pos, end + 1, "$", "$", tex)
 
 
 # --- placeholders --------------------------------------------------------------------------
