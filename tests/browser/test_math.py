@@ -4,7 +4,8 @@ An emulated answer with ``[[math]]`` holds the four usual forms (``$…$``, ``\\
 ``$$…$$``, ``\\[…\\]``) and prices in dollars; with ``[[xss]]`` also TeX that tries to smuggle
 markup or a ``javascript:`` link. JupyterLab runs on default settings (widget state not saved):
 the finished card, ``--wait``, ``job.result()``, the group card's row and the panel's Show are
-read live; then the notebook is saved, its kernel shut down and the page reloaded. Notebook 7
+read live; then the notebook is saved, its kernel shut down and the page reloaded (and an
+untrusted copy opened, whose HTML JupyterLab sanitizes before typesetting). Notebook 7
 reads the same saved file, then runs a notebook of its own live and reloads it; nbconvert's HTML
 keeps the TeX in its delimiters. No formula makes the page fetch anything.
 """
@@ -29,6 +30,7 @@ from tests.support.browser import (
     kernel_env_cell,
     nbconvert_html,
     open_offline,
+    untrusted_copy,
     write_notebook,
     xss_flag,
 )
@@ -177,6 +179,19 @@ def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconve
         assert reopened.errors == []
     finally:
         reopened.close()
+
+    # A colleague's copy opens untrusted: JupyterLab sanitizes the HTML, then typesets it.
+    untrusted_copy(default_lab, "math.ipynb", "copy.ipynb")
+    untrusted = NotebookPage(default_lab, browser, "copy.ipynb")
+    try:
+        untrusted.open()
+        untrusted.shutdown_kernel()
+        for name in STATIC:
+            answer = untrusted.cell(CELLS[name]).locator(".xdm-answer").first
+            assert_typeset(answer, hostile=name != "wait")
+        assert_no_live_markup(untrusted.page)
+    finally:
+        untrusted.close()
 
     # Notebook 7 (the same server): the saved notebook, then a fresh one run live and reloaded.
     write_notebook(default_lab.root / "nb7.ipynb", [
