@@ -105,6 +105,14 @@ def screenshot_math_section(page: Page, answer: Locator, name: str) -> Path:
     return path
 
 
+def closed_form(page: Page) -> Locator:
+    """The answer ``%grok_wait`` shows in Notebook 7's fifth cell (the one that asked for LaTeX;
+    the other job may have ended before it waited)."""
+    card = page.locator(".jp-Notebook .jp-Cell").nth(4).locator(
+        ".xdm-card", has_text="Re: “The closed form")
+    return card.locator(".xdm-answer").first
+
+
 def expect_saved(path: Path, text: str, timeout: float = 30) -> None:
     """Until the notebook on disk holds ``text`` (Notebook 7 saves asynchronously)."""
     deadline = time.monotonic() + timeout
@@ -194,10 +202,12 @@ def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconve
         untrusted.close()
 
     # Notebook 7 (the same server): the saved notebook, then a fresh one run live and reloaded.
-    write_notebook(default_lab.root / "nb7.ipynb", [
-        ("code", kernel_env_cell(emu.base_url, tmp_path / "journal")),
+    write_notebook(default_lab.root / "nb7.ipynb", [  # its own journal: nothing else pending
+        ("code", kernel_env_cell(emu.base_url, tmp_path / "journal-nb7")),
         ("code", "%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.5"),
         ("code", "%%grok_defer -m grok-4.3\nA sum in Notebook 7 [[math]] [[xss]]"),
+        ("code", "%%grok_defer -m grok-3-mini\nThe closed form, in LaTeX"),
+        ("code", "%grok_wait"),
     ])
     classic = browser.new_context(viewport={"width": 1280, "height": 1000}).new_page()
     requests.clear()
@@ -213,12 +223,14 @@ def test_formulas_are_typeset_live_after_reload_in_notebook7_and_kept_by_nbconve
         classic.get_by_text("Run All Cells", exact=True).first.click()
         answer = classic.locator(".jp-Notebook .jp-Cell").nth(2).locator(".xdm-answer").first
         assert_typeset(answer, hostile=True)
+        assert_typeset(closed_form(classic))
         assert_no_live_markup(classic)
         classic.keyboard.press("Control+s")
         expect_saved(default_lab.root / "nb7.ipynb", "$a_1 + b_2$")
         classic.reload(timeout=LONG)
         answer = classic.locator(".jp-Notebook .jp-Cell").nth(2).locator(".xdm-answer").first
         assert_typeset(answer, hostile=True)
+        assert_typeset(closed_form(classic))
         assert_no_live_markup(classic)
         origin = default_lab.url + "/"
         assert requests and [u for u in requests if not u.startswith(origin)] == []  # no fetch
