@@ -37,6 +37,8 @@ _DESTINATION = re.compile(r"\]\(\s*(?:<[^>\n]*>|[^\s)]*)")
 _BEGIN = re.compile(
     r"\\begin\{((?:equation|align|alignat|gather|multline|flalign|eqnarray|split)\*?)\}")
 _NON_SPACE = re.compile(r"\S")
+# Where something can start: a delimiter, code, a link target, or a line that may open a fence.
+_CANDIDATE = re.compile(r"[\\$`<\]]|^[ ~]", re.MULTILINE)
 # Inline math ends at a paragraph break, or where a new block (list item, heading, quote) starts.
 _BLOCK_BREAK = re.compile(r"\n[ \t]*(?:\n|[-*+>#][ \t]|\d{1,9}[.)][ \t])")
 _BRACKETS = {"\\(": "\\)", "\\[": "\\]"}
@@ -94,6 +96,10 @@ class _Scanner:
         found: list[Math] = []
         pos = 0
         while pos < self.size:
+            candidate = _CANDIDATE.search(self.text, pos)  # skip plain prose at C speed
+            if candidate is None:
+                break
+            pos = candidate.start()
             skip = self._code_or_link_end(pos)
             if skip > pos:
                 pos = skip
