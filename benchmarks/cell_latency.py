@@ -17,9 +17,10 @@ cell's ``idle`` status. The kinds take turns (the order rotates every round), af
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from .common import admin_call, median, percentile, ratio
+from .common import REPO, admin_call, median, percentile, ratio
 from .kernels import kernel_with_emulator, timed_cell
 
 SETUP = """\
@@ -64,8 +65,8 @@ def _with_post_latency(kernel: Any, emu: Any, seconds: float, runs: int) -> dict
             f"{tag}_ratio_to_trivial": ratio(median(magic), median(trivial))}
 
 
-def run(runs: int = 25, warmup: int = 3) -> dict[str, Any]:
-    with kernel_with_emulator() as (kernel, _emu):
+def run(runs: int = 25, warmup: int = 3, client_repo: Path = REPO) -> dict[str, Any]:
+    with kernel_with_emulator(client_repo=client_repo) as (kernel, _emu):
         kernel.run("%load_ext xai_defer_magic")
         kernel.run(SETUP)
         for _ in range(warmup):
