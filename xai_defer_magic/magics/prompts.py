@@ -72,7 +72,7 @@ def defer_group(magics: Any, args: Any, options: RequestOptions, cell: str) -> G
         raise UsageError(f"--over: no variable named {args.over!r} in the namespace.")
     try:
         group = fanout.start_group(
-            magics.runtime, cell, namespace[args.over], options, label=args.over,
+            magics.runtime(), cell, namespace[args.over], options, label=args.over,
             as_name=as_name, namespace=namespace, hidden=hidden, cell_id=magics.cell_id(),
             batch=args.batch,
         )
@@ -88,7 +88,7 @@ def _batch_of_one(magics: Any, args: Any, options: RequestOptions, cell: str) ->
     prepared = prepare_single(magics.shell, args, cell)
     try:
         return fanout.start_group(
-            magics.runtime, [prepared.prompt], None, options, label="prompt",
+            magics.runtime(), [prepared.prompt], None, options, label="prompt",
             cell_id=magics.cell_id(), batch=True,
         )
     except _REFUSED as exc:
