@@ -93,9 +93,12 @@ class GrokDefer(Magics):
         from xai_defer_magic.runtime.runtime import current_runtime, get_runtime  # first use
         from xai_defer_magic.views.presenter import PRESENTER
 
-        if self._runtime is None or current_runtime() is not self._runtime:
-            self._runtime = get_runtime(self.settings(), PRESENTER)  # views shown by it
-        return self._runtime
+        settings = self.settings()
+        runtime = self._runtime
+        if runtime is None or current_runtime() is not runtime or runtime.settings != settings:
+            # new, or a %config that raced the load's resume thread: apply what is set now
+            self._runtime = runtime = get_runtime(settings, PRESENTER)  # views shown by it
+        return runtime
 
     def resume_in_background(self) -> None:
         """Pick up what a previous kernel left unfinished, off the main thread; nothing to do
