@@ -20,7 +20,7 @@ from xai_defer_magic.core.request import check_limit, check_timeout
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.errors import InsecureTransport, InvalidArgument, MissingApiKey
-from xai_defer_magic.magics import parse
+from xai_defer_magic.magics import parse, turns
 from xai_defer_magic.magics import prompts as prompts_magic
 from xai_defer_magic.magics.waiting import wait_and_show, wait_groups
 from xai_defer_magic.runtime.runtime import Runtime, Settings, get_runtime
@@ -157,6 +157,7 @@ class GrokDefer(Magics):
     @argument("--schema", help="Pydantic model or JSON-schema dict: a structured answer.")
     @argument("--batch", action="store_true",
               help="One xAI batch for the cell (cheaper, no rate limit, answers within 24 h).")
+    @argument("--thread", help="A turn of this conversation: its history is sent first.")
     @no_var_expand
     @cell_magic
     def grok_defer(self, line: str, cell: str) -> None:
@@ -166,6 +167,7 @@ class GrokDefer(Magics):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}.")
         if not cell or not cell.strip():
             raise UsageError("The cell is empty: write the prompt below the %%grok_defer line.")
+        thread = turns.thread_name(args.thread)  # a bad name: one line, before anything
         options = parse.options_from_line(args, parse.namespace_of(self.shell)[0])
         if args.over is not None or args.batch:
             group = prompts_magic.defer_group(self, args, options, cell)
@@ -181,9 +183,8 @@ class GrokDefer(Magics):
                 self.shell.user_ns[args.out] = job
 
         try:
-            job, card = self.runtime.defer(
-                prepared.prompt, options, cell_id=self.cell_id(), on_created=store
-            )
+            job, card = turns.defer(self.runtime, thread, prepared.prompt, options,
+                                    cell_id=self.cell_id(), on_created=store)
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None
         prompts_magic.annotate(job, card, prepared, options)
