@@ -24,6 +24,7 @@ def two_turns(shell: Any) -> tuple[Any, Any]:
 def test_a_thread_cell_sends_the_history_and_its_card_says_which_turn(
         shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
     a, b = two_turns(shell)
+    assert b.thread == ("plan", 2) and a.thread == ("plan", 1)
     assert posts(emulator)[-1]["messages"] == [
         {"role": "system", "content": "Be brief."},
         {"role": "user", "content": "Name a prime."},
@@ -42,6 +43,17 @@ def test_a_thread_cell_sends_the_history_and_its_card_says_which_turn(
     run(shell, "%grok_thread")
     listing = capsys.readouterr().out
     assert "plan  2  " in listing and "$" in listing
+
+
+def test_grok_wait_waits_for_a_queued_turn_too(
+        shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
+    run(shell, "%%grok_defer --thread w -o a\nFirst [[latency=1]]")
+    run(shell, "%%grok_defer --thread w -o b\nSecond")
+    b = shell.user_ns["b"]
+    assert b.status == "queued" and "waits for turn 1" in capsys.readouterr().out
+    run(shell, "%grok_wait")
+    assert b.status == "done" and len(posts(emulator)) == 2
+    assert "Follow-up after 1 earlier turn" in capsys.readouterr().out
 
 
 def test_over_and_batch_with_a_thread_prefix_every_item_with_its_history(

@@ -31,6 +31,7 @@ from xai_defer_magic.errors import (
 PENDING_STATUSES = ("submitting", "pending")
 FINISHED_STATUSES = ("done", "failed", "expired", "timed_out", "cancelled")
 QUEUED = "queued"  # a thread turn waiting for the answer it follows (never journaled as a job)
+UNFINISHED_STATUSES = (QUEUED, *PENDING_STATUSES)  # not finished, whether sent or not yet
 LOCAL_PREFIX = "local+"  # '+' is outside a server id's safe set: the two never collide
 
 

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from xai_defer_magic.core.catalogue import Catalogue
-from xai_defer_magic.core.job import PENDING_STATUSES, Job
+from xai_defer_magic.core.job import PENDING_STATUSES, QUEUED, Job
 from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
 from xai_defer_magic.core.request import Prompt, build_request
 from xai_defer_magic.engines.base import Engine
@@ -265,10 +265,12 @@ class Runtime:
     # --- waiting --------------------------------------------------------------------------------
 
     def pending(self) -> list[Job]:
-        """Jobs this kernel is polling (not those left to another server, see above)."""
+        """Jobs this kernel is polling (not those left to another server, see above), and
+        thread turns queued here behind one of them."""
         return [
             j for j in self._jobs()
-            if j.status in PENDING_STATUSES and self.engine_for(j).tracks(j)
+            if j.status == QUEUED
+            or (j.status in PENDING_STATUSES and self.engine_for(j).tracks(j))
         ]
 
     # --- lifecycle ------------------------------------------------------------------------------
