@@ -18,8 +18,9 @@ from xai_defer_magic.emulator.followups import history_fingerprint
 from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.runtime.runtime import Runtime, Settings, close_runtime, get_runtime
-from xai_defer_magic.runtime.thread_queue import resume_threads
+from xai_defer_magic.runtime.thread_queue import registry_for, resume_threads
 from xai_defer_magic.runtime.threads import start_turn
+from xai_defer_magic.views.text import result_text
 
 HANG = 30.0
 
@@ -133,8 +134,8 @@ def test_rerun_replaces_its_turn_and_run_all_sends_nothing(
                          ("c3", "Question 3")):  # "Run All" of the finished notebook
         assert turn(runtime, prompt, cell=cell).result(HANG)
     assert len(posts(emulator)) == sent, "Run All re-asked a finished turn"
-    assert [j.content for j in xai_defer_magic.thread("t").turns] == [
-        first[0].content, again.content, third.content]
+    after = xai_defer_magic.thread("t")
+    assert after.turns == [first[0], again, third] and after.branches == 2, "no new rows"
 
 
 def test_without_cell_ids_each_run_appends(runtime: Runtime, emulator: Emulator) -> None:
@@ -165,3 +166,18 @@ def test_a_queued_turn_left_by_a_closed_runtime_is_sent_once_by_the_next(
     assert two.result(HANG)
     assert one.status == "done" and len(posts(emulator)) == 2
     assert posts(emulator)[1]["messages"][-2]["content"] == one.content
+
+
+def test_a_turn_past_the_context_is_refused_and_past_90_percent_says_so(
+        runtime: Runtime, emulator: Emulator) -> None:
+    lengths = registry_for(runtime).limits.start(runtime.base_url())
+    assert lengths is not None and lengths.result(HANG)["grok-3-mini"] == 131_072
+    big = turn(runtime, "w " * 120_000, model="grok-3-mini")  # of a 131,072-token context
+    big.result(HANG)
+    with pytest.raises(InvalidArgument, match=r"too long for grok-3-mini.*new thread") as refused:
+        turn(runtime, "x" * 50_000, model="grok-3-mini")
+    assert "\n" not in str(refused.value) and len(posts(emulator)) == 1
+    near = turn(runtime, "Short follow-up", model="grok-3-mini")
+    assert near.thread_note is not None and near.thread_note.startswith("context 9")
+    assert near.result(HANG)
+    assert "thread t · turn 2 · context 9" in result_text(near)

@@ -27,6 +27,8 @@ from xai_defer_magic.core.thread import (
     history,
 )
 from xai_defer_magic.errors import InvalidArgument
+from xai_defer_magic.http import credentials
+from xai_defer_magic.http.context_lengths import ContextLengths
 from xai_defer_magic.journal import STATUSES, canonical_request
 from xai_defer_magic.journal.leases import owner_is_dead, process_owner
 from xai_defer_magic.journal.threads import ThreadStore
@@ -46,6 +48,8 @@ class Registry:
         self.runtime = runtime
         self.store = ThreadStore(runtime.journal)
         self.jobs: dict[str, Job] = {}
+        self.limits = ContextLengths(runtime.loop, credentials.api_key,
+                                     lambda: runtime.settings.poll.request_timeout)
 
     def job_of(self, turn: Turn) -> Job | None:
         """The handle of ``turn``'s job: made here, followed here, or read from the journal."""
@@ -94,26 +98,23 @@ def registry_for(runtime: Runtime) -> Registry:
     return registry
 
 
-def size_note(runtime: Runtime, before: Job | None, said: list[dict[str, Any]],
+def size_note(registry: Registry, before: Job | None, said: list[dict[str, Any]],
               model: str, thread: str) -> str | None:
     """Refuse a turn past the model's context length (one line); past 90 %, a note for the
-    card. The length comes from the catalogue only if it is already cached (never waits)."""
-    if before is None or before.completion is None:
+    card. The length is used only if it has already arrived (the check never waits)."""
+    length = registry.limits.known(registry.runtime.base_url(), model)
+    if before is None or before.completion is None or length is None:
         return None
-    future = runtime.catalogues.fetch_for(runtime.base_url())
-    if future is None or not future.done() or future.exception() is not None:
-        return None
-    found = future.result().find(model)
     usage = before.completion.usage
     tokens = (usage.prompt_tokens or 0) + (usage.completion_tokens or 0) + estimate_tokens(said)
-    share = context_share(tokens, found.context_length if found else None)
+    share = context_share(tokens, length)
     if share is None or share < CONTEXT_WARNING:
         return None
     if share > 1:
         raise InvalidArgument(
             f"Thread {thread!r} is too long for {model}: about {tokens:,} tokens of a "
-            f"{found.context_length if found else 0:,}-token context; start a new thread "
-            "(--thread OTHER_NAME), perhaps with a summary.")
+            f"{length:,}-token context; start a new thread (--thread OTHER_NAME), perhaps "
+            "with a summary.")
     return f"context {share:.0%} full: start a new thread soon"
 
 
@@ -193,7 +194,7 @@ def dispatch(registry: Registry, turn: Turn, job: Job, before: Job | None, numbe
         store.set_state(turn.turn_id, "failed", error=line)
         return
     runtime = registry.runtime
-    note = size_note(runtime, before, turn.said, str(turn.params.get("model")), turn.thread)
+    note = size_note(registry, before, turn.said, str(turn.params.get("model")), turn.thread)
     messages = history(turn.system, registry.answered(registry.line_to(turn))) + turn.said
     body = body_of(turn.params, messages)
     store.set_state(turn.turn_id, "sent", body=body, owner=process_owner())

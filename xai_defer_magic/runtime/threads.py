@@ -83,7 +83,7 @@ def start_turn(
     if before is not None and not before.done:
         return _queue(registry, turn, number, before, resolved, display, on_created)
     exchanges = registry.answered(line)  # a lost or failed turn: one line, nothing sent
-    note = size_note(runtime, before, said, str(params["model"]), name)
+    note = size_note(registry, before, said, str(params["model"]), name)
     messages = history(system, exchanges) + said
     made: list[Job] = []
 
@@ -96,8 +96,24 @@ def start_turn(
     job, card = runtime.defer(messages, per_turn, display=display, cell_id=cell_id,
                               on_created=created)
     if not made:  # reused: an identical turn was answered (or is pending) already
-        _record(registry, turn, job, number, note)
+        same = _same_turn(registry, turn, job)
+        if same is None:
+            _record(registry, turn, job, number, note)
+        else:  # "Run All": the turn it repeats becomes the head again, no new row
+            job.in_thread(name, number, note)
+            registry.store.set_head(name, same.turn_id)
     return job, card
+
+
+def _same_turn(registry: Registry, turn: Turn, job: Job) -> Turn | None:
+    """An earlier turn that ``turn`` repeats exactly (same place, same cell, same request),
+    answered by the job reuse found: re-running it moves the head back instead of adding."""
+    for old in registry.store.turns(turn.thread):
+        if (old.parent, old.cell_id, old.system, old.said, old.params) == (
+                turn.parent, turn.cell_id, turn.system, turn.said, turn.params) and (
+                old.request_id is not None and old.request_id == job.request_id):
+            return old
+    return None
 
 
 def _drop_queued(registry: Registry, dropped: list[Turn]) -> None:
