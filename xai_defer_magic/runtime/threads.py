@@ -93,8 +93,10 @@ def start_turn(
         if on_created is not None:
             on_created(job)
 
-    job, card = runtime.defer(messages, per_turn, display=display, cell_id=cell_id,
-                              on_created=created)
+    # Shown here, not by defer: a reused answer is shown whole at once, so it must know its
+    # turn first (its card says "thread NAME · turn k" too).
+    job, _none = runtime.defer(messages, per_turn, display=False, cell_id=cell_id,
+                               on_created=created)
     if not made:  # reused: an identical turn was answered (or is pending) already
         same = _same_turn(registry, turn, job)
         if same is None:
@@ -102,7 +104,10 @@ def start_turn(
         else:  # "Run All": the turn it repeats becomes the head again, no new row
             job.in_thread(name, number, note)
             registry.store.set_head(name, same.turn_id)
-    return job, card
+    if not display:
+        return job, None
+    presenter = runtime.presenter
+    return job, presenter.show_job(job) if made else presenter.show_reused(job)
 
 
 def _same_turn(registry: Registry, turn: Turn, job: Job) -> Turn | None:
@@ -121,7 +126,7 @@ def _drop_queued(registry: Registry, dropped: list[Turn]) -> None:
     for turn in dropped:
         job = registry.jobs.get(turn.turn_id)
         if job is not None and job.status == QUEUED:
-            job.cancel()
+            job.set_status("cancelled", error="Replaced by a re-run of its cell; never sent.")
 
 
 def _record(registry: Registry, turn: Turn, job: Job, number: int, note: str | None) -> None:
