@@ -80,7 +80,9 @@ class Registry:
             if job is None or job.status != "done":
                 if not strict:
                     break
-                status = "is lost" if job is None else f"ended {job.status}"
+                status = (f"ended {job.status}" if job is not None else
+                          f"ended {turn.state}" if turn.state in ("failed", "cancelled") else
+                          "is lost")
                 raise InvalidArgument(
                     f"Turn {number} of thread {turn.thread!r} {status}: re-run its cell, or "
                     "start a new thread.")
