@@ -40,7 +40,7 @@ def test_turns_and_the_head_survive_a_reopen(tmp_path: Path) -> None:
 
 def test_a_held_write_lock_queues_turns_readable_at_once_and_written_after(
         tmp_path: Path) -> None:
-    journal = Journal(tmp_path)
+    journal = Journal(tmp_path, timeout=0.5)  # a short busy timeout: the write queues sooner
     store = ThreadStore(journal)
     store.threads()  # the file and its tables exist
     with write_lock(tmp_path / DB_NAME, 60.0) as holder:

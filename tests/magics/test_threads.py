@@ -47,7 +47,7 @@ def test_a_thread_cell_sends_the_history_and_its_card_says_which_turn(
 
 def test_grok_wait_waits_for_a_queued_turn_too(
         shell: Any, emulator: Emulator, capsys: pytest.CaptureFixture[str]) -> None:
-    run(shell, "%%grok_defer --thread w -o a\nFirst [[latency=1]]")
+    run(shell, "%%grok_defer --thread w -o a\nFirst [[latency=0.5]]")
     run(shell, "%%grok_defer --thread w -o b\nSecond")
     b = shell.user_ns["b"]
     assert b.status == "queued" and "waits for turn 1" in capsys.readouterr().out

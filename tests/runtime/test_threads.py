@@ -75,7 +75,7 @@ def test_turn_three_sends_system_then_every_turn_as_sent_then_its_prompt(
 
 def test_queued_turn_is_posted_once_only_after_the_answer_it_follows(
         runtime: Runtime, emulator: Emulator) -> None:
-    one = turn(runtime, "Slow first [[latency=1.0]]")
+    one = turn(runtime, "Slow first [[latency=0.5]]")
     two = turn(runtime, "Then this.")
     three = turn(runtime, "And this.")
     assert (two.status, three.status) == ("queued", "queued")
@@ -155,7 +155,7 @@ def test_every_bad_name_is_one_line_and_nothing_is_sent(
 
 def test_a_queued_turn_left_by_a_closed_runtime_is_sent_once_by_the_next(
         runtime: Runtime, emulator: Emulator) -> None:
-    one = turn(runtime, "Slow [[latency=1.5]]")
+    one = turn(runtime, "Slow [[latency=0.8]]")
     two = turn(runtime, "Queued behind it")
     assert two.status == "queued"
     close_runtime()
