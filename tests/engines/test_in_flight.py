@@ -12,7 +12,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from tests.support.shell import wait_for
+from tests.support.shell import submitted, wait_for
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
@@ -42,6 +42,7 @@ def test_cancel_mid_get_keeps_the_lease_until_the_answer_is_journaled(
     runtime = runtime_for(home)
     try:
         job, _card = runtime.defer("slow answer", RequestOptions(model="grok-3"), display=False)
+        submitted(job)
         rid = job.request_id or ""
         wait_for(lambda: emulator.delivered_count(rid) == 1, "the 200 to start", 10)
         job.cancel()  # the polling task ends; the shielded GET is still reading the body
@@ -64,6 +65,7 @@ def test_request_timeout_bounds_the_whole_get_not_each_read(
     try:
         job, _card = runtime.defer("trickles for four seconds", RequestOptions(model="grok-3"),
                                    display=False)
+        submitted(job)
         rid = job.request_id or ""
         wait_for(lambda: emulator.delivered_count(rid) == 1, "the 200 to start", 10)
         started = time.monotonic()
@@ -83,6 +85,7 @@ def test_answer_lost_after_delivery_is_named_lost_not_pending_or_a_404(
     runtime = runtime_for(home)
     try:
         job, _card = runtime.defer("lost on the way", RequestOptions(model="grok-3"), display=False)
+        submitted(job)
         rid = job.request_id or ""
         wait_for(lambda: job.done, "the job to end", 10)
         assert job.status == "failed", job.status
@@ -107,6 +110,7 @@ def test_the_card_counts_the_final_poll_before_it_shows_done(
     runtime = runtime_for(home)
     try:
         job, _card = runtime.defer("count my polls", RequestOptions(model="grok-3"), display=False)
+        submitted(job)
         seen: list[tuple[str, int]] = []
         job.add_listener(lambda j: seen.append((j.status, j.polls)))
         card = JobCard(job)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from pathlib import Path
 
+from tests.support.shell import submitted
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
@@ -23,6 +24,7 @@ def test_more_429s_than_the_failure_limit_still_end_done(
     try:
         emulator.latency = 0.0
         job, _card = runtime.defer("rate limited", RequestOptions(model="grok-3"), display=False)
+        submitted(job)
         # Every GET is rate limited from now on: many more 429s than max_transient_failures.
         emulator.configure({"faults_apply_to": "get", "burst_429_every": 1,
                             "burst_429_length": 1, "retry_after": 0.05})

@@ -3,7 +3,6 @@ and a key that goes only to the server it belongs to."""
 
 from __future__ import annotations
 
-import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -11,6 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.jobs import submit_directly
+from tests.support.shell import submitted
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
@@ -23,23 +23,13 @@ FAST = PollSchedule(first=0.1, growth=0.1, cap=0.5)
 
 
 def defer_within(runtime: Runtime, seconds: float, prompt: str) -> Any:
-    """``runtime.defer`` in a thread; fails the test (instead of hanging it) past ``seconds``."""
-    box: dict[str, Any] = {}
-
-    def call() -> None:
-        try:
-            box["job"] = runtime.defer(prompt, RequestOptions(model="grok-3"), display=False)[0]
-        except BaseException as exc:  # re-raised below, on the test's thread
-            box["error"] = exc
-
-    thread = threading.Thread(target=call, daemon=True)
+    """``runtime.defer``, then the POST's outcome; fails the test (instead of hanging it) when
+    the job is still ``submitting`` after ``seconds``. Returns the job and that time."""
     started = time.monotonic()
-    thread.start()
-    thread.join(seconds)
-    assert not thread.is_alive(), f"defer() still blocked after {seconds} s"
-    if "error" in box:
-        raise box["error"]
-    return box["job"], time.monotonic() - started
+    job = runtime.defer(prompt, RequestOptions(model="grok-3"), display=False)[0]
+    assert time.monotonic() - started < 1.0, "defer() waited for the network"
+    submitted(job, timeout=seconds)
+    return job, time.monotonic() - started
 
 
 def test_a_long_retry_after_on_submit_fails_at_once_instead_of_hanging_the_cell(
@@ -99,6 +89,7 @@ def test_a_request_id_that_is_not_a_plain_token_is_refused(
     runtime = Runtime(Settings(home=str(home), poll=PollSettings(schedule=FAST)))
     try:
         job, _card = runtime.defer("hostile id", RequestOptions(model="grok-3"), display=False)
+        submitted(job)
         assert job.done, "refused when the POST's answer was read"
         assert not runtime.poller.tracks(job) and runtime.poller.active_count == 0
         paths = [r.path for r in emulator.requests()]

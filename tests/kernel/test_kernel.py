@@ -7,7 +7,6 @@ import re
 import pytest
 
 from tests.support.kernels import Kernel
-from tests.support.shell import wait_for
 from xai_defer_magic.emulator import Emulator
 
 pytestmark = pytest.mark.kernel
@@ -92,39 +91,3 @@ def test_extension_loads_from_ipython_config(env: dict[str, str], tmp_path) -> N
         assert "Emulated answer" in cell.text("text/markdown")
     finally:
         k.stop()
-
-
-def test_interrupt_while_submitting_loses_nothing(
-    kernel: Kernel, emulator: Emulator, home
-) -> None:
-    """A KeyboardInterrupt during the POST: the POST finishes in the background, its id is
-    journaled, and the handle (stored by -o before the POST) follows it to "done"."""
-    from xai_defer_magic.journal import Journal
-
-    emulator.latency = 0.5
-    emulator.configure({"faults_apply_to": "post", "slow_rate": 1.0, "slow_seconds": 2.0})
-    kernel.run("%config GrokDefer.first_poll = 0.2")
-    cell = kernel.submit("%%grok_defer -o job\nInterrupted while it was being sent")
-    kernel.pump_until(lambda: emulator._fault_requests >= 1, 20, "the POST to reach the server")
-    kernel.km.interrupt_kernel()
-    kernel.wait(cell, 30)
-    assert cell.status == "error" and cell.reply["content"]["ename"] == "KeyboardInterrupt"
-    emulator.configure({"slow_rate": 0.0})
-
-    out = kernel.run(
-        "print('Emulated answer' in job.result(20), job.status, job.request_id)"
-    ).text()
-    answered, status, rid = out.split()
-    assert (answered, status) == ("True", "done"), out
-    posts = [r for r in emulator.requests() if r.method == "POST"]
-    assert [r.request_id for r in posts] == [rid], "not exactly one POST"
-    def rows() -> list[tuple[str, str]]:
-        journal = Journal(home)
-        try:
-            return [(r.request_id, r.status) for r in journal.all()]
-        finally:
-            journal.close()
-
-    # The answer's body is journaled before the job shows done; its final status right after.
-    wait_for(lambda: rows() == [(rid, "done")], f"the journal row {rid} to be done")
-    assert (emulator.delivered_count(rid), emulator.gets_after_delivery(rid)) == (1, 0)

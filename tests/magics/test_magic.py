@@ -20,7 +20,7 @@ import pytest
 import xai_defer_magic
 from tests.support import XAI_DATA
 from tests.support.polling import assert_not_polled, poll_witness
-from tests.support.shell import HANG, posts, run, usage_error, wait_for
+from tests.support.shell import HANG, posts, run, sent, submitted, usage_error, wait_for
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
@@ -44,6 +44,7 @@ def test_options_reach_the_request(shell: Any, emulator: Emulator) -> None:
     run(shell, '%%grok_defer -m grok-3-mini -s "Be brief and kind." -t 0.5 --max-tokens 50 '
                "--reasoning-effort high -o job\nList three primes.")
     job = shell.user_ns["job"]
+    submitted(job)
     assert isinstance(job, Job) and job.request_id
     [body] = posts(emulator)
     assert body["model"] == "grok-3-mini"
@@ -62,7 +63,7 @@ def test_options_reach_the_request(shell: Any, emulator: Emulator) -> None:
 
 def test_long_option_names(shell: Any, emulator: Emulator) -> None:
     run(shell, "%%grok_defer --model grok-3 --system 'Terse.' --temperature 0 --out other\nHi")
-    [body] = posts(emulator)
+    [body] = sent(emulator, 1)
     assert body["model"] == "grok-3" and body["temperature"] == 0
     assert body["messages"][0] == {"role": "system", "content": "Terse."}
     assert "max_completion_tokens" not in body and "max_tokens" not in body
@@ -73,8 +74,9 @@ def test_long_option_names(shell: Any, emulator: Emulator) -> None:
 def test_out_stores_the_handle_before_the_job_finishes(shell: Any, emulator: Emulator) -> None:
     run(shell, "%%grok_defer -o job\nHello [[latency=60]]")
     job = shell.user_ns["job"]
-    assert job.status == "pending", "the cell waited for the answer"
-    assert emulator.delivered_count(job.request_id) == 0
+    assert job.status in ("submitting", "pending"), "the cell waited for the answer"
+    submitted(job)
+    assert job.status == "pending" and emulator.delivered_count(job.request_id) == 0
     emulator.complete(job.request_id)
     assert job.result(HANG) == job.content and job.status == "done"
 
@@ -82,7 +84,7 @@ def test_out_stores_the_handle_before_the_job_finishes(shell: Any, emulator: Emu
 def test_config_changes_the_default_model(shell: Any, emulator: Emulator) -> None:
     run(shell, '%config GrokDefer.model = "grok-3"')
     run(shell, "%%grok_defer -o job\nHello")
-    assert posts(emulator)[0]["model"] == "grok-3"
+    assert sent(emulator, 1)[0]["model"] == "grok-3"
     assert shell.user_ns["job"].model == "grok-3"
 
 
@@ -140,7 +142,7 @@ def test_key_from_dotenv_is_used(
     (tmp_path / ".env").write_text('XAI_API_KEY="fake-test-key-not-a-secret"\n')
     monkeypatch.chdir(tmp_path)
     run(shell, "%%grok_defer -o job\nHi")
-    assert len(posts(emulator)) == 1
+    assert len(sent(emulator, 1)) == 1
 
 
 def test_plain_http_to_a_remote_host_is_refused(
@@ -190,6 +192,7 @@ def test_grok_wait_timeout_reports_still_running(
 ) -> None:
     run(shell, "%%grok_defer -o job\nA long one [[latency=60]]")
     job = shell.user_ns["job"]
+    submitted(job)
     capsys.readouterr()
     started = time.monotonic()
     run(shell, f"%grok_wait {job.request_id} --timeout 0.5")
@@ -223,6 +226,7 @@ def test_grok_result_of_a_pending_job_says_so(
     shell: Any, capsys: pytest.CaptureFixture[str]
 ) -> None:
     run(shell, "%%grok_defer -o job\nSlow [[latency=60]]")
+    submitted(shell.user_ns["job"])
     capsys.readouterr()
     run(shell, f"%grok_result {shell.user_ns['job'].request_id}")
     assert "not finished" in capsys.readouterr().out
@@ -255,8 +259,9 @@ def test_timeout_then_resume_fetches_exactly_once(shell: Any, emulator: Emulator
 def test_cancel_then_resume(shell: Any, emulator: Emulator, tmp_path: Path) -> None:
     run(shell, "%%grok_defer -o job\nSlow [[latency=60]]")
     job = shell.user_ns["job"]
-    job.cancel()
+    job.cancel()  # most likely while its POST is still on the wire
     wait_for(lambda: job.status == "cancelled", "the cancel")
+    wait_for(lambda: job.request_id, "the id of the cancelled job")
     with poll_witness(emulator, tmp_path / "witness", PollSchedule(first=0.2)) as witness:
         assert_not_polled(emulator, job.request_id, witness)  # a cancelled job stops polling
     emulator.complete(job.request_id)
@@ -290,8 +295,8 @@ def test_await_job_inside_asyncio_run(shell: Any) -> None:
 def test_defer_without_the_magic(env: dict[str, str], emulator: Emulator) -> None:
     try:
         job = xai_defer_magic.defer("Hello from Python", system="Brief.", display=False)
-        assert job.request_id and job.status == "pending"
-        assert "Emulated answer" in job.result(HANG)
+        assert job.status == "submitting", "defer() waited for the POST"
+        assert "Emulated answer" in job.result(HANG) and job.request_id
         [body] = posts(emulator)
         assert body["model"] == "grok-4.3"
         assert [m["role"] for m in body["messages"]] == ["system", "user"]

@@ -28,6 +28,7 @@ SCRIPT = """\
 [[latency=3]] Why is the sky blue?
 
 
+import time; time.sleep(1)
 %grok_wait
 %%grok_defer --wait -m grok-4
 Give three tips for reproducible notebooks.
@@ -68,28 +69,28 @@ def test_terminal_prints_status_lines_and_answers(
     assert "Traceback" not in done.stdout + done.stderr, done.stdout + done.stderr
     out = by_prompt(done.stdout)
 
-    submitted = out[2]
+    submitted = out[2] + out[3]  # the id line comes when the POST answers, in the background
+    assert "Emulated answer" not in submitted, "the cell waited for the answer"
     assert re.search(r"\[grok\] [0-9a-f-]{36} grok-3-mini: pending, .*\(%grok_wait blocks until "
                      r"done\)", submitted), submitted
-    assert "Emulated answer" not in submitted, "the cell waited for the answer"
 
-    waited = out[3]
+    waited = out[4]
     assert "Re: “Why is the sky blue?”" in waited, waited
     assert "--- reasoning ---" in waited and "Emulated reasoning" in waited
 
-    blocked = out[4]
+    blocked = out[5]
     assert "Re: “Give three tips for reproducible notebooks.”" in blocked, blocked
     assert re.search(r"grok-4 → grok-4.3: done, .* total \d+ tokens", blocked), blocked
     assert "grok-4 is retired: xAI redirected it to grok-4.3" in blocked  # with its price
 
-    again = out[5]
+    again = out[6]
     assert "Re: “Why is the sky blue?”" in again and "grok-3-mini: done" in again
 
-    listing = out[6]
+    listing = out[7]
     assert "0 pending · 2 done" in listing
     assert "Why is the sky blue?" in listing and "Give three tips" in listing
 
-    assert "END done" in out[7]
+    assert "END done" in out[8]
     for marker in WIDGET_REPRS:
         assert marker not in done.stdout, f"a widget repr leaked into the terminal: {marker}"
 

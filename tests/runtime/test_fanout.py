@@ -11,7 +11,7 @@ import pytest
 from pydantic import BaseModel, field_validator
 
 import xai_defer_magic
-from tests.support.shell import posts, run, usage_error
+from tests.support.shell import posts, run, sent, usage_error
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.errors import GrokDeferError
@@ -59,6 +59,7 @@ def test_a_cell_template_fills_defined_names_and_keeps_other_braces(
     shell.user_ns["topic"] = "polling"
     run(shell, '%%grok_defer -o job\nOn {topic}: {"json": true} {{topic}} {0} {nobody}')
     job = shell.user_ns["job"]
+    sent(emulator, 1)
     assert user_prompts(emulator) == ['On polling: {"json": true} {{topic}} {0} {nobody}']
     assert job.template_names == ("topic",) and job.prompt.startswith("On polling")
 
@@ -66,6 +67,7 @@ def test_a_cell_template_fills_defined_names_and_keeps_other_braces(
 def test_raw_sends_the_body_untouched(shell: Any, emulator: Emulator) -> None:
     shell.user_ns["topic"] = "polling"
     run(shell, "%%grok_defer --raw\nOn {topic} $topic")
+    sent(emulator, 1)
     assert user_prompts(emulator) == ["On {topic} $topic"]
 
 
@@ -228,7 +230,7 @@ def test_a_group_with_a_pydantic_schema_expands_fields_into_columns(
 def test_ipython_expands_nothing_in_the_magic_line(shell: Any, emulator: Emulator) -> None:
     shell.user_ns["topic"] = "polling"
     run(shell, '%%grok_defer -s "{topic} $topic"\nhi')
-    assert posts(emulator)[0]["messages"][0] == {"role": "system", "content": "{topic} $topic"}
+    assert sent(emulator, 1)[0]["messages"][0] == {"role": "system", "content": "{topic} $topic"}
 
 
 def test_as_without_over_is_refused(shell: Any, emulator: Emulator) -> None:

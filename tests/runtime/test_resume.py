@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 
 from tests.support.jobs import submit_directly
+from tests.support.shell import submitted
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule
 from xai_defer_magic.emulator import Emulator
@@ -51,6 +52,7 @@ def test_resume_right_after_cancel_polls_again(env: dict[str, str], emulator: Em
     runtime = Runtime(Settings(home=str(home), poll=FAST))
     try:
         job, _card = runtime.defer("cancel me", RequestOptions(model="grok-3"), display=False)
+        submitted(job)
         time.sleep(0.3)
         job.cancel()
         job.resume()  # before the cancelled task has even finished
@@ -66,6 +68,7 @@ def defer_with_get_in_flight(runtime: Runtime, emulator: Emulator, prompt: str) 
     emulator.latency = 0.0
     emulator.configure({"deliver_seconds": 1.0})
     job, _card = runtime.defer(prompt, RequestOptions(model="grok-3"), display=False)
+    submitted(job)
     rid = job.request_id or ""
     deadline = time.monotonic() + 10
     while emulator.delivered_count(rid) == 0:

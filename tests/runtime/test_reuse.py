@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 import xai_defer_magic
-from tests.support.shell import run, wait_for
+from tests.support.shell import run, submitted, wait_for
 from xai_defer_magic.emulator import Emulator
 
 HANG = 30.0
@@ -56,7 +56,9 @@ def test_pending_twin_is_attached_not_sent(shell: Any, emulator: Emulator) -> No
     run(shell, "%%grok_defer -o a\nSlow one [[latency=60]]")
     run(shell, "%%grok_defer -o b\nSlow one [[latency=60]]")
     a, b = shell.user_ns["a"], shell.user_ns["b"]
-    assert posts(emulator) == 1 and a is b and a.status == "pending"
+    assert a is b, "the re-run, made while the first POST was on the wire, was not attached"
+    submitted(a)
+    assert posts(emulator) == 1 and a.status == "pending"
     emulator.complete(a.request_id)
     assert b.result(HANG) == a.content
     assert emulator.delivered_count(a.request_id) == 1

@@ -47,7 +47,7 @@ def poll_witness(emulator: Emulator, home: Path, schedule: PollSchedule | None =
     try:
         job, _card = runtime.defer("[[latency=3600]] The witness: polled, never answered.",
                                    display=False)
-        assert job.request_id, job
+        wait_for(lambda: job.request_id, "the witness's id")
         try:
             yield PollWitness(emulator, job.request_id)
         finally:

@@ -41,3 +41,15 @@ def wait_for(predicate: Callable[[], Any], what: str, timeout: float = HANG) -> 
     while not predicate():
         assert time.monotonic() < deadline, f"timed out after {timeout} s waiting for {what}"
         time.sleep(0.02)
+
+
+def submitted(*jobs: Any, timeout: float = HANG) -> None:
+    """Wait until each job's POST has answered (an id, or a failure): cells return before."""
+    wait_for(lambda: all(job.status != "submitting" for job in jobs), "the POST's answer",
+             timeout)
+
+
+def sent(emulator: Emulator, count: int, timeout: float = HANG) -> list[dict[str, Any]]:
+    """Wait until the emulator has received ``count`` POSTs; return their bodies."""
+    wait_for(lambda: len(posts(emulator)) >= count, f"{count} POST(s)", timeout)
+    return posts(emulator)

@@ -15,7 +15,7 @@ import pytest
 
 from tests.support import XAI_DATA
 from tests.support.polling import assert_not_polled, poll_witness
-from tests.support.shell import wait_for
+from tests.support.shell import submitted, wait_for
 from xai_defer_magic import defer
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.emulator import Emulator
@@ -158,6 +158,7 @@ def test_default_scope_is_this_kernel_and_what_it_resumed(
     try:
         assert [j.request_id for j in runtime.resume_unfinished()] == [resumable.request_id]
         mine = defer("[[latency=300]] Submitted here.", display=False)
+        submitted(mine)
         panel = make_panel(runtime, panels)
         assert panel.scope.value == "kernel"
         assert rows(panel) == [(mine.request_id, "pending"), (resumable.request_id, "pending")]
@@ -233,6 +234,7 @@ def test_forgetting_a_pending_job_says_it_keeps_running_at_xai(
     runtime: Runtime, panels: list[JobsPanel], emulator: Emulator, tmp_path: Path
 ) -> None:
     job = defer("[[latency=300]] Still running.", display=False)
+    submitted(job)
     panel = make_panel(runtime, panels)
     row(panel, job).forget.click()
     question = panel.confirm_text.value

@@ -14,6 +14,9 @@ from dataclasses import dataclass
 from .replies import Reply, billing_reply, rate_limit_reply, server_error_reply
 from .values import number
 
+ROUTE_DELAYS = {"submit": "submit_delay", "catalogue": "catalogue_delay",
+                "batch": "batch_delay"}  # route kind -> the Faults field that delays it
+
 
 @dataclass
 class Faults:
@@ -25,6 +28,10 @@ class Faults:
     200's body slowly (it trickles out over that many real seconds), ``lose_after_delivery``
     drops the connection halfway through the body (the answer is gone; the next GET is a
     404). ``request_id`` makes a deferred POST answer with that id instead of a fresh uuid.
+    The route delays hold every request of one kind that long before it is answered, as a
+    slow network or a loaded xAI does: ``submit_delay`` a deferred POST (a real one is a TLS
+    round trip across the internet, 300-800 ms), ``catalogue_delay`` the model catalogue and
+    tokenizer, ``batch_delay`` every Batch API call.
     """
 
     error_5xx_rate: float = 0.0
@@ -41,13 +48,16 @@ class Faults:
     deliver_seconds: float = 0.0
     lose_after_delivery: bool = False
     request_id: str | None = None
+    submit_delay: float = 0.0
+    catalogue_delay: float = 0.0
+    batch_delay: float = 0.0
 
     def validate(self) -> None:
         """Raise ValueError for settings that cannot work (used by the admin endpoint)."""
         for name in ("error_5xx_rate", "drop_rate", "slow_rate"):
             if not 0.0 <= number(getattr(self, name), name) <= 1.0:
                 raise ValueError(f"{name} must be between 0 and 1")
-        for name in ("slow_seconds", "deliver_seconds"):
+        for name in ("slow_seconds", "deliver_seconds", *ROUTE_DELAYS.values()):
             if number(getattr(self, name), name) < 0:
                 raise ValueError(f"{name} must be >= 0")
         if not isinstance(self.lose_after_delivery, bool):
@@ -100,6 +110,12 @@ class FaultDice:
         if slow:
             time.sleep(max(0.0, faults.slow_seconds))
         return None
+
+    def hold(self, faults: Faults, route: str) -> None:
+        """Wait the delay set for ``route`` (a key of ROUTE_DELAYS) before it is answered."""
+        seconds = float(getattr(faults, ROUTE_DELAYS[route]))
+        if seconds > 0:
+            time.sleep(seconds)
 
     def reset(self) -> None:
         """Restart the burst cycle (the request count the bursts are timed by)."""

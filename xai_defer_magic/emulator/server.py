@@ -278,11 +278,14 @@ class Emulator:
         if path.startswith(ADMIN_PREFIX):
             return Outcome(admin_reply(self, method, path, raw), record=False)
         if method == "POST" and path == CHAT_PATH:
+            self.state.dice.hold(self.state.faults, "submit")
             return self.deferred.handle_post(auth, raw)
         if path.startswith(CATALOGUE_PATHS):
+            self.state.dice.hold(self.state.faults, "catalogue")
             reply = self.state.screen("post" if method == "POST" else "get", auth)
             return Outcome(reply or catalogue_reply(method, path, raw), body=loads_or_none(raw))
         if is_batch_path(path):
+            self.state.dice.hold(self.state.faults, "batch")
             return self.batches.handle(method, target, auth, raw)
         request_id = path[len(DEFERRED_PREFIX):] if path.startswith(DEFERRED_PREFIX) else ""
         if method == "GET" and request_id and "/" not in request_id:

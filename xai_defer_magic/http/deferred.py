@@ -49,7 +49,7 @@ _LOOPBACK_HOSTS = {"localhost", "127.0.0.1", "::1", "[::1]"}
 # A request id is an opaque token from the server that goes into a URL path: letters, digits
 # and ``-_.:`` only (xAI's are uuids), never ``..``; anything else could steer the GET elsewhere.
 _SAFE_ID = re.compile(r"[A-Za-z0-9_.:-]{1,200}")
-SUBMIT_RETRY_BUDGET = 10.0  # seconds a cell may wait on POST retries (429s) in all
+SUBMIT_RETRY_BUDGET = 10.0  # seconds a job may stay submitting through POST retries (429s)
 CONSOLE = "https://console.x.ai"
 
 
@@ -105,7 +105,7 @@ class XaiClient:
         base_url: str,
         api_key: str,
         *,
-        submit_attempts: int = 4,
+        submit_attempts: int = 6,
         timeout: float = 30.0,
     ) -> None:
         check_transport(base_url)
@@ -121,7 +121,8 @@ class XaiClient:
     async def submit(self, body: dict[str, Any]) -> str:
         """POST a deferred chat request; retried only if it provably never reached the server,
         or on a rate limit (which the server answered without starting a job), for at most
-        ``SUBMIT_RETRY_BUDGET`` seconds in all: the cell waits for this."""
+        ``SUBMIT_RETRY_BUDGET`` seconds in all (the job's card says ``submitting`` meanwhile;
+        the cell that made it has long returned)."""
         payload = {**body, "deferred": True}
         payload.pop("stream", None)
         give_up_at = time.monotonic() + SUBMIT_RETRY_BUDGET

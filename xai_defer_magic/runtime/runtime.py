@@ -116,10 +116,12 @@ class Runtime:
         cell_id: str | None = None,
         on_created: Callable[[Job], None] | None = None,
     ) -> tuple[Job, Any]:
-        """Validate, show, journal, submit and start polling; return the job and its card.
+        """Validate, show, journal the intent and return; the POST runs on the loop thread.
 
-        ``on_created`` gets the handle before anything is sent (``-o`` stores it there), so
-        an interrupt while the POST is on the wire still leaves the user holding it. An
+        The job comes back ``submitting``: its request id reaches the handle, the card and the
+        journal when the server answers (a real POST is a TLS round trip away; the cell never
+        waits for it). ``on_created`` gets the handle before anything is sent (``-o`` stores
+        it there). An
         identical request already answered (or still pending) is reused instead of sent again
         unless ``options.fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
         """
@@ -138,13 +140,7 @@ class Runtime:
         card = self.presenter.show_job(job) if display else None
         if on_created is not None:
             on_created(job)
-        sent = self.engine_for(job).submit(job, body)
-        try:
-            sent.result()
-        except KeyboardInterrupt:
-            _warn("interrupted while submitting: the request finishes in the background and "
-                  "this job follows it (its card, %grok_jobs).")
-            raise
+        self.engine_for(job).submit(job, body)  # journals the intent; POSTs on the loop
         return job, card
 
     def register(self, job: Job) -> None:
@@ -265,11 +261,11 @@ class Runtime:
     # --- waiting --------------------------------------------------------------------------------
 
     def pending(self) -> list[Job]:
-        """Jobs this kernel is polling (not those left to another server, see above), and
+        """Jobs this kernel is submitting or polling (not those left to another server), and
         thread turns queued here behind one of them."""
         return [
             j for j in self._jobs()
-            if j.status == QUEUED
+            if (j.status in ("submitting", QUEUED) and j in self.here)
             or (j.status in PENDING_STATUSES and self.engine_for(j).tracks(j))
         ]
 
@@ -325,10 +321,9 @@ class _Dispatch:
         runtime.engine_for(job).cancel(job)
 
     def resume(self, job: Job) -> None:
-        if job.request_id is None:  # never got an id from the server: nothing to poll
-            return
         runtime = get_runtime()
-        if runtime.ensure_polling(job):
+        # No id yet: the engine knows whether its POST is still on the way.
+        if job.request_id is None or runtime.ensure_polling(job):
             runtime.engine_for(job).resume(job)
 
 

@@ -251,6 +251,12 @@ class View:
 def forget_question(job: Job) -> str:
     """What Forget asks first: for a pending job, that it keeps running (and costing) at xAI."""
     rid = escape(text.short_id(job.request_id or "") or "this unsent job")
+    if job.status == "submitting":
+        return (
+            "<b>Forget this job?</b> Its POST is on the wire, so xAI may run (and bill) it: "
+            "this stops following it; if an id comes back it is kept in the journal as "
+            "cancelled, so the job can still be found."
+        )
     if job.status in PENDING_STATUSES and job.request_id:
         return (
             f"<b>Forget {rid}?</b> It keeps running, and costing, at xAI: this stops polling "

@@ -110,12 +110,17 @@ class Poller:
     def cancel(self, job: Job, reason: str | None = None) -> None:
         """Mark the job cancelled now (so a resume() right after wins), stop its task soon."""
         if not job.done:
+            which = job.request_id or "this job (its POST still on the wire)"
             self._finish(job, "cancelled", JobCancelled(reason or (
-                f"Polling of {job.request_id} was cancelled; job.resume() picks it up again."
+                f"Polling of {which} was cancelled; job.resume() picks it up again."
             )))
         self.loop.call_soon(self._cancel_task, job)
 
     def resume(self, job: Job) -> None:
+        if job.request_id is None:  # its POST is still on the wire: it polls when the id comes
+            if self._submitter.sending(job):
+                job.set_status("submitting")
+            return
         job.polling()
         self.journal.set_status(job.request_id or "", "pending")
         self.track(job)

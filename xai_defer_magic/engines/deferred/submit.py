@@ -1,10 +1,11 @@
 """Sending a new job: journaled before the POST, finished by the POST's own completion.
 
-The cell that submits only waits; the POST and everything after it (journaling the server's
-id, starting to poll) run on the loop thread, shielded. So a ``KeyboardInterrupt`` in the cell,
-or ``%unload_ext`` while the POST is on the wire, cannot orphan a job the server created and
-bills: the intent row (status ``submitting``, keyed by the job's local id) is re-keyed to the
-real id the moment it arrives, and the handle follows it.
+The cell that submits journals the intent and returns (a real POST is a TLS round trip away);
+the POST and everything after it (journaling the server's id, starting to poll) run on the
+loop thread, shielded. So a ``KeyboardInterrupt``, or ``%unload_ext`` while the POST is on the
+wire, cannot orphan a job the server created and bills: the intent row (status
+``submitting``, keyed by the job's local id) is re-keyed to the real id the moment it arrives,
+and the handle follows it. A job cancelled meanwhile keeps its id, journaled as cancelled.
 """
 
 from __future__ import annotations
@@ -25,14 +26,21 @@ class Submitter:
 
     def __init__(self, poller: Poller) -> None:
         self._poller = poller
+        self._sending: set[str] = set()  # local ids whose POST has not answered yet
+
+    def sending(self, job: Job) -> bool:
+        """True while ``job``'s POST is on the wire (no id, no failure yet)."""
+        return job.local_id in self._sending
 
     def start(self, job: Job, body: dict[str, Any]) -> concurrent.futures.Future[None]:
         """Journal the intent (on the caller's thread, before anything is sent), then POST."""
         self._poller.journal.add(job_record(job, "submitting"))
+        self._sending.add(job.local_id)
         return self._poller.loop.submit(self._send(job, body))
 
     async def _send(self, job: Job, body: dict[str, Any]) -> None:
         post = asyncio.ensure_future(self._post_and_journal(job, body))
+        post.add_done_callback(lambda _: self._sending.discard(job.local_id))
         self._poller.hold(post)
         await asyncio.shield(post)
 
@@ -61,6 +69,10 @@ class Submitter:
         if not journal.assign_request_id(job.local_id, request_id):
             journal.add(job_record(job, "pending"))  # the intent row is gone (e.g. forgotten)
         poller.on_submitted(job)
+        if job.status == "cancelled":  # cancelled while the POST was on the wire: keep it so
+            journal.set_status(request_id, "cancelled", error=job.error,
+                               finished_at=job.finished_at)
+            return
         job.polling()
         poller.track(job)
 
