@@ -55,6 +55,9 @@ def test_queued_turn_survives_kill_9_then_rerun_replaces_and_run_all_sends_nothi
     assert "waits for turn 1" in str(queued.outputs)
     first.run("import json")
     assert value(first, "two.status") == "queued"
+    first.pump_until(lambda: len(chat_posts(emulator)) == 1, 30, "turn 1's POST")
+    first.pump_until(lambda: value(first, "xai_defer_magic.thread('k').turns[0].request_id"),
+                     30, "turn 1's id journaled")
     assert len(chat_posts(emulator)) == 1
     first.kill()  # turn 1 pending at xAI, turn 2 only in the journal
 
@@ -104,6 +107,7 @@ def test_cancelled_predecessor_fails_the_queued_turn_and_bad_names_are_one_line(
     kernel.run("import json")
     kernel.run("%%grok_defer --thread f -o one\nNever mind [[latency=60]]")
     kernel.run("%%grok_defer --thread f -o two\nFollow-up")
+    kernel.pump_until(lambda: value(kernel, "one.request_id"), 30, "turn 1 accepted")
     kernel.run("one.cancel()")
     assert value(kernel, "two.wait(30) and [two.status, two.error]") == [
         "failed", "Not sent: turn 1 of thread 'f' ended cancelled; re-run that cell to "
