@@ -181,3 +181,31 @@ def test_a_turn_past_the_context_is_refused_and_past_90_percent_says_so(
     assert near.thread_note is not None and near.thread_note.startswith("context 9")
     assert near.result(HANG)
     assert "thread t · turn 2 · context 9" in result_text(near)
+
+
+def test_run_all_again_while_the_thread_is_pending_sends_each_turn_once(
+        runtime: Runtime, emulator: Emulator) -> None:
+    one = turn(runtime, "Slow start [[latency=0.8]]", cell="c1")
+    two = turn(runtime, "Queued follow-up", cell="c2")
+    assert two.status == "queued"
+    again = [turn(runtime, "Slow start [[latency=0.8]]", cell="c1"),
+             turn(runtime, "Queued follow-up", cell="c2")]  # "Run All" before any answer
+    assert again == [one, two], "the same turns, not new ones"
+    two.result(HANG)
+    assert len(posts(emulator)) == 2
+    assert xai_defer_magic.thread("t").turns == [one, two]
+
+
+def test_a_queued_turn_a_rerun_left_behind_is_never_sent(
+        runtime: Runtime, emulator: Emulator) -> None:
+    one = turn(runtime, "Slow start [[latency=0.5]]", cell="c1")
+    two = turn(runtime, "Queued follow-up", cell="c2")
+    edited = turn(runtime, "A better start", cell="c1")  # c1 re-run with other words
+    assert one.result(HANG) and edited.result(HANG) and two.wait(HANG)
+    assert two.status == "cancelled" and "left thread 't''s line" in (two.error or "")
+    assert len(posts(emulator)) == 2
+    redo = turn(runtime, "Queued follow-up", cell="c2")
+    redo.result(HANG)
+    assert posts(emulator)[-1]["messages"][-2] == {"role": "assistant",
+                                                   "content": edited.content}
+    assert xai_defer_magic.thread("t").turns == [edited, redo]

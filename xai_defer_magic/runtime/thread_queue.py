@@ -67,6 +67,12 @@ class Registry:
     def keep(self, turn: Turn, job: Job) -> None:
         self.jobs[turn.turn_id] = _LIVE[turn.turn_id] = job
 
+    def on_line(self, turn: Turn) -> bool:
+        """True while ``turn`` is on its thread's current line."""
+        row = self.store.thread(turn.thread)
+        line = current_line(self.store.turns(turn.thread), row.head if row else None)
+        return any(t.turn_id == turn.turn_id for t in line)
+
     def line_to(self, turn: Turn) -> list[Turn]:
         """The turns ``turn`` follows, first to last (its own line, wherever the head is)."""
         return current_line(self.store.turns(turn.thread), turn.parent)
@@ -188,6 +194,12 @@ def dispatch(registry: Registry, turn: Turn, job: Job, before: Job | None, numbe
     store = registry.store
     if job.done:  # cancelled while it waited
         store.set_state(turn.turn_id, "cancelled", error=job.error)
+        return
+    if not registry.on_line(turn):  # a re-run of an earlier cell replaced the line it was on
+        line = (f"Not sent: a re-run replaced an earlier turn, so this one left thread "
+                f"{turn.thread!r}'s line; re-run its cell to ask it again.")
+        job.set_status("cancelled", error=line)
+        store.set_state(turn.turn_id, "cancelled", error=line)
         return
     if before is not None and before.status != "done":
         line = (f"Not sent: turn {number - 1} of thread {turn.thread!r} ended "

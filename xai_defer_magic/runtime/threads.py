@@ -15,7 +15,7 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
-from xai_defer_magic.core.job import QUEUED, Job
+from xai_defer_magic.core.job import UNFINISHED_STATUSES, Job
 from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
 from xai_defer_magic.core.request import Prompt, build_request
 from xai_defer_magic.core.thread import (
@@ -66,9 +66,8 @@ def start_turn(
     registry = registry_for(runtime)
     line = _line(registry, name)
     at = replaced_position(line, cell_id)
-    if at is not None:  # a re-run: its turn goes where its old one was
-        _drop_queued(registry, line[at:])
-        line = line[:at]
+    if at is not None:  # a re-run: its turn goes where its old one was (a later turn still
+        line = line[:at]  # queued is not sent if it is off the line when its turn comes)
     parent = line[-1] if line else None
     number = len(line) + 1
     resolved = options.resolved(runtime.settings)
@@ -79,6 +78,11 @@ def start_turn(
     turn = Turn(turn_id=new_turn_id(), thread=name, parent=parent.turn_id if parent else None,
                 cell_id=cell_id, created_at=time.time(), system=system, said=said,
                 params=params)
+    waiting = None if resolved.fresh else _unfinished_repeat(registry, turn)
+    if waiting is not None:  # "Run All" before the answers: the same turn, not a new one
+        repeated, job = waiting
+        registry.store.set_head(name, repeated.turn_id)
+        return job, runtime.presenter.show_reused(job) if display else None
     before = registry.job_of(parent) if parent is not None else None
     if before is not None and not before.done:
         return _queue(registry, turn, number, before, resolved, display, on_created)
@@ -110,23 +114,29 @@ def start_turn(
     return job, presenter.show_job(job) if made else presenter.show_reused(job)
 
 
+def _repeats(registry: Registry, turn: Turn) -> list[Turn]:
+    """Earlier turns that ``turn`` repeats exactly: same place, same cell, same request."""
+    key = (turn.parent, turn.cell_id, turn.system, turn.said, turn.params)
+    return [old for old in registry.store.turns(turn.thread)
+            if (old.parent, old.cell_id, old.system, old.said, old.params) == key]
+
+
 def _same_turn(registry: Registry, turn: Turn, job: Job) -> Turn | None:
-    """An earlier turn that ``turn`` repeats exactly (same place, same cell, same request),
-    answered by the job reuse found: re-running it moves the head back instead of adding."""
-    for old in registry.store.turns(turn.thread):
-        if (old.parent, old.cell_id, old.system, old.said, old.params) == (
-                turn.parent, turn.cell_id, turn.system, turn.said, turn.params) and (
-                old.request_id is not None and old.request_id == job.request_id):
+    """The turn repeated by ``turn`` whose answer reuse found: re-running it moves the head
+    back instead of adding a row."""
+    for old in _repeats(registry, turn):
+        if old.request_id is not None and old.request_id == job.request_id:
             return old
     return None
 
 
-def _drop_queued(registry: Registry, dropped: list[Turn]) -> None:
-    """Turns leaving the line that still wait are cancelled: never sent."""
-    for turn in dropped:
-        job = registry.jobs.get(turn.turn_id)
-        if job is not None and job.status == QUEUED:
-            job.set_status("cancelled", error="Replaced by a re-run of its cell; never sent.")
+def _unfinished_repeat(registry: Registry, turn: Turn) -> tuple[Turn, Job] | None:
+    """A repeated turn still queued or on its way (its job is followed, not sent again)."""
+    for old in reversed(_repeats(registry, turn)):
+        job = registry.job_of(old)
+        if job is not None and job.status in UNFINISHED_STATUSES:
+            return old, job
+    return None
 
 
 def _record(registry: Registry, turn: Turn, job: Job, number: int, note: str | None) -> None:
