@@ -16,7 +16,7 @@ import threading
 import weakref
 from typing import TYPE_CHECKING, Any
 
-from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.job import Job, is_local_id
 from xai_defer_magic.core.thread import (
     CONTEXT_WARNING,
     Turn,
@@ -178,6 +178,7 @@ class Dispatcher:
                        f"Internal error while sending turn {self.number}: {exc!r}")
 
     def fail(self, line: str) -> None:
+        """The turn ends without being sent, saying why in one line."""
         self.job.set_status("failed", error=line)
         self.registry.store.set_state(self.turn.turn_id, "failed", error=line)
 
@@ -256,7 +257,7 @@ def _settle_sent(registry: Registry, turn: Turn) -> bool:
         canonical_request(turn.body), registry.runtime.base_url(), STATUSES)
     if record is None:
         return False  # the engine journals before it POSTs: this one was never sent
-    if not record.request_id.startswith("local+"):
+    if not is_local_id(record.request_id):  # an intent row: recovery settles its job
         registry.store.set_state(turn.turn_id, "sent", request_id=record.request_id)
     return True
 
