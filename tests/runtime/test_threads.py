@@ -5,6 +5,7 @@ picking up a queued turn."""
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import pytest
@@ -13,10 +14,13 @@ import xai_defer_magic
 from tests.support.shell import wait_for
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule
+from xai_defer_magic.core.thread import Turn
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.followups import history_fingerprint
 from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.errors import InvalidArgument
+from xai_defer_magic.journal import JobRecord
+from xai_defer_magic.journal.threads import new_turn_id
 from xai_defer_magic.runtime.runtime import Runtime, Settings, close_runtime, get_runtime
 from xai_defer_magic.runtime.thread_queue import registry_for, resume_threads
 from xai_defer_magic.runtime.threads import start_turn
@@ -209,3 +213,31 @@ def test_a_queued_turn_a_rerun_left_behind_is_never_sent(
     assert posts(emulator)[-1]["messages"][-2] == {"role": "assistant",
                                                    "content": edited.content}
     assert xai_defer_magic.thread("t").turns == [edited, redo]
+
+
+
+@pytest.mark.parametrize("row", [False, True])
+def test_on_load_a_turn_whose_body_was_written_is_sent_only_if_no_job_row_has_it(
+        runtime: Runtime, emulator: Emulator, row: bool) -> None:
+    """Killed between writing a turn's body and the engine's intent row: never sent, so the
+    next load sends it, once; killed after the intent row: nothing is sent again."""
+    first = turn(runtime, "The first question", name="k")
+    first.result(HANG)
+    registry = registry_for(runtime)
+    (one,) = registry.store.turns("k")
+    said = [{"role": "user", "content": "Second"}]
+    body = {"model": "grok-4.3", "messages": [*one.said, {"role": "assistant",
+                                                          "content": first.content}, *said]}
+    registry.store.add_turn(Turn(new_turn_id(), "k", one.turn_id, None, time.time(), None, said,
+                                 {"model": "grok-4.3"}, "sent", body=body))
+    if row:
+        runtime.journal.add(JobRecord("rid-earlier", time.time(), "grok-4.3", body,
+                                      runtime.base_url(), status="failed"))
+    resumed = resume_threads(runtime)
+    assert len(resumed) == (0 if row else 1)
+    if not row:
+        assert resumed[0].result(HANG) and resumed[0].thread == ("k", 2)
+        assert posts(emulator)[-1]["messages"] == body["messages"]
+    assert len(posts(emulator)) == (1 if row else 2)
+    wait_for(lambda: registry.store.turns("k")[1].request_id is not None, "the id noted")
+    assert registry.store.unsettled() == []
