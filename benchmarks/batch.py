@@ -98,9 +98,9 @@ class LagSampler:
 
 def run_deferred(base_url: str, plan: Plan) -> dict[str, Any]:
     from xai_defer_magic.core.options import RequestOptions
-    from xai_defer_magic.core.schedule import PollSchedule
-    from xai_defer_magic.engines.deferred.poller import PollSettings
-    from xai_defer_magic.runtime.runtime import Runtime, Settings
+    from xai_defer_magic.core.schedule import PollSchedule, PollSettings
+    from xai_defer_magic.runtime.runtime import Runtime
+    from xai_defer_magic.runtime.settings import Settings
 
     os.environ["XAI_API_KEY"] = FAKE_KEY
     schedule = PollSchedule(first=1.0 / plan.scale, growth=0.1, cap=30.0 / plan.scale)

@@ -1,56 +1,56 @@
-"""B6 ``%load_ext xai_defer_magic`` time versus ``import ipywidgets``, each in a fresh process.
+"""B6 ``%load_ext xai_defer_magic`` time versus ``import ipywidgets``, each in a fresh kernel.
 
-Each sample is a new Python process that builds an IPython ``InteractiveShell`` and then times
-one ``run_cell`` of either ``%load_ext xai_defer_magic`` or ``import ipywidgets`` (so both pay
-the same cell overhead, and neither finds the other's modules already imported). The two
-kinds alternate. The journal directory is a fresh temporary one, so load has nothing to resume.
+Each sample is a new ipykernel (what a notebook user starts): the clock runs from sending the
+cell to its ``idle`` status, for either ``%load_ext xai_defer_magic`` or ``import ipywidgets``
+(so both pay the same round trip, and neither finds the other's modules already imported). The
+two kinds alternate. The journal directory is a fresh one with nothing to resume; a last cell
+of each load sample says which heavy modules the load imported (none should be).
 """
 
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 import tempfile
 from typing import Any
 
-from .common import FAKE_KEY, REPO, median, ratio
+from tests.support.kernels import Kernel
 
-CHILD = """\
-import json, sys, time
-from IPython.core.interactiveshell import InteractiveShell
-shell = InteractiveShell.instance()
-code = sys.argv[1]
-start = time.perf_counter()
-result = shell.run_cell(code, store_history=False)
-seconds = time.perf_counter() - start
-result.raise_error()
-print(json.dumps({"seconds": seconds, "ipywidgets_loaded": "ipywidgets" in sys.modules,
-                  "httpx_loaded": "httpx" in sys.modules}))
-"""
+from .common import client_env, median, ratio
+from .kernels import output_text, timed_cell
+
 CELLS = {"load_ext": "%load_ext xai_defer_magic", "ipywidgets": "import ipywidgets"}
+HEAVY = ("httpx", "ipywidgets", "markdown_it", "nh3", "pandas", "pydantic",
+         "xai_defer_magic.journal", "xai_defer_magic.runtime.runtime")  # IPython has sqlite3
+PROBE = ("import json, sys, threading\n"
+         "print(json.dumps({'imported': [m for m in %r if m in sys.modules],\n"
+         "                  'threads': sorted(t.name for t in threading.enumerate())}))")
+UNREACHABLE = "http://127.0.0.1:9/v1"  # load must not talk to any server: none answers here
 
 
-def _sample(code: str, home: str) -> dict[str, Any]:
-    env = {**os.environ, "PYTHONPATH": str(REPO), "XAI_API_KEY": FAKE_KEY,
-           "XAI_DEFER_HOME": home, "IPYTHONDIR": os.path.join(home, "ipython")}
-    proc = subprocess.run([sys.executable, "-c", CHILD, code], capture_output=True, text=True,
-                          cwd=home, env=env, timeout=120)
-    if proc.returncode != 0:
-        raise RuntimeError(f"{code!r} failed in a fresh process: {proc.stderr[-2000:]}")
-    return dict(json.loads(proc.stdout.strip().splitlines()[-1]))
+def _sample(code: str) -> tuple[float, dict[str, Any]]:
+    with tempfile.TemporaryDirectory(prefix="xdm-bench-b6-") as home:
+        kernel = Kernel(client_env(UNREACHABLE, home), cwd=home)
+        try:
+            timed_cell(kernel, "1")  # the kernel is up and has answered once
+            seconds = timed_cell(kernel, code)
+            probe = json.loads(output_text(kernel, PROBE % (HEAVY,)))
+        finally:
+            kernel.stop()
+    return seconds, probe
 
 
 def run(runs: int = 10) -> dict[str, Any]:
-    samples: dict[str, list[dict[str, Any]]] = {name: [] for name in CELLS}
-    with tempfile.TemporaryDirectory(prefix="xdm-bench-b6-") as home:
-        for i in range(runs):
-            order = list(CELLS) if i % 2 == 0 else list(reversed(CELLS))
-            for name in order:
-                samples[name].append(_sample(CELLS[name], home))
-    load = median([s["seconds"] for s in samples["load_ext"]])
-    widgets = median([s["seconds"] for s in samples["ipywidgets"]])
+    seconds: dict[str, list[float]] = {name: [] for name in CELLS}
+    probes: list[dict[str, Any]] = []
+    for i in range(runs):
+        order = list(CELLS) if i % 2 == 0 else list(reversed(CELLS))
+        for name in order:
+            took, probe = _sample(CELLS[name])
+            seconds[name].append(took)
+            if name == "load_ext":
+                probes.append(probe)
+    load, widgets = median(seconds["load_ext"]), median(seconds["ipywidgets"])
+    imported = sorted({m for p in probes for m in p["imported"]})
     return {
         "metrics": {
             "runs_each": runs,
@@ -59,7 +59,8 @@ def run(runs: int = 10) -> dict[str, Any]:
             "ratio": ratio(load, widgets),
         },
         "details": {
-            "load_ext_imports_ipywidgets": all(s["ipywidgets_loaded"] for s in samples["load_ext"]),
-            "load_ext_imports_httpx": all(s["httpx_loaded"] for s in samples["load_ext"]),
+            "heavy_modules_imported_by_load": imported,
+            "loop_thread_started_by_load": any("xai-defer-poller" in p["threads"]
+                                               for p in probes),
         },
     }

@@ -22,6 +22,10 @@ import xai_defer_magic
 for _i in range({count}):
     xai_defer_magic.defer("Benchmark job, kept pending.", model="grok-4", display=False,
                           fresh=True)
+import time as _t
+_end = _t.monotonic() + 60  # POSTs run in the background: measure once they have landed
+while any(j.status == "submitting" for j in xai_defer_magic.jobs()) and _t.monotonic() < _end:
+    _t.sleep(0.05)
 print(sum(j.status == "pending" for j in xai_defer_magic.jobs()))"""
 
 

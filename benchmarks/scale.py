@@ -38,7 +38,8 @@ from .common import (
 def measure(base_url: str, admin_root: str, jobs: int, window: float) -> dict[str, Any]:
     """Runs in the child process: submit, then watch the poller thread for ``window`` s."""
     from xai_defer_magic.core.options import RequestOptions
-    from xai_defer_magic.runtime.runtime import Runtime, Settings
+    from xai_defer_magic.runtime.runtime import Runtime
+    from xai_defer_magic.runtime.settings import Settings
 
     os.environ["XAI_API_KEY"] = FAKE_KEY
     with tempfile.TemporaryDirectory(prefix="xdm-bench-b5-") as home:

@@ -29,13 +29,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
     _magics = register(ipython)
     if _magics.resume_on_load:
-        _magics.runtime.resume_unfinished()
-        from xai_defer_magic.runtime.fanout import resume_groups
-
-        resume_groups(_magics.runtime)  # items a crashed kernel had not yet sent
-        from xai_defer_magic.runtime.thread_queue import resume_threads
-
-        resume_threads(_magics.runtime)  # thread turns a stopped kernel left queued
+        _magics.resume_in_background()  # returns at once; the first magic waits for it
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -45,6 +39,7 @@ def unload_ipython_extension(ipython: Any) -> None:
     from xai_defer_magic.runtime.runtime import close_runtime
 
     if _magics is not None:
+        _magics.wait_for_resume()
         unregister(ipython)
         _magics = None
     close_runtime()
@@ -132,43 +127,42 @@ def defer_many(
 
 
 def _showing_runtime() -> Runtime:
-    """The process's runtime, handed the views that show its jobs (it imports none itself)."""
+    """The loaded extension's runtime (its ``%config`` settings, after the load's resume), or
+    without ``%load_ext`` the process's own; handed the views that show its jobs (it imports
+    none itself). Made on first use: the load imports and starts none of it."""
     from xai_defer_magic.runtime.runtime import get_runtime
     from xai_defer_magic.views.presenter import PRESENTER
 
+    if _magics is not None:
+        return _magics.runtime()
     return get_runtime(presenter=PRESENTER)
 
 
 def groups() -> list[Group]:
     """Every fan-out group of this kernel and the journal, newest first."""
     from xai_defer_magic.runtime.fanout import groups as all_groups
-    from xai_defer_magic.runtime.runtime import get_runtime
 
-    return all_groups(get_runtime())
+    return all_groups(_showing_runtime())
 
 
 def thread(name: str) -> Thread:
     """The conversation ``name``: ``.turns`` (job handles of its current line, in order) and
     ``.messages`` (what the next turn sends before its own prompt)."""
-    from xai_defer_magic.runtime.runtime import get_runtime
     from xai_defer_magic.runtime.threads import thread as find_thread
 
-    return find_thread(get_runtime(), name)
+    return find_thread(_showing_runtime(), name)
 
 
 def threads() -> list[Thread]:
     """Every conversation of the journal, the one with the newest turn first."""
-    from xai_defer_magic.runtime.runtime import get_runtime
     from xai_defer_magic.runtime.threads import threads as all_threads
 
-    return all_threads(get_runtime())
+    return all_threads(_showing_runtime())
 
 
 def jobs() -> list[Job]:
     """Every job known to this kernel and the journal, newest first."""
-    from xai_defer_magic.runtime.runtime import get_runtime
-
-    return get_runtime().jobs()
+    return _showing_runtime().jobs()
 
 
 def models(refresh: bool = False) -> list[LanguageModel]:
@@ -177,9 +171,7 @@ def models(refresh: bool = False) -> list[LanguageModel]:
     Cached per runtime and base URL; ``refresh=True`` asks the server again. A failure (bad key,
     no network) raises its one-line ``GrokDeferError``.
     """
-    from xai_defer_magic.runtime.runtime import get_runtime
-
-    return list(get_runtime().models(refresh))
+    return list(_showing_runtime().models(refresh))
 
 
 __all__ = [

@@ -14,11 +14,11 @@ from typing import Any
 
 from tests.support.shell import submitted, wait_for
 from xai_defer_magic.core.options import RequestOptions
-from xai_defer_magic.core.schedule import PollSchedule
+from xai_defer_magic.core.schedule import PollSchedule, PollSettings
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.journal import DB_NAME, process_owner
-from xai_defer_magic.runtime.runtime import Runtime, Settings
+from xai_defer_magic.runtime.runtime import Runtime
+from xai_defer_magic.runtime.settings import Settings
 
 FAST = PollSchedule(first=0.1, growth=0.1, cap=0.5)
 

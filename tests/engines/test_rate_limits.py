@@ -7,10 +7,10 @@ from pathlib import Path
 
 from tests.support.shell import submitted
 from xai_defer_magic.core.options import RequestOptions
-from xai_defer_magic.core.schedule import PollSchedule
+from xai_defer_magic.core.schedule import PollSchedule, PollSettings
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.engines.deferred.poller import PollSettings
-from xai_defer_magic.runtime.runtime import Runtime, Settings
+from xai_defer_magic.runtime.runtime import Runtime
+from xai_defer_magic.runtime.settings import Settings
 
 
 def test_more_429s_than_the_failure_limit_still_end_done(

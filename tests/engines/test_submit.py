@@ -12,12 +12,12 @@ import pytest
 from tests.support.jobs import submit_directly
 from tests.support.shell import submitted
 from xai_defer_magic.core.options import RequestOptions
-from xai_defer_magic.core.schedule import PollSchedule
+from xai_defer_magic.core.schedule import PollSchedule, PollSettings
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.server import CHAT_PATH, DEFERRED_PREFIX
-from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.journal import Journal
-from xai_defer_magic.runtime.runtime import Runtime, Settings
+from xai_defer_magic.runtime.runtime import Runtime
+from xai_defer_magic.runtime.settings import Settings
 
 FAST = PollSchedule(first=0.1, growth=0.1, cap=0.5)
 

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from tests.support import FAKE_KEY
-from tests.support.kernels import Execution, Kernel
+from tests.support.kernels import Execution, Kernel, all_submitted, request_id_of
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.journal import DB_NAME, JobRecord, Journal
 
@@ -110,6 +110,7 @@ def submit_cells(kernel: Kernel, prompts: list[str]) -> None:
     for cell in cells:
         kernel.wait(cell, 30)
         assert cell.status == "ok", cell.outputs
+    all_submitted(kernel)  # the POSTs run in the background: every id known from here on
 
 
 def submit_direct(emulator: Emulator, prompt: str) -> tuple[str, dict[str, Any]]:
@@ -382,7 +383,7 @@ def start_slow_delivery(kernel: Kernel, emulator: Emulator, prompt: str,
     it out (marked delivered: a second GET would be a 404) and the client is still reading."""
     emulator.configure({"latency": 0.0, "deliver_seconds": seconds})
     kernel.run(f"%%grok_defer -o job\n{prompt}")
-    rid = kernel.run("print(job.request_id)").text().strip()
+    rid = request_id_of(kernel)
     kernel.pump_until(lambda: emulator.delivered_count(rid) == 1, 20, "the 200 to start")
     return rid
 

@@ -20,7 +20,7 @@ import pytest
 from nbformat.v4 import new_code_cell, new_notebook
 
 from tests.support import FAKE_KEY
-from tests.support.kernels import Execution, Kernel
+from tests.support.kernels import Execution, Kernel, request_id_of
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.journal import DB_NAME, Journal
 
@@ -145,6 +145,7 @@ def test_cell_id_sent_by_the_frontend_reaches_the_journal(
         cell_id = str(uuid.uuid4())
         cell = run_as_jupyterlab(kernel, "%%grok_defer -o job\nWhich cell am I in?", cell_id)
         assert cell.status == "ok", cell.outputs
+        request_id_of(kernel)
         seen = json.loads(kernel.run(
             "import json; print(json.dumps([job.request_id, job.cell_id]))").text())
         kernel.run("%%grok_defer -o other\nA frontend that sends no cell id")

@@ -6,7 +6,7 @@ import re
 
 import pytest
 
-from tests.support.kernels import Kernel
+from tests.support.kernels import Kernel, request_id_of
 from xai_defer_magic.emulator import Emulator
 
 pytestmark = pytest.mark.kernel
@@ -24,7 +24,7 @@ def test_cell_is_idle_before_the_job_finishes_and_the_card_fills_in(
     emulator.latency = 6.0
     cell = kernel.run("%%grok_defer -m grok-3-mini -o job\nList three prime numbers.")
     assert cell.idle_at is not None and cell.idle_at - cell.started < 3.0
-    request_id = kernel.run("print(job.request_id)").text().strip()
+    request_id = request_id_of(kernel)
     assert emulator.delivered_count(request_id) == 0, "the cell waited for the answer"
 
     following = kernel.run("print(job.status, 6 * 7)")

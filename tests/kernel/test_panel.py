@@ -8,7 +8,7 @@ from typing import Any
 import nbformat
 from nbclient import NotebookClient
 
-from tests.support.kernels import Kernel
+from tests.support.kernels import Kernel, request_id_of
 
 
 def test_headless_run_saves_a_readable_table(env: dict[str, str], tmp_path: Path) -> None:
@@ -41,7 +41,7 @@ def test_kernel_shows_a_live_panel_whose_row_buttons_work(
     try:
         kernel.run("%load_ext xai_defer_magic")
         kernel.run("%%grok_defer -o job\n[[latency=3]] Panel in a kernel.")
-        request_id = kernel.run("print(job.request_id)").text().strip()
+        request_id = request_id_of(kernel)
         cell = kernel.run("%grok_jobs")
         shown = [o["content"]["data"] for o in cell.outputs if o["msg_type"] == "display_data"]
         assert "application/vnd.jupyter.widget-view+json" in shown[-2], "the panel"

@@ -17,7 +17,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from tests.support.kernels import Execution, Kernel
+from tests.support.kernels import Execution, Kernel, request_id_of
 from xai_defer_magic.emulator import Emulator
 
 pytestmark = [pytest.mark.kernel, pytest.mark.grok_config(first_poll=0.3)]
@@ -62,7 +62,7 @@ def test_a_job_card_stand_in_follows_the_job_is_retired_and_comes_back_on_resume
     cell = kernel.run("%%grok_defer -m grok-4.3 -o job --timeout 1.5\nslow [[latency=4]]")
     widget_id, standin_id = pair(cell)
     live_class(kernel, kernel.displays.latest[standin_id]["text/html"])
-    rid = kernel.run("print(job.request_id)").text().strip()
+    rid = request_id_of(kernel)
     shows = kernel.displays.latest
     kernel.pump_until(lambda: "timed_out" in shows[widget_id].get("text/plain", ""), 20,
                       "the job to time out")
@@ -111,7 +111,7 @@ def test_group_stand_in_is_paced_and_retired_and_the_panel_keeps_a_table(
     assert all(gap >= 0.9 for gap in gaps), gaps
     # The panel's stand-in follows its table: a job sent after the panel was shown ends there.
     kernel.run("%%grok_defer -o solo\nsolo [[latency=1]]")
-    solo = kernel.run("print(solo.request_id[:8])").text().strip()
+    solo = request_id_of(kernel, "solo")[:8]
     kernel.pump_until(lambda: solo in says(shows[panel_id]) and "1 done" in says(
         shows[panel_id]), 15, "the panel's stand-in to list the finished job")
 

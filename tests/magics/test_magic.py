@@ -325,6 +325,7 @@ def test_unload_removes_magics_and_stops_the_poller(shell: Any, emulator: Emulat
 
     run(shell, "%load_ext xai_defer_magic")
     run(shell, "%config GrokDefer.first_poll = 0.2")
-    assert shell.find_cell_magic("grok_defer") is not None and len(poller_threads()) == 1
+    assert shell.find_cell_magic("grok_defer") is not None
     run(shell, "%%grok_defer -o job\nAgain")
+    assert len(poller_threads()) == 1
     assert "Emulated answer" in shell.user_ns["job"].result(HANG)

@@ -85,7 +85,7 @@ def test_max_tokens_is_sent_as_max_completion_tokens(shell: Any, emulator: Emula
 
 def test_the_default_model_is_grok_4_3(shell: Any, emulator: Emulator) -> None:
     from xai_defer_magic.magics.grok_defer import GrokDefer
-    from xai_defer_magic.runtime.runtime import Settings
+    from xai_defer_magic.runtime.settings import Settings
 
     assert GrokDefer.model.default_value == "grok-4.3" and Settings().model == "grok-4.3"
     run(shell, "%%grok_defer -o job\nHello.")

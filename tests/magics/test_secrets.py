@@ -25,7 +25,8 @@ from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.server import mask_key
 from xai_defer_magic.errors import InsecureTransport
 from xai_defer_magic.journal import JobRecord
-from xai_defer_magic.runtime.runtime import Runtime, Settings
+from xai_defer_magic.runtime.runtime import Runtime
+from xai_defer_magic.runtime.settings import Settings
 
 
 @pytest.fixture

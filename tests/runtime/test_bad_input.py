@@ -20,11 +20,11 @@ from IPython.core.error import UsageError
 from tests.support import FAKE_KEY
 from tests.support.hostile import CASES, TRANSIENT_LIMIT, Hostile
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.core.schedule import PollSchedule
+from xai_defer_magic.core.schedule import PollSchedule, PollSettings
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.errors import GrokDeferError
-from xai_defer_magic.runtime.runtime import Runtime, Settings
+from xai_defer_magic.runtime.runtime import Runtime
+from xai_defer_magic.runtime.settings import Settings
 
 # --- malformed magic lines ----------------------------------------------------------------------
 

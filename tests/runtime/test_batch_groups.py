@@ -123,9 +123,13 @@ def test_a_model_that_is_not_batch_enabled_is_one_line_and_nothing_else_is_sent(
     shell: Any, emulator: Emulator
 ) -> None:
     shell.user_ns["xs"] = ["a", "b", "c"]
-    line = usage_error(shell, "%%grok_defer --batch --over xs -m grok-3-mini -o g\n{item}")
-    assert "grok-3-mini is not supported for batch processing" in line
-    assert "g" not in shell.user_ns and xai_defer_magic.groups() == []
+    run(shell, "%%grok_defer --batch --over xs -m grok-3-mini -o g\n{item}")  # returns at once
+    g: Group = shell.user_ns["g"]
+    wait_for(lambda: g.done, "xAI's refusal of the first add")
+    errors = {job.error for job in g}
+    assert len(errors) == 1 and "grok-3-mini is not supported for batch processing" in (
+        errors.pop() or ""), [job.error for job in g]
+    assert "not admitted" in title(g) and xai_defer_magic.groups() == []  # nothing to resume
     (batch_id,) = emulator.batches.batch_ids()  # the create cannot tell: it stays empty
     assert emulator.batches.items(batch_id) == {}
     sent = [(r.method, r.path, r.status) for r in emulator.requests()]
@@ -158,8 +162,9 @@ def test_batch_takes_more_than_10000_items_which_the_deferred_path_refuses(
     assert "need --batch" in line and not emulator.requests()
     assert len(collect(big, "big", batch=True).values) == MAX_ITEMS + 1
     # Through the magic: past the count check, to xAI's own answer (a cheap refusal).
-    line = usage_error(shell, "%%grok_defer --batch --over big -m grok-3-mini\n{item}")
-    assert "not supported for batch processing" in line
+    run(shell, "%%grok_defer --batch --over big -m grok-3-mini -o g\n{item}")
+    wait_for(lambda: shell.user_ns["g"].done, "xAI's refusal of the first add")
+    assert "not supported for batch processing" in (shell.user_ns["g"].jobs[0].error or "")
     adds = batch_posts(emulator, "/requests")
     assert len(adds) == 1 and len(adds[0].body["batch_requests"]) == 1000
 

@@ -93,7 +93,7 @@ def test_bad_config_limit_is_refused(shell: Any, capsys: pytest.CaptureFixture[s
     shell.run_cell("%config GrokDefer.daily_budget_usd = -3")
     assert magics.daily_budget_usd is None
     run(shell, "%config GrokDefer.daily_budget_usd = 2.5")
-    assert magics.daily_budget_usd == 2.5 and magics.runtime.settings.daily_budget_usd == 2.5
+    assert magics.daily_budget_usd == 2.5 and magics.runtime().settings.daily_budget_usd == 2.5
 
 
 def test_a_re_run_group_sends_only_the_edited_items(shell: Any, emulator: Emulator) -> None:

@@ -9,7 +9,8 @@ from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.loop import LoopThread
-from xai_defer_magic.runtime.runtime import Runtime, Settings
+from xai_defer_magic.runtime.runtime import Runtime
+from xai_defer_magic.runtime.settings import Settings
 
 
 class Recorder:

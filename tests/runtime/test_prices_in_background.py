@@ -13,6 +13,7 @@ from typing import Any
 
 import httpx
 
+import xai_defer_magic
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.journal import JobRecord
 from xai_defer_magic.runtime.runtime import current_runtime
@@ -43,6 +44,7 @@ def answer_without_ticks(emulator: Emulator) -> dict[str, Any]:
 def test_reading_cost_does_not_wait_for_a_slow_catalogue(ip: Any, emulator: Emulator) -> None:
     emulator.latency = 0.0
     body = answer_without_ticks(emulator)
+    xai_defer_magic.jobs()  # the runtime starts on first use, not at %load_ext
     runtime = current_runtime()
     assert runtime is not None
     rid = str(uuid.uuid4())

@@ -25,12 +25,12 @@ import pytest
 from tests.support.shell import submitted
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.options import RequestOptions
-from xai_defer_magic.core.schedule import PollSchedule
+from xai_defer_magic.core.schedule import PollSchedule, PollSettings
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.errors import GrokDeferError
 from xai_defer_magic.journal import JobRecord
-from xai_defer_magic.runtime.runtime import Runtime, Settings
+from xai_defer_magic.runtime.runtime import Runtime
+from xai_defer_magic.runtime.settings import Settings
 
 JOBS = 200
 MAX_IN_FLIGHT = 4

@@ -13,11 +13,10 @@ import pytest
 import xai_defer_magic
 from tests.support.shell import wait_for
 from xai_defer_magic.core.options import RequestOptions
-from xai_defer_magic.core.schedule import PollSchedule
+from xai_defer_magic.core.schedule import PollSchedule, PollSettings
 from xai_defer_magic.core.thread import Turn
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.emulator.followups import history_fingerprint
-from xai_defer_magic.engines.deferred.poller import PollSettings
 from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.journal import JobRecord
 from xai_defer_magic.journal.threads import new_turn_id

@@ -256,3 +256,25 @@ def record_messages(kernel: Kernel) -> list[dict[str, Any]]:
 def group_cards(kernel: Kernel) -> list[dict[str, Any]]:
     return [m for m in kernel.widgets.models.values()
             if "xdm-group-card" in m.get("_dom_classes", ())]
+
+
+def request_id_of(kernel: Kernel, name: str = "job", timeout: float = 20) -> str:
+    """The id of the kernel's handle ``name`` once its POST has answered (a cell returns
+    before: the POST runs in the background)."""
+    return kernel.run(
+        "import time as _t\n"
+        f"_end = _t.monotonic() + {timeout}\n"
+        f"while {name}.request_id is None and _t.monotonic() < _end:\n"
+        "    _t.sleep(0.02)\n"
+        f"print({name}.request_id)"
+    ).text().strip()
+
+
+def all_submitted(kernel: Kernel, timeout: float = 30) -> None:
+    """Return once no job of the kernel is still ``submitting`` (its POST answered)."""
+    kernel.run(
+        "import time as _t, xai_defer_magic as _x\n"
+        f"_end = _t.monotonic() + {timeout}\n"
+        "while any(j.status == 'submitting' for j in _x.jobs()) and _t.monotonic() < _end:\n"
+        "    _t.sleep(0.02)"
+    )

@@ -16,10 +16,10 @@ import httpx
 
 from tests.support import FAKE_KEY
 from tests.support.shell import HANG, wait_for
-from xai_defer_magic.core.schedule import PollSchedule
+from xai_defer_magic.core.schedule import PollSchedule, PollSettings
 from xai_defer_magic.emulator import Emulator
-from xai_defer_magic.engines.deferred.poller import PollSettings
-from xai_defer_magic.runtime.runtime import Runtime, Settings
+from xai_defer_magic.runtime.runtime import Runtime
+from xai_defer_magic.runtime.settings import Settings
 
 
 class PollWitness:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 
 @dataclass(frozen=True)
@@ -49,3 +49,16 @@ class Pacer:
         self._next = slot + 1.0 / self.rate
         if slot > now:
             await asyncio.sleep(slot - now)
+
+
+@dataclass
+class PollSettings:
+    """How the deferred engine polls and sends (``%config GrokDefer.*``); plain values, so the
+    magics can build them at load without importing the engine."""
+
+    schedule: PollSchedule = field(default_factory=PollSchedule)
+    max_in_flight: int = 8
+    request_timeout: float = 30.0  # the whole request, not each phase
+    max_transient_failures: int = 8
+    lease_seconds: float = 60.0
+    max_polls_per_second: float = 20.0

@@ -105,7 +105,7 @@ class XaiClient:
         base_url: str,
         api_key: str,
         *,
-        submit_attempts: int = 6,
+        submit_attempts: int = 10,
         timeout: float = 30.0,
     ) -> None:
         check_transport(base_url)

@@ -20,7 +20,8 @@ copy while it cannot write), ``store`` (the ``Journal``: jobs and leases on top 
 
 from __future__ import annotations
 
-from .files import DB_NAME, default_home
+from xai_defer_magic.paths import DB_NAME, default_home
+
 from .job_rows import job_from_record, job_record
 from .leases import Claim, process_owner
 from .records import STATUSES, UNFINISHED, JobRecord, canonical_request

@@ -13,19 +13,8 @@ from pathlib import Path
 
 from .problems import CorruptFile, describe_loose_directory
 
-DB_NAME = "jobs.sqlite3"
 SIDECARS = ("-wal", "-shm", "-journal")  # files SQLite creates beside the database
 _SQLITE_HEADER = b"SQLite format 3\x00"
-
-
-def default_home() -> Path:
-    """Journal directory when none is given: ``$XAI_DEFER_HOME`` or the per-user data dir."""
-    env = os.environ.get("XAI_DEFER_HOME")
-    if env:
-        return Path(env).expanduser()
-    import platformdirs
-
-    return Path(platformdirs.user_data_dir("xai_defer_magic"))
 
 
 def ensure_dir(home: Path) -> str | None:

@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TypeVar
 
+from xai_defer_magic.paths import DB_NAME, default_home
+
 from . import ops
 from .connections import (
     close_quietly,
@@ -33,7 +35,6 @@ from .connections import (
     set_wait,
 )
 from .fallback import PendingFile, orphans, read_ops
-from .files import DB_NAME, default_home
 from .ops import Op
 from .problems import CALLER_BUGS, describe_open_failure, describe_write_failure, is_busy
 from .schema import NewerSchema

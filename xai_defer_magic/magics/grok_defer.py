@@ -3,28 +3,35 @@
 :class:`GrokDefer` holds the traits (the other magic families read them from its one instance),
 turns a cell's line into :class:`RequestOptions` (:mod:`magics.parse`), a bad value into one
 ``UsageError`` line, and hands everything else to the runtime and the views.
+
+``%load_ext`` costs what importing ipywidgets does (benchmark B6): the machinery (the runtime
+with its journal, loop thread and httpx; the views with markdown-it and nh3) is imported and
+started by :meth:`GrokDefer.runtime` and the magics' bodies on first use, never at load. A
+previous kernel's unfinished jobs are resumed at load only if a journal file is there, and
+then on a thread of their own, so the load cell returns at once.
 """
 
 from __future__ import annotations
 
 import keyword
-from typing import Any
+import threading
+from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
 from IPython.core.magic import Magics, cell_magic, magics_class, no_var_expand
 from IPython.core.magic_arguments import argument, magic_arguments
 from traitlets import Bool, Float, Int, TraitError, Unicode, observe, validate
 
-from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.request import check_limit, check_timeout
-from xai_defer_magic.core.schedule import PollSchedule
-from xai_defer_magic.engines.deferred.poller import PollSettings
+from xai_defer_magic.core.schedule import PollSchedule, PollSettings
 from xai_defer_magic.errors import InsecureTransport, InvalidArgument, MissingApiKey
-from xai_defer_magic.magics import parse, turns
-from xai_defer_magic.magics import prompts as prompts_magic
-from xai_defer_magic.magics.waiting import wait_and_show, wait_groups
-from xai_defer_magic.runtime.runtime import Runtime, Settings, get_runtime
-from xai_defer_magic.views.presenter import PRESENTER
+from xai_defer_magic.magics import parse
+from xai_defer_magic.paths import journal_file
+from xai_defer_magic.runtime.settings import Settings
+
+if TYPE_CHECKING:
+    from xai_defer_magic.core.job import Job
+    from xai_defer_magic.runtime.runtime import Runtime
 
 
 @magics_class
@@ -73,7 +80,46 @@ class GrokDefer(Magics):
 
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
-        self.runtime: Runtime = get_runtime(self.settings(), PRESENTER)  # views shown by it
+        self._runtime: Runtime | None = None
+        self._resumed = threading.Event()  # set once the load's resume (if any) is over
+        self._resumed.set()
+
+    def runtime(self) -> Runtime:
+        """The kernel's runtime, made on first use (after the load's resume, if one runs)."""
+        self._resumed.wait()  # local work only (journal rows, handles): no network
+        return self._connect()
+
+    def _connect(self) -> Runtime:
+        from xai_defer_magic.runtime.runtime import current_runtime, get_runtime  # first use
+        from xai_defer_magic.views.presenter import PRESENTER
+
+        if self._runtime is None or current_runtime() is not self._runtime:
+            self._runtime = get_runtime(self.settings(), PRESENTER)  # views shown by it
+        return self._runtime
+
+    def resume_in_background(self) -> None:
+        """Pick up what a previous kernel left unfinished, off the main thread; nothing to do
+        (and nothing imported) when there is no journal file yet."""
+        if not journal_file(self.journal_dir).exists():
+            return
+        self._resumed.clear()
+        threading.Thread(target=self._resume, name="xai-defer-resume", daemon=True).start()
+
+    def _resume(self) -> None:
+        try:
+            from xai_defer_magic.runtime.fanout import resume_groups
+            from xai_defer_magic.runtime.thread_queue import resume_threads
+
+            runtime = self._connect()
+            runtime.resume_unfinished()
+            resume_groups(runtime)  # items a crashed kernel had not yet sent
+            resume_threads(runtime)  # thread turns a stopped kernel left queued
+        finally:
+            self._resumed.set()
+
+    def wait_for_resume(self) -> None:
+        """Block until the load's resume is over (``%unload_ext`` must not race it)."""
+        self._resumed.wait()
 
     # --- configuration ----------------------------------------------------------------------
 
@@ -115,8 +161,10 @@ class GrokDefer(Magics):
         "journal_dir", "max_cost_usd", "daily_budget_usd",
     )
     def _apply(self, change: Any) -> None:
-        if hasattr(self, "runtime"):
-            get_runtime(self.settings())
+        if getattr(self, "_runtime", None) is not None:  # else the settings apply when it starts
+            from xai_defer_magic.runtime.runtime import get_runtime
+
+            self._runtime = get_runtime(self.settings())
 
     def settings(self) -> Settings:
         schedule = PollSchedule(
@@ -167,6 +215,10 @@ class GrokDefer(Magics):
             raise UsageError(f"-o/--out needs a Python variable name, not {args.out!r}.")
         if not cell or not cell.strip():
             raise UsageError("The cell is empty: write the prompt below the %%grok_defer line.")
+        from xai_defer_magic.magics import prompts as prompts_magic  # the machinery: first use
+        from xai_defer_magic.magics import turns
+        from xai_defer_magic.magics.waiting import wait_and_show, wait_groups
+
         thread = turns.thread_name(args.thread)  # a bad name: one line, before anything
         options = parse.options_from_line(args, parse.namespace_of(self.shell)[0])
         if args.over is not None or args.batch:
@@ -183,14 +235,14 @@ class GrokDefer(Magics):
                 self.shell.user_ns[args.out] = job
 
         try:
-            job, card = turns.defer(self.runtime, thread, prepared.prompt, options,
+            job, card = turns.defer(self.runtime(), thread, prepared.prompt, options,
                                     cell_id=self.cell_id(), on_created=store)
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None
         prompts_magic.annotate(job, card, prepared, options)
         store(job)  # a reused or attached job was never "created"
         if args.wait and job.reused_from is None:  # a reused answer is already shown in full
-            wait_and_show(self.runtime, [job], None, cards={id(job): card})
+            wait_and_show(self.runtime(), [job], None, cards={id(job): card})
 
     def cell_id(self) -> str | None:
         """The id of the cell running now, if the frontend sent one (kept in the journal)."""

@@ -11,7 +11,6 @@ from IPython.core.magic_arguments import argument, magic_arguments
 from xai_defer_magic.errors import GrokDeferError
 from xai_defer_magic.magics.grok_defer import GrokDefer
 from xai_defer_magic.magics.parse import parse_argstring
-from xai_defer_magic.views.models import show_models
 
 
 @magics_class
@@ -27,9 +26,11 @@ class ModelsMagics(Magics):
     @line_magic
     def grok_models(self, line: str) -> None:
         """The models this key can use, with their prices per 1M tokens; the default marked."""
+        from xai_defer_magic.views.models import show_models  # the views: first use
+
         args = parse_argstring(self.grok_models, line)
         try:
-            catalogue = self.grok_defer.runtime.models(refresh=args.refresh)
+            catalogue = self.grok_defer.runtime().models(refresh=args.refresh)
         except GrokDeferError as exc:
             raise UsageError(str(exc)) from None
         show_models(catalogue, default=self.grok_defer.model)

@@ -72,9 +72,9 @@ def defer_group(magics: Any, args: Any, options: RequestOptions, cell: str) -> G
     if args.over not in namespace:
         raise UsageError(f"--over: no variable named {args.over!r} in the namespace.")
     try:
-        prefix, options = turns.prefix(magics.runtime, args.thread, options)
+        prefix, options = turns.prefix(magics.runtime(), args.thread, options)
         group = fanout.start_group(
-            magics.runtime, cell, namespace[args.over], options, label=args.over,
+            magics.runtime(), cell, namespace[args.over], options, label=args.over,
             as_name=as_name, namespace=namespace, hidden=hidden, cell_id=magics.cell_id(),
             batch=args.batch, prefix=prefix,
         )
@@ -89,9 +89,9 @@ def _batch_of_one(magics: Any, args: Any, options: RequestOptions, cell: str) ->
     """``%%grok_defer --batch`` on one prompt: a group of one, through the Batch API."""
     prepared = prepare_single(magics.shell, args, cell)
     try:
-        prefix, options = turns.prefix(magics.runtime, args.thread, options)
+        prefix, options = turns.prefix(magics.runtime(), args.thread, options)
         return fanout.start_group(
-            magics.runtime, [prepared.prompt], None, options, label="prompt",
+            magics.runtime(), [prepared.prompt], None, options, label="prompt",
             cell_id=magics.cell_id(), batch=True, prefix=prefix,
         )
     except _REFUSED as exc:

@@ -1,16 +1,18 @@
 """Starting, rebuilding and resuming ``--batch`` groups (the fan-out side of the Batch API).
 
 :func:`launch` is called by :func:`fanout.start_group` once the group and every item's request
-are journaled: it starts the group's :class:`engines.batch.groups.BatchGroupRunner` and waits
-(at most ``ADMIT_WAIT`` seconds) for xAI to admit the first add call, because that is where a
-model that is not batch-enabled is refused (a 400 on the add; the create before it cannot tell).
-Adds are atomic per call, so a refused batch holds no request: it is left empty, nothing else is
-sent, the group is forgotten and the cell shows one line. After a crash, :func:`resume` gives
-each unfinished batch group of a dead kernel a runner again, which resumes the SAME batch.
+are journaled: it starts the group's :class:`engines.batch.groups.BatchGroupRunner`, which
+creates the batch and adds the requests on the loop thread, and returns: a cell never waits
+for xAI. The first add is where a model that is not batch-enabled is refused (a 400; the
+create before it cannot tell). Adds are atomic per call, so a refused batch holds no request:
+the items fail with xAI's line, nothing else is sent, and the group is forgotten. After a
+crash, :func:`resume` gives each unfinished batch group of a dead kernel a runner again, which
+resumes the SAME batch.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
 from typing import TYPE_CHECKING
 
 from xai_defer_magic.core.group import Group
@@ -31,8 +33,6 @@ if TYPE_CHECKING:
     from xai_defer_magic.runtime.fanout import Registry
     from xai_defer_magic.runtime.runtime import Runtime
 
-ADMIT_WAIT = 30.0  # seconds the cell waits for the first add call's answer
-
 
 def check_journal(registry: Registry) -> None:
     """``--batch`` needs the journal file: the batch id must outlive the kernel."""
@@ -43,21 +43,27 @@ def check_journal(registry: Registry) -> None:
 
 def launch(runtime: Runtime, registry: Registry, group: Group, *, display: bool,
            cell_id: str | None) -> Group:
-    """Run ``group`` as one batch; InvalidArgument (nothing left behind) if xAI refuses it."""
+    """Run ``group`` as one batch, created and filled on the loop thread; returns at once.
+
+    The card says "creating batch", then "admitted". If xAI refuses the first add (a model
+    that is not batch-enabled: the create cannot tell), every item fails with xAI's one line,
+    nothing else is sent, and the group leaves the journal: there is nothing to resume.
+    """
     runner = BatchGroupRunner(runtime, registry.store, group, cell=cell_label(cell_id))
     engine_for(runtime).adopt(runner)
+    runner.admitted.add_done_callback(
+        lambda admitted: _forget_if_refused(registry, group, admitted))
     runner.start()
-    try:
-        refused = runner.wait_admitted(ADMIT_WAIT)
-    except KeyboardInterrupt:  # the batch goes on in the background: show what follows it
-        _show(runtime, group, display)
-        raise
-    if isinstance(refused, InvalidRequest):
-        registry.groups.pop(group.id, None)
-        registry.store.forget(group.id)
-        raise InvalidArgument(refused.message)
     _show(runtime, group, display)
     return group
+
+
+def _forget_if_refused(registry: Registry, group: Group,
+                       admitted: concurrent.futures.Future[None]) -> None:
+    if admitted.cancelled() or not isinstance(admitted.exception(), InvalidRequest):
+        return
+    registry.groups.pop(group.id, None)
+    registry.store.forget(group.id)
 
 
 def _show(runtime: Runtime, group: Group, display: bool) -> None:

@@ -16,7 +16,6 @@ import sys
 import threading
 import weakref
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from xai_defer_magic.core.catalogue import Catalogue
@@ -24,7 +23,7 @@ from xai_defer_magic.core.job import PENDING_STATUSES, QUEUED, Job
 from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
 from xai_defer_magic.core.request import Prompt, build_request
 from xai_defer_magic.engines.base import Engine
-from xai_defer_magic.engines.deferred.poller import Poller, PollSettings
+from xai_defer_magic.engines.deferred.poller import Poller
 from xai_defer_magic.errors import JobCancelled
 from xai_defer_magic.http import credentials
 from xai_defer_magic.http.catalogue import VIEW_WAIT, CatalogueCache
@@ -36,21 +35,7 @@ from xai_defer_magic.runtime.presenter import Presenter, ShowNothing
 from xai_defer_magic.runtime.recovery import resume_unfinished
 from xai_defer_magic.runtime.registry import JOBS
 from xai_defer_magic.runtime.reuse import find_twin
-
-
-@dataclass
-class Settings:
-    """What ``%config GrokDefer.*`` controls (defaults here serve ``defer()`` without the magic)."""
-
-    model: str = "grok-4.3"
-    base_url: str | None = None
-    timeout: float | None = None
-    home: str | None = None
-    resume_on_load: bool = True
-    reuse: bool = True
-    max_cost_usd: float | None = None
-    daily_budget_usd: float | None = None
-    poll: PollSettings = field(default_factory=PollSettings)
+from xai_defer_magic.runtime.settings import Settings
 
 
 class Runtime:

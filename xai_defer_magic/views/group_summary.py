@@ -51,9 +51,18 @@ def stats_line(group: Group, now: float | None = None) -> str:
 
 
 def title(group: Group) -> str:
-    batch = f" · batch {group.batch_id}" if group.batch_id else (
-        " · batch API" if group.engine == "batch" else "")
-    return f"[grok] group {group.id} · {group.model} · {len(group):,} items{batch}"
+    return f"[grok] group {group.id} · {group.model} · {len(group):,} items{batch_state(group)}"
+
+
+def batch_state(group: Group) -> str:
+    """Where a ``--batch`` group's batch is: the cell returned before xAI created it."""
+    if group.engine != "batch":
+        return ""
+    if not group.batch_id:
+        return " · creating batch"
+    if any(job.request_id for job in group.jobs):
+        return f" · batch {group.batch_id} · admitted"
+    return f" · batch {group.batch_id} · " + ("not admitted" if group.done else "adding requests")
 
 
 def preview(job: Job, limit: int = PREVIEW) -> str:

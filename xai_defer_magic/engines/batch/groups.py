@@ -115,16 +115,6 @@ class BatchGroupRunner:
         if self._future is not None:
             self._future.cancel()
 
-    def wait_admitted(self, timeout: float) -> BaseException | None:
-        """The first add's outcome (None: admitted, or still on its way after ``timeout``)."""
-        try:
-            self.admitted.result(timeout)
-        except concurrent.futures.TimeoutError:
-            return None
-        except BaseException as exc:  # the refusal itself, returned for the caller to show
-            return exc
-        return None
-
     def cancel(self) -> None:
         """Cancel the batch at xAI: finished results stay, the rest come back cancelled."""
         self.cancelling = True
@@ -187,8 +177,8 @@ class BatchGroupRunner:
     def _first_add(self, error: BaseException | None) -> None:
         if self.admitted.done():
             return
+        self._note_batch_id()  # refused or not, the batch exists (the card names it)
         if error is None:
-            self._note_batch_id()
             self.admitted.set_result(None)
         else:
             self.admitted.set_exception(error)

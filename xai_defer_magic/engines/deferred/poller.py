@@ -15,12 +15,11 @@ import concurrent.futures
 import random
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from typing import Any
 
 from xai_defer_magic.core.completion import parse_completion_text
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.core.schedule import Pacer, PollSchedule
+from xai_defer_magic.core.schedule import Pacer, PollSettings
 from xai_defer_magic.engines.deferred.submit import Submitter
 from xai_defer_magic.errors import (
     AnswerLost,
@@ -44,16 +43,6 @@ LOST_AFTER_FAILED_GET = (
     "xAI answered 404 after an earlier request for this id failed in transit: the server "
     "handed the answer out but it never arrived; it cannot be fetched again."
 )
-
-
-@dataclass
-class PollSettings:
-    schedule: PollSchedule = field(default_factory=PollSchedule)
-    max_in_flight: int = 8
-    request_timeout: float = 30.0  # the whole request, not each phase
-    max_transient_failures: int = 8
-    lease_seconds: float = 60.0
-    max_polls_per_second: float = 20.0
 
 
 KeyProvider = Callable[[], str]
