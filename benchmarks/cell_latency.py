@@ -1,4 +1,7 @@
-"""B1 cell latency: start-to-idle of a ``%%grok_defer`` cell versus a bare ``httpx.post``.
+"""B1 cell latency: start-to-idle of a ``%%grok_defer`` cell versus a bare ``httpx.post``, and
+versus a trivial ``1+1`` cell when every POST takes 300 ms or 600 ms (the emulator's
+``submit_delay``, a real TLS round trip to xAI): a cell never waits for the POST, so its time
+must stay within 1.5x of the trivial cell's whatever the latency.
 
 Every cell submits a deferred chat request to the same emulator process from the same real
 ipykernel; the clock runs on the client, from sending ``execute_request`` to reading the
@@ -14,9 +17,10 @@ cell's ``idle`` status. The kinds take turns (the order rotates every round), af
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
-from .common import median, percentile, ratio
+from .common import REPO, admin_call, median, percentile, ratio
 from .kernels import kernel_with_emulator, timed_cell
 
 SETUP = """\
@@ -36,11 +40,33 @@ _r = _client.post(_url, json=_body, headers=_headers)
 _r.raise_for_status()
 _r.json()["request_id"]"""
 MAGIC_CELL = "%%grok_defer -m grok-4 -o job\nBenchmark prompt."
+TRIVIAL_CELL = "1+1"
 CELLS = {"magic": MAGIC_CELL, "httpx": HTTPX_CELL, "client": CLIENT_CELL}
+POST_LATENCIES = (0.3, 0.6)  # seconds the emulator holds each deferred POST
 
 
-def run(runs: int = 25, warmup: int = 3) -> dict[str, Any]:
-    with kernel_with_emulator() as (kernel, _emu):
+def _with_post_latency(kernel: Any, emu: Any, seconds: float, runs: int) -> dict[str, float]:
+    """The magic against a trivial cell, alternating, while every POST takes ``seconds``."""
+    admin_call(emu.root, "config", {"submit_delay": seconds})
+    try:
+        magic: list[float] = []
+        trivial: list[float] = []
+        for i in range(runs):
+            pair = [(magic, MAGIC_CELL), (trivial, TRIVIAL_CELL)]
+            for times, code in pair if i % 2 == 0 else reversed(pair):
+                times.append(timed_cell(kernel, code))
+        kernel.run("import time as _t, xai_defer_magic as _x\n"
+                   "while any(j.status == 'submitting' for j in _x.jobs()): _t.sleep(0.05)")
+    finally:
+        admin_call(emu.root, "config", {"submit_delay": 0.0})
+    tag = f"post_{round(seconds * 1000)}ms"
+    return {f"{tag}_grok_defer_median_ms": median(magic) * 1000,
+            f"{tag}_trivial_cell_median_ms": median(trivial) * 1000,
+            f"{tag}_ratio_to_trivial": ratio(median(magic), median(trivial))}
+
+
+def run(runs: int = 25, warmup: int = 3, client_repo: Path = REPO) -> dict[str, Any]:
+    with kernel_with_emulator(client_repo=client_repo) as (kernel, _emu):
         kernel.run("%load_ext xai_defer_magic")
         kernel.run(SETUP)
         for _ in range(warmup):
@@ -51,6 +77,9 @@ def run(runs: int = 25, warmup: int = 3) -> dict[str, Any]:
         for i in range(runs):
             for kind in kinds[i % 3:] + kinds[:i % 3]:
                 times[kind].append(timed_cell(kernel, CELLS[kind]))
+        latency = {}
+        for seconds in POST_LATENCIES:
+            latency.update(_with_post_latency(kernel, _emu, seconds, runs))
         pending = kernel.run("print(sum(j.status == 'pending' for j in __import__("
                              "'xai_defer_magic').jobs()))").text().strip()
     magic, bare, floor = (median(times[k]) for k in ("magic", "httpx", "client"))
@@ -64,6 +93,7 @@ def run(runs: int = 25, warmup: int = 3) -> dict[str, Any]:
             "ratio": ratio(magic, bare),
             "kept_alive_client_median_ms": floor * 1000,
             "ratio_to_kept_alive_client": ratio(magic, floor),
+            **latency,
         },
         "details": {"jobs_pending_at_end": int(pending), "warmup_runs_each": warmup},
     }

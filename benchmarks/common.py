@@ -125,10 +125,11 @@ def admin_call(root: str, action: str, payload: dict[str, Any] | None = None) ->
         return json.loads(response.read())
 
 
-def client_env(base_url: str, home: str) -> dict[str, str]:
-    """What a kernel or child process needs to talk to the emulator with a fake key."""
+def client_env(base_url: str, home: str, repo: Path = REPO) -> dict[str, str]:
+    """What a kernel or child process needs to talk to the emulator with a fake key; ``repo``
+    is the checkout whose ``xai_defer_magic`` it imports (another one measures "before")."""
     return {"XAI_API_KEY": FAKE_KEY, "XAI_BASE_URL": base_url, "XAI_DEFER_HOME": home,
-            "PYTHONPATH": str(REPO)}
+            "PYTHONPATH": str(repo)}
 
 
 # --- /proc readings ---------------------------------------------------------------------------

@@ -11,19 +11,22 @@ import contextlib
 import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from tests.support.kernels import Kernel
 
-from .common import EmulatorProcess, client_env
+from .common import REPO, EmulatorProcess, client_env
 
 
 @contextlib.contextmanager
-def kernel_with_emulator(latency: float = 86400.0) -> Iterator[tuple[Kernel, EmulatorProcess]]:
-    """A fresh kernel pointed at a fresh emulator process and a fresh journal; both stopped."""
+def kernel_with_emulator(latency: float = 86400.0, client_repo: Path = REPO
+                         ) -> Iterator[tuple[Kernel, EmulatorProcess]]:
+    """A fresh kernel (running ``client_repo``'s extension) pointed at a fresh emulator process
+    and a fresh journal; both stopped."""
     with EmulatorProcess(latency=latency) as emu, \
             tempfile.TemporaryDirectory(prefix="xdm-bench-home-") as home:
-        kernel = Kernel(client_env(emu.base_url, home), cwd=home)
+        kernel = Kernel(client_env(emu.base_url, home, client_repo), cwd=home)
         try:
             yield kernel, emu
         finally:

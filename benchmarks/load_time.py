@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import json
 import tempfile
+from pathlib import Path
 from typing import Any
 
 from tests.support.kernels import Kernel
 
-from .common import client_env, median, ratio
+from .common import REPO, client_env, median, ratio
 from .kernels import output_text, timed_cell
 
 CELLS = {"load_ext": "%load_ext xai_defer_magic", "ipywidgets": "import ipywidgets"}
@@ -27,9 +28,9 @@ PROBE = ("import json, sys, threading\n"
 UNREACHABLE = "http://127.0.0.1:9/v1"  # load must not talk to any server: none answers here
 
 
-def _sample(code: str) -> tuple[float, dict[str, Any]]:
+def _sample(code: str, client_repo: Path) -> tuple[float, dict[str, Any]]:
     with tempfile.TemporaryDirectory(prefix="xdm-bench-b6-") as home:
-        kernel = Kernel(client_env(UNREACHABLE, home), cwd=home)
+        kernel = Kernel(client_env(UNREACHABLE, home, client_repo), cwd=home)
         try:
             timed_cell(kernel, "1")  # the kernel is up and has answered once
             seconds = timed_cell(kernel, code)
@@ -39,13 +40,13 @@ def _sample(code: str) -> tuple[float, dict[str, Any]]:
     return seconds, probe
 
 
-def run(runs: int = 10) -> dict[str, Any]:
+def run(runs: int = 10, client_repo: Path = REPO) -> dict[str, Any]:
     seconds: dict[str, list[float]] = {name: [] for name in CELLS}
     probes: list[dict[str, Any]] = []
     for i in range(runs):
         order = list(CELLS) if i % 2 == 0 else list(reversed(CELLS))
         for name in order:
-            took, probe = _sample(CELLS[name])
+            took, probe = _sample(CELLS[name], client_repo)
             seconds[name].append(took)
             if name == "load_ext":
                 probes.append(probe)

@@ -10,10 +10,11 @@ TITLES = {
     "B3": "B3 liveness (card header updates during time.sleep)",
     "B4": "B4 polling efficiency (scaled clock)",
     "B5": "B5 scale (pending jobs in one process)",
-    "B6": "B6 %load_ext time vs import ipywidgets (fresh processes)",
+    "B6": "B6 %load_ext time vs import ipywidgets (fresh kernels)",
     "B7": "B7 fan-out of 1,000 items (--over, real kernel)",
     "B8": "B8 Batch API vs deferred, same items (scaled clock)",
     "B9": "B9 batch scale (items added through the batch engine)",
+    "B10": "B10 Run All of 20 %%grok_defer cells, POSTs taking 600 ms (real kernel)",
 }
 
 

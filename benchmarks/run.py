@@ -21,7 +21,7 @@ import threading
 import time
 import traceback
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +35,13 @@ from . import (
     polling,
     report,
     responsiveness,
+    run_all,
     scale,
 )
-from .common import machine_info
+from .common import REPO, machine_info
 
 RESULTS = Path(__file__).resolve().parent / "results"
-BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9")
+BENCHMARKS = ("B1", "B2", "B3", "B4", "B5", "B6", "B7", "B8", "B9", "B10")
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,8 @@ class Config:
     b7_items: int = 1000
     b8_plan: batch.Plan = field(default_factory=lambda: batch.Plan(model=batch.default_model()))
     b9_items: int = 10_000
+    b10_cells: int = 20
+    client_repo: Path = REPO  # the checkout B1, B6 and B10 run in their kernels
 
     @classmethod
     def quick(cls) -> Config:
@@ -68,7 +71,7 @@ class Config:
             b5_jobs=50, b5_window=3.0, b6_runs=3, b7_items=40,
             b8_plan=batch.Plan(items=50, low=5.0, high=60.0, scale=50.0,
                                model=batch.default_model()),
-            b9_items=1000,
+            b9_items=1000, b10_cells=5,
         )
 
 
@@ -89,15 +92,16 @@ def b4(plan: polling.Plan) -> dict[str, Any]:
 
 def runners(config: Config) -> dict[str, Callable[[], dict[str, Any]]]:
     return {
-        "B1": lambda: cell_latency.run(config.b1_runs, config.b1_warmup),
+        "B1": lambda: cell_latency.run(config.b1_runs, config.b1_warmup, config.client_repo),
         "B2": lambda: responsiveness.run(config.b2_levels, config.b2_samples),
         "B3": lambda: liveness.run(config.b3_sleep),
         "B4": lambda: b4(config.b4_plan),
         "B5": lambda: scale.run(config.b5_jobs, config.b5_window),
-        "B6": lambda: load_time.run(config.b6_runs),
+        "B6": lambda: load_time.run(config.b6_runs, config.client_repo),
         "B7": lambda: fanout.run(config.b7_items),
         "B8": lambda: batch.run(config.b8_plan),
         "B9": lambda: batch_scale.run(config.b9_items),
+        "B10": lambda: run_all.run(config.b10_cells, config.client_repo),
     }
 
 
@@ -153,15 +157,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", default=",".join(BENCHMARKS),
                         help="comma-separated subset, e.g. B1,B4")
     parser.add_argument("--out", type=Path, default=RESULTS, help="directory for the results")
+    parser.add_argument("--client-repo", type=Path, default=REPO,
+                        help="run B1, B6 and B10 against another checkout's xai_defer_magic "
+                             "(e.g. a worktree of an older commit, for before/after figures)")
     args = parser.parse_args(argv)
     wanted = [k.strip().upper() for k in args.only.split(",") if k.strip()]
     unknown = set(wanted) - set(BENCHMARKS)
     if unknown:
         parser.error(f"unknown benchmark(s): {', '.join(sorted(unknown))}")
     config = Config.quick() if args.quick else Config()
+    config = replace(config, client_repo=args.client_repo.resolve())
     started = time.monotonic()
     results: dict[str, Any] = {
         "quick": args.quick,
+        "client_repo": str(config.client_repo),
         "command": " ".join(["python -m benchmarks.run",
                              shlex.join(argv if argv is not None else sys.argv[1:])]).strip(),
         "machine": machine_info(),

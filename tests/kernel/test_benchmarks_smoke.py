@@ -20,7 +20,7 @@ from tests.support import REPO
 
 REQUIRED = {
     "B1": ("grok_defer_median_ms", "httpx_post_median_ms", "kept_alive_client_median_ms",
-           "ratio"),
+           "ratio", "post_600ms_grok_defer_median_ms", "post_600ms_ratio_to_trivial"),
     "B2": ("median_ms_0_pending",),
     "B3": ("interval_median_s", "interval_max_s", "header_updates"),
     "B4": ("get_ratio_vs_fixed_1s_long_jobs", "ours_delay_over_bound_p50",
@@ -31,6 +31,7 @@ REQUIRED = {
     "B6": ("load_ext_median_ms", "import_ipywidgets_median_ms", "ratio"),
     "B7": ("cell_return_ms", "submissions_per_s", "responsiveness_ratio",
            "last_ready_to_card_s", "rss_growth_mb_per_1000_items"),
+    "B10": ("run_all_grok_defer_seconds", "run_all_trivial_seconds", "ratio_to_trivial"),
 }
 
 pytestmark = pytest.mark.kernel

@@ -26,6 +26,7 @@ _FRAME_RULES = (  # the card's frame and header: all a stand-in needs
     ".xdm-card{border:1px solid var(--jp-border-color1,#ccc);border-radius:6px;"
     "padding:6px 10px;margin:2px 0;max-width:960px;"
     "font-family:var(--jp-ui-font-family,sans-serif);line-height:1.4}\n"
+    ".xdm-card .xdm-hidden{display:none!important}\n"
     ".xdm-card .widget-html-content{line-height:1.4}\n"
     ".xdm-head{display:flex;flex-wrap:wrap;gap:10px;align-items:center;font-size:13px}\n"
     ".xdm-pill{border-radius:9px;padding:1px 8px;font-weight:600;color:#fff;background:#888}\n"

@@ -14,6 +14,7 @@ import uuid
 from typing import Any
 
 import ipywidgets as widgets
+from ipywidgets.widgets.widget_string import HTMLStyle
 
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.render.answer import CARD_CSS, answer_bundle
@@ -30,10 +31,21 @@ from xai_defer_magic.views.traits import assign
 __all__ = ["CARD_CSS", "JobCard", "answer_bundle", "status_pill"]
 
 
+HIDDEN = "xdm-hidden"  # CARD_CSS hides it: an empty HTML widget still takes a line's height
+
+
 def _show(widget: Any, value: str) -> None:
     """Set an HTML widget's value and hide it while it is empty."""
     assign(widget, "value", value)
-    assign(widget.layout, "display", "" if value else "none")
+    _visible(widget, bool(value))
+
+
+def _visible(widget: Any, shown: bool) -> None:
+    """By a class, not the widget's own Layout: the parts share one (fewer comms to open)."""
+    if shown:
+        widget.remove_class(HIDDEN)
+    else:
+        widget.add_class(HIDDEN)
 
 
 class JobCard(widgets.VBox):
@@ -44,20 +56,26 @@ class JobCard(widgets.VBox):
     def __init__(self, job: Job) -> None:
         self.job = job
         self.display_id = f"xdm-{uuid.uuid4().hex}"
-        self._header = widgets.HTML()
-        self._answer = widgets.Output()
-        self._answer.layout.display = "none"
-        self._error = widgets.HTML()
-        self._reasoning = widgets.HTML()
-        self._footer = widgets.HTML()
+        # Every widget opens a comm (a message each, on the cell's time): the parts share one
+        # Layout and one HTMLStyle instead of a pair each, and hide by class (CARD_CSS).
+        layout, html_style = widgets.Layout(), HTMLStyle()
+
+        def html(value: str = "") -> widgets.HTML:
+            return widgets.HTML(value, layout=layout, style=html_style)
+
+        self._header, self._error = html(), html()
+        self._answer = widgets.Output(layout=layout)
+        self._reasoning, self._footer = html(), html()
         self._rendered_status: str | None = None
         self._lock = threading.RLock()
-        style = widgets.HTML(CARD_CSS)
-        style.layout.display = "none"  # a <style> needs no room; the rules apply anyway
+        style = html(CARD_CSS)
+        _visible(style, False)  # a <style> needs no room; the rules apply anyway
+        _visible(self._answer, False)
         super().__init__(
             children=[
                 style, self._header, self._error, self._answer, self._reasoning, self._footer,
-            ]
+            ],
+            layout=layout,
         )
         self.add_class("xdm-card")
         self.refresh()
@@ -92,10 +110,10 @@ class JobCard(widgets.VBox):
                         {"output_type": "display_data", "metadata": {},
                          "data": answer_bundle(job.completion.content)},
                     )
-                    self._answer.layout.display = ""
+                    _visible(self._answer, True)
                 else:
                     self._answer.outputs = ()
-                    self._answer.layout.display = "none"
+                    _visible(self._answer, False)
                 _show(self._reasoning, reasoning_html(job))
             _show(self._footer, footer_html(job))
             self.tick()  # last: a header saying "done" means the answer is already there
