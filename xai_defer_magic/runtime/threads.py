@@ -90,10 +90,13 @@ def start_turn(
     note = size_note(registry, before, said, str(params["model"]), name)
     messages = history(system, exchanges) + said
     made: list[Job] = []
+    cards: list[Any] = []
 
-    def created(job: Job) -> None:  # before the POST: the turn row goes first
+    def created(job: Job) -> None:  # before the POST: the turn row and the card go first
         _record(registry, turn, job, number, note)
         made.append(job)
+        if display:
+            cards.append(runtime.presenter.show_job(job))
         if on_created is not None:
             on_created(job)
 
@@ -101,17 +104,15 @@ def start_turn(
     # turn first (its card says "thread NAME · turn k" too).
     job, _none = runtime.defer(messages, per_turn, display=False, cell_id=cell_id,
                                on_created=created)
-    if not made:  # reused: an identical turn was answered (or is pending) already
-        same = _same_turn(registry, turn, job)
-        if same is None:
-            _record(registry, turn, job, number, note)
-        else:  # "Run All": the turn it repeats becomes the head again, no new row
-            job.in_thread(name, number, note)
-            registry.store.set_head(name, same.turn_id)
-    if not display:
-        return job, None
-    presenter = runtime.presenter
-    return job, presenter.show_job(job) if made else presenter.show_reused(job)
+    if made:
+        return job, cards[0] if cards else None
+    same = _same_turn(registry, turn, job)  # reused: an identical request was answered
+    if same is None:  # (or is pending) already
+        _record(registry, turn, job, number, note)
+    else:  # "Run All": the turn it repeats becomes the head again, no new row
+        job.in_thread(name, number, note)
+        registry.store.set_head(name, same.turn_id)
+    return job, runtime.presenter.show_reused(job) if display else None
 
 
 def _repeats(registry: Registry, turn: Turn) -> list[Turn]:
