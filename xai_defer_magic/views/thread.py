@@ -13,7 +13,7 @@ from IPython.display import display
 
 from xai_defer_magic.core.thread import Thread
 from xai_defer_magic.render.answer import CARD_CSS
-from xai_defer_magic.render.markdown import escape, escape_markdown
+from xai_defer_magic.render.markdown import escape, escape_markdown, is_inert
 from xai_defer_magic.render.plain import usd
 from xai_defer_magic.views import static, text
 
@@ -34,8 +34,11 @@ def transcript_bundle(thread: Thread) -> dict[str, Any]:
                         + static.card_markdown(job))
         plain += [f"--- turn {number} ---", f">>> {prompt}", text.result_text(job)]
     html.append("</div>")
-    return {"text/html": "".join(html), "text/markdown": "\n\n".join(markdown),
-            "text/plain": "\n".join(plain)}
+    bundle = {"text/html": "".join(html), "text/plain": "\n".join(plain)}
+    joined = "\n\n".join(markdown)
+    if is_inert(joined):  # inert halves can still combine (an unclosed span across turns)
+        bundle["text/markdown"] = joined
+    return bundle
 
 
 def summary(thread: Thread) -> tuple[str, int, int, float | None]:
