@@ -7,8 +7,9 @@ Every cell submits a deferred chat request to the same emulator process from the
 ipykernel; the clock runs on the client, from sending ``execute_request`` to reading the
 cell's ``idle`` status. The kinds take turns (the order rotates every round), after warm-ups.
 
-* ``%%grok_defer``: validates, submits, journals the id (SQLite, synchronous=FULL) and
-  displays the live card;
+* ``%%grok_defer --fresh``: validates, journals the intent (SQLite, synchronous=FULL), shows
+  the live card and returns; the POST runs on the loop thread (``--fresh``: every cell is a
+  new request, never answered by reuse);
 * ``httpx.post(...)``: what a user would write; it builds a new client (and connection) per
   call, as ``httpx.post`` does;
 * ``client.post(...)`` on an ``httpx.Client`` made beforehand: the floor, a kept-alive
@@ -39,7 +40,7 @@ CLIENT_CELL = """\
 _r = _client.post(_url, json=_body, headers=_headers)
 _r.raise_for_status()
 _r.json()["request_id"]"""
-MAGIC_CELL = "%%grok_defer -m grok-4 -o job\nBenchmark prompt."
+MAGIC_CELL = "%%grok_defer -m grok-4 --fresh -o job\nBenchmark prompt."  # sent, not reused
 TRIVIAL_CELL = "1+1"
 CELLS = {"magic": MAGIC_CELL, "httpx": HTTPX_CELL, "client": CLIENT_CELL}
 POST_LATENCIES = (0.3, 0.6)  # seconds the emulator holds each deferred POST

@@ -45,7 +45,9 @@ def _table(header: list[str], rows: list[list[str]]) -> list[str]:
 def metrics_table(results: dict[str, Any]) -> list[str]:
     rows = []
     for key, title in TITLES.items():
-        entry = results["benchmarks"].get(key, {})
+        if key not in results["benchmarks"]:
+            continue  # not in this run (--only)
+        entry = results["benchmarks"][key]
         if "error" in entry:
             rows.append([title, "ERROR", entry["error"][:80]])
             continue

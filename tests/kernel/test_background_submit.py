@@ -116,3 +116,24 @@ def test_kill_9_while_the_post_is_on_the_wire_keeps_the_intent_and_sends_nothing
     [(key_after, status_after, prompt_after)] = journal_rows(home)
     assert (key_after, status_after, prompt_after) == (key, "submitting", prompt), (
         "the intent row was lost or rewritten")
+
+
+def test_a_slow_catalogue_fills_the_redirect_line_and_price_in_later(
+    kernel: Kernel, emulator: Emulator
+) -> None:
+    """A retired slug's answer arrives before the catalogue: the finished card shows it at
+    once, and its redirect line and price when the catalogue answers."""
+    emulator.latency = 0.2
+    emulator.configure({"catalogue_delay": 4.0})
+    cell = kernel.run("%%grok_defer -m grok-4 -o job\nWho serves a retired name?")
+    assert cell.idle_at is not None and cell.idle_at - cell.started < 2.0
+    kernel.pump_until(lambda: "done" in kernel.run("print(job.status)").text(), 20, "done")
+
+    def finished_card() -> str:
+        shown = [data.get("text/markdown", "") for data in kernel.displays.latest.values()]
+        return "\n".join(s for s in shown if "Who serves a retired name?" in s)
+
+    kernel.pump_until(lambda: "Emulated answer" in finished_card(), 10, "the finished card")
+    assert "grok-4 is retired" not in finished_card(), "the catalogue was not that slow"
+    kernel.pump_until(lambda: "grok-4 is retired" in finished_card(), 20,
+                      "the redirect line once the catalogue answered")

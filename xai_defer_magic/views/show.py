@@ -77,7 +77,9 @@ class LiveDisplay:
     def __init__(self, card: Any) -> None:
         self.card = card
         self.standin: Standin | None = card.standin
-        self._shown: str | None = None  # the status the cell's output was last sent for
+        # What the cell's output was last sent for: the status, and for a finished job whether
+        # the catalogue had arrived (a redirect line and a price come with it, maybe later).
+        self._shown: tuple[str, bool] | None = None
         self._told: tuple[Any, ...] | None = None  # what the stand-in last said
         self._lock = threading.Lock()
 
@@ -96,9 +98,10 @@ class LiveDisplay:
             elif self.standin is not None and self._told != (told := _standin_says(job)):
                 self._told = told
                 self.standin.update(lambda: _standin_html(job))
-            if job.status == self._shown:
+            shown = (job.status, job.done and job.catalogue is not None)
+            if shown == self._shown:
                 return
-            previous, self._shown = self._shown, job.status
+            previous, self._shown = self._shown, shown
             if job.done:
                 bundle = static_bundle(job)
             elif previous is None:
