@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from xai_defer_magic.core.group import Group
     from xai_defer_magic.core.job import Job
     from xai_defer_magic.core.request import Prompt
+    from xai_defer_magic.core.thread import Thread
     from xai_defer_magic.magics.grok_defer import GrokDefer
     from xai_defer_magic.runtime.runtime import Runtime
 
@@ -56,11 +57,13 @@ def defer(
     display: bool = True,
     fresh: bool = False,
     max_cost: float | None = None,
+    thread: str | None = None,
 ) -> Job:
     """Submit a deferred chat completion from Python; returns the job handle at once.
 
     An identical request already answered or pending is reused unless ``fresh``. A bad value
-    raises ``InvalidArgument`` (one line) before anything is sent.
+    raises ``InvalidArgument`` (one line) before anything is sent. ``thread``: a turn of that
+    conversation (its history is sent first; queued while the previous turn is pending).
     """
     from xai_defer_magic.core.options import RequestOptions
 
@@ -68,6 +71,11 @@ def defer(
         model=model, system=system, temperature=temperature, max_tokens=max_tokens,
         reasoning_effort=reasoning_effort, timeout=timeout, fresh=fresh, max_cost=max_cost,
     )
+    if thread is not None:
+        from xai_defer_magic.runtime.threads import start_turn
+
+        job, _card = start_turn(_showing_runtime(), thread, prompt, options, display=display)
+        return job
     job, _card = _showing_runtime().defer(prompt, options, display=display)
     return job
 
@@ -137,6 +145,21 @@ def groups() -> list[Group]:
     return all_groups(_showing_runtime())
 
 
+def thread(name: str) -> Thread:
+    """The conversation ``name``: ``.turns`` (job handles of its current line, in order) and
+    ``.messages`` (what the next turn sends before its own prompt)."""
+    from xai_defer_magic.runtime.threads import thread as find_thread
+
+    return find_thread(_showing_runtime(), name)
+
+
+def threads() -> list[Thread]:
+    """Every conversation of the journal, the one with the newest turn first."""
+    from xai_defer_magic.runtime.threads import threads as all_threads
+
+    return all_threads(_showing_runtime())
+
+
 def jobs() -> list[Job]:
     """Every job known to this kernel and the journal, newest first."""
     return _showing_runtime().jobs()
@@ -153,5 +176,5 @@ def models(refresh: bool = False) -> list[LanguageModel]:
 
 __all__ = [
     "__version__", "defer", "defer_many", "groups", "jobs", "load_ipython_extension", "models",
-    "unload_ipython_extension",
+    "thread", "threads", "unload_ipython_extension",
 ]

@@ -46,6 +46,15 @@ def build_request(prompt: Prompt, options: RequestOptions) -> dict[str, Any]:
     return body
 
 
+def with_prefix(prefix: Sequence[dict[str, Any]] | None, text: str) -> Prompt:
+    """``text`` as a prompt after ``prefix`` (a thread's history), or alone without one."""
+    if prefix is None:
+        return text
+    if not text.strip():
+        raise InvalidArgument("The prompt is empty: write the message in the cell body.")
+    return [*prefix, {"role": "user", "content": text.strip("\n")}]
+
+
 def messages(prompt: Prompt, system: str | None) -> list[dict[str, Any]]:
     if isinstance(prompt, str):
         if not prompt.strip():

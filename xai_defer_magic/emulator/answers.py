@@ -18,6 +18,7 @@ from typing import Any
 
 from . import catalogue
 from .catalogue import EmulatedModel, Resolution
+from .followups import history_note
 
 EMULATED_LINE = "*Emulated answer (xai_defer_magic offline emulator, not a real model).*"
 XSS_SCRIPT = "<script>window.__xss=1</script>"
@@ -209,7 +210,7 @@ def build_completion(
     prompt = user_text(messages)
     digest = _digest(model.id, messages)
     xss = parse_directives(prompt).xss
-    content = build_content(model.id, prompt, digest, xss)
+    content = build_content(model.id, prompt, digest, xss) + history_note(messages)
     finish = "stop"
     if max_tokens is not None and count_tokens(content) > max_tokens:
         content, finish = truncate_to_tokens(content, max_tokens), "length"

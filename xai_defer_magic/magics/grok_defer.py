@@ -111,10 +111,12 @@ class GrokDefer(Magics):
     def _resume(self) -> None:
         try:
             from xai_defer_magic.runtime.fanout import resume_groups
+            from xai_defer_magic.runtime.thread_queue import resume_threads
 
             runtime = self._connect()
             runtime.resume_unfinished()
             resume_groups(runtime)  # items a crashed kernel had not yet sent
+            resume_threads(runtime)  # thread turns a stopped kernel left queued
         finally:
             self._resumed.set()
 
@@ -206,6 +208,7 @@ class GrokDefer(Magics):
     @argument("--schema", help="Pydantic model or JSON-schema dict: a structured answer.")
     @argument("--batch", action="store_true",
               help="One xAI batch for the cell (cheaper, no rate limit, answers within 24 h).")
+    @argument("--thread", help="A turn of this conversation: its history is sent first.")
     @no_var_expand
     @cell_magic
     def grok_defer(self, line: str, cell: str) -> None:
@@ -216,8 +219,10 @@ class GrokDefer(Magics):
         if not cell or not cell.strip():
             raise UsageError("The cell is empty: write the prompt below the %%grok_defer line.")
         from xai_defer_magic.magics import prompts as prompts_magic  # the machinery: first use
+        from xai_defer_magic.magics import turns
         from xai_defer_magic.magics.waiting import wait_and_show, wait_groups
 
+        thread = turns.thread_name(args.thread)  # a bad name: one line, before anything
         options = parse.options_from_line(args, parse.namespace_of(self.shell)[0])
         if args.over is not None or args.batch:
             group = prompts_magic.defer_group(self, args, options, cell)
@@ -233,9 +238,8 @@ class GrokDefer(Magics):
                 self.shell.user_ns[args.out] = job
 
         try:
-            job, card = self.runtime().defer(
-                prepared.prompt, options, cell_id=self.cell_id(), on_created=store
-            )
+            job, card = turns.defer(self.runtime(), thread, prepared.prompt, options,
+                                    cell_id=self.cell_id(), on_created=store)
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None
         prompts_magic.annotate(job, card, prepared, options)

@@ -20,7 +20,7 @@ from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.items import Items, check_columns, collect
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
-from xai_defer_magic.core.request import build_request
+from xai_defer_magic.core.request import build_request, with_prefix
 from xai_defer_magic.core.structured import Schema
 from xai_defer_magic.core.templates import fill
 from xai_defer_magic.engines.deferred.group_submit import GroupSubmitter, unknown_error
@@ -69,6 +69,7 @@ def start_group(
     display: bool = True,
     cell_id: str | None = None,
     batch: bool = False,
+    prefix: Sequence[dict[str, Any]] | None = None,
 ) -> Group:
     """Validate, journal and show a group, start submitting it; InvalidArgument if bad.
 
@@ -76,7 +77,8 @@ def start_group(
     so re-running a 1,000-item cell after editing 3 rows sends 3; only what will be sent is
     priced against ``options.max_cost`` and the daily budget. ``batch``: one xAI batch for the
     whole group instead of one deferred request per item (:mod:`batch_fanout`); a batch is sent
-    whole: it is reused only when every item is (then nothing is sent).
+    whole: it is reused only when every item is (then nothing is sent). ``prefix``: messages
+    sent before every item's prompt (a thread's history, ``--over ... --thread``).
     """
     namespace = namespace or {}
     options = options.resolved(runtime.settings)
@@ -99,7 +101,7 @@ def start_group(
         names, shown_template = [() for _ in texts], ""
     base_url = credentials.base_url(runtime.settings.base_url)
     runtime.poller.client_check(base_url)  # a bad URL or no key: refuse before anything shows
-    bodies = [build_request(text, options) for text in texts]
+    bodies = [build_request(with_prefix(prefix, text), options) for text in texts]
     reuse = not options.fresh
     twins = [find_twin(runtime, body, base_url) if reuse else None for body in bodies]
     if batch and None in twins:  # a batch is sent whole: reused only when nothing is left

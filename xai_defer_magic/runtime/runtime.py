@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xai_defer_magic.core.catalogue import Catalogue
-from xai_defer_magic.core.job import PENDING_STATUSES, Job
+from xai_defer_magic.core.job import PENDING_STATUSES, QUEUED, Job
 from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
 from xai_defer_magic.core.request import Prompt, build_request
 from xai_defer_magic.engines.base import Engine
@@ -246,10 +246,11 @@ class Runtime:
     # --- waiting --------------------------------------------------------------------------------
 
     def pending(self) -> list[Job]:
-        """Jobs this kernel is submitting or polling (not those left to another server)."""
+        """Jobs this kernel is submitting or polling (not those left to another server), and
+        thread turns queued here behind one of them."""
         return [
             j for j in self._jobs()
-            if (j.status == "submitting" and j in self.here)
+            if (j.status in ("submitting", QUEUED) and j in self.here)
             or (j.status in PENDING_STATUSES and self.engine_for(j).tracks(j))
         ]
 

@@ -27,7 +27,7 @@ from xai_defer_magic.views.card_extras import extras_html
 
 _PILL_COLOURS = {
     "pending": "#1a73e8", "submitting": "#1a73e8", "done": "#188038", "failed": "#c5221f",
-    "expired": "#c5221f", "timed_out": "#b06000", "cancelled": "#b06000",
+    "queued": "#5f6368", "expired": "#c5221f", "timed_out": "#b06000", "cancelled": "#b06000",
 }
 
 
