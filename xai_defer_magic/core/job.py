@@ -19,6 +19,7 @@ from xai_defer_magic.core.answer import Answer
 from xai_defer_magic.core.catalogue import Catalogue
 from xai_defer_magic.core.completion import Completion
 from xai_defer_magic.core.failures import log_once
+from xai_defer_magic.core.images import PromptImage, images_in
 from xai_defer_magic.core.pricing import Cost, completion_cost
 from xai_defer_magic.core.structured import parse_job
 from xai_defer_magic.errors import (
@@ -98,6 +99,7 @@ class Job:
         self.reused_from: Any = None  # reuse.ReusedFrom when the answer came from the journal
         self.schema: Any = None  # structured.Schema of a --schema job (else read from request)
         self.template_names: tuple[str, ...] = ()  # the {names} filled into the prompt
+        self.images: tuple[PromptImage, ...] = images_in(request)  # see sent_images
         self._controller: JobController | None = None
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
@@ -278,6 +280,10 @@ class Job:
     def filled_from(self, template_names: tuple[str, ...], schema: Any = None) -> None:
         """The prompt was a template filled with these names (and answers to ``schema``)."""
         self.template_names, self.schema = template_names, schema
+
+    def sent_images(self, images: tuple[PromptImage, ...]) -> None:
+        """The images of its prompt as the user named them (with thumbnails, without bytes)."""
+        self.images = images
 
     def run_by(self, engine: str) -> None:
         """Which of the runtime's engines runs this job from now on."""

@@ -14,6 +14,7 @@ import socket
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.group import Group
@@ -29,6 +30,7 @@ from xai_defer_magic.http import credentials
 from xai_defer_magic.journal import job_record, process_owner
 from xai_defer_magic.journal.groups import GroupRow, GroupStore, ItemRow, new_group_id
 from xai_defer_magic.runtime import batch_fanout
+from xai_defer_magic.runtime import images as image_rules
 from xai_defer_magic.runtime.budget import check_spend
 from xai_defer_magic.runtime.reuse import find_twin
 
@@ -69,6 +71,7 @@ def start_group(
     display: bool = True,
     cell_id: str | None = None,
     batch: bool = False,
+    images: Sequence[Any] = (),
 ) -> Group:
     """Validate, journal and show a group, start submitting it; InvalidArgument if bad.
 
@@ -76,7 +79,9 @@ def start_group(
     so re-running a 1,000-item cell after editing 3 rows sends 3; only what will be sent is
     priced against ``options.max_cost`` and the daily budget. ``batch``: one xAI batch for the
     whole group instead of one deferred request per item (:mod:`batch_fanout`); a batch is sent
-    whole: it is reused only when every item is (then nothing is sent).
+    whole: it is reused only when every item is (then nothing is sent). ``images``: sources
+    every item sends, or the item's / a column's name for one image per item
+    (:mod:`runtime.images`).
     """
     namespace = namespace or {}
     options = options.resolved(runtime.settings)
@@ -99,7 +104,15 @@ def start_group(
         names, shown_template = [() for _ in texts], ""
     base_url = credentials.base_url(runtime.settings.base_url)
     runtime.poller.client_check(base_url)  # a bad URL or no key: refuse before anything shows
-    bodies = [build_request(text, options) for text in texts]
+    shared, per_item = image_rules.split_sources(
+        images, as_name, collected.columns if isinstance(template, str) else ())
+    image_rules.refuse_unsupported(runtime, model, bool(options.images or shared or per_item),
+                                   base_url)
+    shared = image_rules.keep(runtime.journal, (options.images or ()) + shared)  # before any row
+    sent_images = [shared + image_rules.item_images(runtime.journal, collected, i, as_name,
+                                                    per_item) for i in range(len(texts))]
+    bodies = [build_request(text, replace(options, images=sent_images[i]))
+              for i, text in enumerate(texts)]
     reuse = not options.fresh
     twins = [find_twin(runtime, body, base_url) if reuse else None for body in bodies]
     if batch and None in twins:  # a batch is sent whole: reused only when nothing is left
@@ -116,7 +129,8 @@ def start_group(
     registry.store.create(
         GroupRow(group_id, now, base_url, model, shown_template, len(bodies), collected.columns,
                  process_owner(), False, "batch" if batch else "deferred"),
-        [ItemRow(i, collected.labels[i], collected.values[i], body, names=names[i])
+        [ItemRow(i, collected.labels[i], image_rules.plain_value(collected.values[i]), body,
+                 names=names[i])
          for i, body in enumerate(bodies)],
     )
     jobs = []
@@ -124,6 +138,7 @@ def start_group(
         twin = twins[i]
         if twin is None:
             jobs.append(_new_job(model, body, base_url, timeout, cell_id, names[i], resolved, now))
+            jobs[-1].sent_images(sent_images[i])
             continue
         registry.store.set_state(group_id, i, "accepted", request_id=twin.request_id)
         twin.filled_from(names[i], resolved)
