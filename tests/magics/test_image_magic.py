@@ -1,0 +1,118 @@
+"""``--image`` in IPython's real shell against the emulator: what reaches the wire, what the
+journal keeps, reuse by hash, fan-out over images, and every refusal as one line, nothing sent."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import xai_defer_magic
+from tests.support.images import GIF, noisy_png, png
+from tests.support.shell import posts, run, usage_error, wait_for
+from xai_defer_magic.emulator import Emulator
+from xai_defer_magic.errors import InvalidArgument
+
+pytestmark = [pytest.mark.emulator(latency=0.2), pytest.mark.grok_config(first_poll=0.1)]
+
+
+def sent_images(body: dict[str, Any]) -> list[bytes]:
+    """The image bytes of one request as the emulator received them."""
+    content = body["messages"][-1]["content"]
+    prefix = "data:image/png;base64,"
+    return [base64.b64decode(p["image_url"]["url"][len(prefix):]) for p in content
+            if p.get("type") == "image_url"]
+
+
+def chat_posts(emulator: Emulator) -> list[dict[str, Any]]:
+    return [b for b in posts(emulator) if isinstance(b, dict) and "messages" in b]
+
+
+def folder_size(path: Path) -> int:
+    return sum(f.stat().st_size for f in path.rglob("*") if f.is_file())
+
+
+def test_images_reach_the_wire_in_order_and_the_journal_keeps_hashes(
+    shell: Any, emulator: Emulator, home: Path, tmp_path: Path
+) -> None:
+    first, second = png(30, 20), png(8, 8, (0, 200, 0))
+    (tmp_path / "b.png").write_bytes(second)
+    shell.user_ns["chart"] = first
+    run(shell, f"%%grok_defer -o job --image chart --image {tmp_path / 'b.png'}\nCompare them.")
+    job = shell.user_ns["job"]
+    assert "Images seen" in job.result(timeout=30)
+    [body] = chat_posts(emulator)
+    assert body["messages"][-1]["content"][0] == {"type": "text", "text": "Compare them."}
+    assert sent_images(body) == [first, second]
+    assert [i.source for i in job.images] == ["chart", str(tmp_path / "b.png")]
+    assert [i.sha256 for i in job.images] == [hashlib.sha256(d).hexdigest() for d in (first,
+                                                                                      second)]
+    assert {f.name for f in (home / "images").iterdir()} == {i.sha256 for i in job.images}
+    stored = (home / "jobs.sqlite3").read_bytes() + b"".join(
+        f.read_bytes() for f in home.glob("jobs.sqlite3-*"))
+    assert base64.b64encode(first)[:40] not in stored  # rows refer to the hash only
+    # The same cell again is reused (identity includes the hashes); another image is sent.
+    run(shell, f"%%grok_defer -o again --image chart --image {tmp_path / 'b.png'}\nCompare them.")
+    assert shell.user_ns["again"].reused_from is not None and len(chat_posts(emulator)) == 1
+    shell.user_ns["chart"] = png(31, 20)
+    run(shell, f"%%grok_defer -o third --image chart --image {tmp_path / 'b.png'}\nCompare them.")
+    wait_for(lambda: len(chat_posts(emulator)) == 2, "the changed image's POST")
+
+
+def test_refusals_are_one_line_and_send_nothing(shell: Any, emulator: Emulator,
+                                                tmp_path: Path) -> None:
+    shell.user_ns.update(gif_bytes=GIF[:20] + b"x", number=7, pic=png())
+    (tmp_path / "big.png").write_bytes(b"\x89PNG\r\n\x1a\n" + bytes(20 * 1024 * 1024 + 1))
+    cases = {
+        "--image missing.png": "no such file",
+        "--image gif_bytes": "PNG and JPEG",
+        "--image number": "cannot send a int",
+        f"--image {tmp_path / 'big.png'}": "20 MiB",
+        "--image pic -m grok-3-mini": "grok-3-mini does not read images",
+    }
+    for line, words in cases.items():
+        assert words in usage_error(shell, f"%%grok_defer {line}\nWhat is it?"), line
+    assert chat_posts(emulator) == []
+    with pytest.raises(InvalidArgument, match="does not read images"):
+        xai_defer_magic.defer("?", images=[png()], model="grok-3-mini", display=False)
+    assert chat_posts(emulator) == []
+
+
+def test_a_fan_out_sharing_a_1_mib_image_stores_it_once(shell: Any, emulator: Emulator,
+                                                         home: Path) -> None:
+    shell.user_ns.update(photo=noisy_png(1024 * 1024), questions=[f"Q{i}" for i in range(5)])
+    before = folder_size(home)
+    run(shell, "%%grok_defer --over questions --image photo -o g\n{item}: what is shown?")
+    group = shell.user_ns["g"]
+    group.results(timeout=60)
+    grown = folder_size(home) - before
+    assert grown < 2 * 1024 * 1024, grown
+    bodies = chat_posts(emulator)
+    assert len(bodies) == 5 and all(sent_images(b) == [shell.user_ns["photo"]] for b in bodies)
+
+
+def test_over_item_sends_each_items_own_image(shell: Any, emulator: Emulator,
+                                              tmp_path: Path) -> None:
+    import pandas as pd
+
+    paths = []
+    for n in range(3):
+        path = tmp_path / f"p{n}.png"
+        path.write_bytes(png(10 + n, 10))
+        paths.append(str(path))
+    shell.user_ns["photos"] = paths
+    run(shell, "%%grok_defer --over photos --image item -o g\nLabel this photo.")
+    shell.user_ns["g"].results(timeout=60)
+    widths = sorted(i.width for j in shell.user_ns["g"].jobs for i in j.images)
+    assert widths == [10, 11, 12]
+    assert sorted(sent_images(b)[0] for b in chat_posts(emulator)) == sorted(
+        Path(p).read_bytes() for p in paths)
+    shell.user_ns["frame"] = pd.DataFrame({"name": ["a", "b"],
+                                           "shot": [png(5, 5), png(6, 6, (1, 2, 3))]})
+    group = xai_defer_magic.defer_many("Name {name}", shell.user_ns["frame"], images="shot",
+                                       display=False)
+    group.results(timeout=60)
+    assert [j.images[0].width for j in group.jobs] == [5, 6]
