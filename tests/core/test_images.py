@@ -105,3 +105,21 @@ def test_options_take_resolved_images_only() -> None:
     assert RequestOptions(images=[image_from_bytes(png(), "x")]).images  # type: ignore[arg-type]
     assert isinstance(RequestOptions(images=(image_from_bytes(png(), "x"),)).images[0],  # type: ignore[index]
                       PromptImage)
+
+
+def test_the_estimate_counts_images_at_the_image_price() -> None:
+    from xai_defer_magic.core.catalogue import Catalogue, LanguageModel
+    from xai_defer_magic.core.pricing import Tokenizer, estimate_request_cost
+
+    catalogue = Catalogue((LanguageModel("grok-4.3", input_usd_per_m=1.0, output_usd_per_m=2.0,
+                                         image_input_usd_per_m=3.0),))
+    image = image_from_bytes(png(1000, 400), "x")  # 3x1 tiles + 1: 1,024 tokens
+    options = RequestOptions(model="grok-4.3")
+    plain = estimate_request_cost(build_request("abcd" * 10, options), catalogue, Tokenizer(None))
+    with_image = estimate_request_cost(
+        build_request("abcd" * 10, RequestOptions(model="grok-4.3", images=(image,))),
+        catalogue, Tokenizer(None))
+    assert plain is not None and with_image is not None
+    assert with_image.prompt_tokens == plain.prompt_tokens + 1024
+    assert with_image.input_usd == pytest.approx(plain.input_usd + 1024 * 3.0 / 1e6)
+
