@@ -31,19 +31,22 @@ def _per_item(args: Any, name: str, namespace: dict[str, Any]) -> bool:
 
 
 def line_images(args: Any, namespace: dict[str, Any]) -> tuple[PromptImage, ...] | None:
-    """The images every request of the cell sends, resolved (with thumbnails); None: none."""
-    found = []
-    for name in _sources(args):
-        if _per_item(args, name, namespace):
-            continue
-        source = namespace[name] if name.isidentifier() and name in namespace else name
-        try:
-            found.append(resolve(source, name))
-        except InvalidArgument as exc:
-            raise UsageError(str(exc)) from None
-    return tuple(found) or None
+    """The images of a cell without ``--over``, resolved (with thumbnails); None: none."""
+    if getattr(args, "over", None) is not None:
+        return None  # see over_images: the order mixes shared and per-item images
+    return tuple(_resolved(name, namespace) for name in _sources(args)) or None
 
 
-def per_item_images(args: Any, namespace: dict[str, Any]) -> list[PerItem]:
-    """``--image item`` (or a column) under ``--over``: read from each item."""
-    return [PerItem(name) for name in _sources(args) if _per_item(args, name, namespace)]
+def over_images(args: Any, namespace: dict[str, Any]) -> list[PromptImage | PerItem]:
+    """The images of a ``--over`` cell in the order given: the item's (or a column's) read
+    from each item, the others resolved once."""
+    return [PerItem(name) if _per_item(args, name, namespace) else _resolved(name, namespace)
+            for name in _sources(args)]
+
+
+def _resolved(name: str, namespace: dict[str, Any]) -> PromptImage:
+    source = namespace[name] if name.isidentifier() and name in namespace else name
+    try:
+        return resolve(source, name)
+    except InvalidArgument as exc:
+        raise UsageError(str(exc)) from None

@@ -104,13 +104,12 @@ def start_group(
         names, shown_template = [() for _ in texts], ""
     base_url = credentials.base_url(runtime.settings.base_url)
     runtime.poller.client_check(base_url)  # a bad URL or no key: refuse before anything shows
-    shared, per_item = image_rules.split_sources(
-        images, as_name, collected.columns if isinstance(template, str) else ())
-    image_rules.refuse_unsupported(runtime, model, bool(options.images or shared or per_item),
-                                   base_url)
-    shared = image_rules.keep(runtime.journal, (options.images or ()) + shared)  # before any row
-    sent_images = [shared + image_rules.item_images(runtime.journal, collected, i, as_name,
-                                                    per_item) for i in range(len(texts))]
+    sources = [*(options.images or ()), *images]
+    image_rules.refuse_unsupported(runtime, model, bool(sources), base_url)
+    planned = image_rules.plan(runtime.journal, sources, as_name,  # stored before any row
+                               collected.columns if isinstance(template, str) else ())
+    sent_images = [image_rules.item_images(runtime.journal, collected, i, as_name, planned)
+                   for i in range(len(texts))]
     bodies = [build_request(text, replace(options, images=sent_images[i]))
               for i, text in enumerate(texts)]
     reuse = not options.fresh

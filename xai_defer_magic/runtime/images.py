@@ -64,31 +64,36 @@ def keep(journal: Journal, images: Iterable[PromptImage]) -> tuple[PromptImage, 
 # --- fan-out: one image per item (``--over photos --image item``) ------------------------------
 
 
-def split_sources(sources: Sequence[Any], as_name: str,
-                  columns: Sequence[str]) -> tuple[tuple[PromptImage, ...], tuple[str, ...]]:
-    """The images every item shares, and the names (the item, a column) read per item."""
-    shared, names = [], []
+Plan = tuple["PromptImage | PerItem", ...]
+
+
+def plan(journal: Journal, sources: Sequence[Any], as_name: str,
+         columns: Sequence[str]) -> Plan:
+    """The images of every item, in the order given: shared ones resolved and stored now,
+    the item's or a column's name (:class:`PerItem`) left to read per item."""
+    found: list[PromptImage | PerItem] = []
     for source in sources:
-        if isinstance(source, PerItem):
-            names.append(source.name)
-        elif isinstance(source, str) and (source == as_name or source in columns):
-            names.append(source)
-        else:
-            shared.append(resolve(source))
-    return tuple(shared), tuple(names)
+        if isinstance(source, str) and (source == as_name or source in columns):
+            source = PerItem(source)
+        found.append(source if isinstance(source, PerItem) else keep(journal, [resolve(source)])[0])
+    return tuple(found)
 
 
 def item_images(journal: Journal, items: Items, position: int, as_name: str,
-                names: Sequence[str]) -> tuple[PromptImage, ...]:
-    """Item ``position``'s own images, stored (no thumbnail: the group card shows none)."""
+                planned: Plan) -> tuple[PromptImage, ...]:
+    """Item ``position``'s images in order; its own are stored (no thumbnail: the group card
+    shows none)."""
     value = items.values[position]
     found = []
-    for name in names:
-        source = value if name == as_name else _column(value, name, as_name)
+    for entry in planned:
+        if isinstance(entry, PromptImage):
+            found.append(entry)
+            continue
+        source = value if entry.name == as_name else _column(value, entry.name, as_name)
         label = None if isinstance(source, (str, os.PathLike)) else (
-            f"{name}[{items.labels[position]}]")
-        found.append(resolve(source, label, thumbnail=False))
-    return keep(journal, found)
+            f"{entry.name}[{items.labels[position]}]")
+        found += keep(journal, [resolve(source, label, thumbnail=False)])
+    return tuple(found)
 
 
 def _column(row: Any, name: str, as_name: str) -> Any:
