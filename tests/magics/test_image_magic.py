@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,10 @@ def test_images_reach_the_wire_in_order_and_the_journal_keeps_hashes(
     assert base64.b64encode(first)[:40] not in stored  # rows refer to the hash only
     # The same cell again is reused (identity includes the hashes); another image is sent.
     run(shell, f"%%grok_defer -o again --image chart --image {tmp_path / 'b.png'}\nCompare them.")
-    assert shell.user_ns["again"].reused_from is not None and len(chat_posts(emulator)) == 1
+    again = shell.user_ns["again"]
+    assert again.reused_from is not None and len(chat_posts(emulator)) == 1
+    assert [i.source for i in again.images] == ["chart", str(tmp_path / "b.png")]
+    assert again.images[0].thumbnail and again.images[0].data is None
     shell.user_ns["chart"] = png(31, 20)
     run(shell, f"%%grok_defer -o third --image chart --image {tmp_path / 'b.png'}\nCompare them.")
     wait_for(lambda: len(chat_posts(emulator)) == 2, "the changed image's POST")
@@ -95,7 +100,7 @@ def test_a_fan_out_sharing_a_1_mib_image_stores_it_once(shell: Any, emulator: Em
 
 
 def test_over_item_sends_each_items_own_image(shell: Any, emulator: Emulator,
-                                              tmp_path: Path) -> None:
+                                              tmp_path: Path, home: Path) -> None:
     import pandas as pd
 
     paths = []
@@ -116,3 +121,8 @@ def test_over_item_sends_each_items_own_image(shell: Any, emulator: Emulator,
                                        display=False)
     group.results(timeout=60)
     assert [j.images[0].width for j in group.jobs] == [5, 6]
+    with sqlite3.connect(home / "jobs.sqlite3") as db:
+        values = [json.loads(v) for (v,) in db.execute(
+            "SELECT value FROM group_items WHERE group_id = ? ORDER BY idx", (group.id,))]
+    assert values == [{"name": "a", "shot": f"<{len(png(5, 5))} bytes>"},
+                      {"name": "b", "shot": f"<{len(png(6, 6, (1, 2, 3)))} bytes>"}]

@@ -141,6 +141,7 @@ def start_group(
             continue
         registry.store.set_state(group_id, i, "accepted", request_id=twin.request_id)
         twin.filled_from(names[i], resolved)
+        twin.sent_images(sent_images[i] or twin.images)
         jobs.append(twin)
     group = _group(group_id, jobs, collected, shown_template, model, now)
     registry.groups[group_id] = _LIVE[group_id] = group

@@ -132,6 +132,7 @@ class Runtime:
         if not options.fresh:
             twin = find_twin(self, body, base_url)
             if twin is not None:
+                twin.sent_images(images.keep(self.journal, options.images or ()) or twin.images)
                 return twin, self.presenter.show_reused(twin) if display else None
         estimate = check_spend(self, [body], options.max_cost, "this request")  # before it shows
         job = Job(model=body["model"], request=body, base_url=base_url, timeout=options.timeout,
