@@ -78,9 +78,15 @@ def test_refusals_are_one_line_and_send_nothing(shell: Any, emulator: Emulator,
         f"--image {tmp_path / 'big.png'}": "20 MiB",
         "--image pic -m grok-3-mini": "grok-3-mini does not read images",
     }
+    shell.user_ns["photos"] = [str(tmp_path / "ok.png"), str(tmp_path / "gone.png")]
+    (tmp_path / "ok.png").write_bytes(png())
+    cases.update({
+        "--over photos --image item": "gone.png: no such file",
+        "--over photos --image colour": "colour: not the item (item) nor a column",
+    })
     for line, words in cases.items():
         assert words in usage_error(shell, f"%%grok_defer {line}\nWhat is it?"), line
-    assert chat_posts(emulator) == []
+    assert chat_posts(emulator) == [] and xai_defer_magic.groups() == []
     with pytest.raises(InvalidArgument, match="does not read images"):
         xai_defer_magic.defer("?", images=[png()], model="grok-3-mini", display=False)
     assert chat_posts(emulator) == []
