@@ -37,6 +37,7 @@ def test_the_saved_output_has_names_and_thumbnails_never_the_image() -> None:
     assert "tracker.example" in page and "remote, not loaded" in page  # named, not loaded
     assert "<script>x" not in page and "&lt;script&gt;" in page
     assert "px" in page and "KB" in page
+    assert "images: photo<script>x</script> · " in bundle["text/plain"]  # plain text: as is
     markdown = card_markdown(job)
     assert "images: " in markdown and "data:" not in markdown
     assert set(image_sources(standin_html(job))) == {img}

@@ -92,6 +92,8 @@ def status_line(job: Job) -> str:
 def result_text(job: Job) -> str:
     """The full plain-text rendering of a finished job (terminal IPython)."""
     lines = [status_line(job)]
+    if job.images:
+        lines.append("images: " + "; ".join(image.describe() for image in job.images))
     if job.reused_from is not None:
         lines.append(job.reused_from.line())
     note = redirect_line(job)
