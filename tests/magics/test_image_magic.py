@@ -132,3 +132,15 @@ def test_over_item_sends_each_items_own_image(shell: Any, emulator: Emulator,
             "SELECT value FROM group_items WHERE group_id = ? ORDER BY idx", (group.id,))]
     assert values == [{"name": "a", "shot": f"<{len(png(5, 5))} bytes>"},
                       {"name": "b", "shot": f"<{len(png(6, 6, (1, 2, 3)))} bytes>"}]
+
+
+def test_a_one_prompt_batch_sends_its_images(shell: Any, emulator: Emulator) -> None:
+    emulator.latency = 0.1
+    shell.user_ns["chart"] = png(12, 12)
+    run(shell, "%%grok_defer --batch --image chart -o g\nWhat is it?")
+    [answer] = shell.user_ns["g"].results(timeout=30)
+    assert "12×12 px" in answer
+    (batch_id,) = emulator.batches.batch_ids()
+    [item] = emulator.batches.items(batch_id).values()
+    assert sent_images(item.request["chat_get_completion"]) == [png(12, 12)]
+    assert shell.user_ns["g"].jobs[0].images[0].source == "chart"
