@@ -9,7 +9,6 @@ one-line error.
 
 from __future__ import annotations
 
-import concurrent.futures
 import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
@@ -38,12 +37,14 @@ def refuse_unsupported(runtime: Runtime, model: str, has_images: bool, base_url:
         return
     try:
         catalogue = future.result(CATALOGUE_WAIT)
-    except (concurrent.futures.TimeoutError, Exception):
+    except Exception:  # not in time, or unreachable: the server judges (its 400, one line)
         return
     check_model_reads_images(catalogue, model)
 
 
 def check_model_reads_images(catalogue: Catalogue, model: str) -> None:
+    """Refuse only on the catalogue's word: a model it lists without ``image`` (one it does
+    not list, or lists without modalities, is left to the server)."""
     found = catalogue.find(model)
     if found is not None and found.input_modalities and "image" not in found.input_modalities:
         readers = [m.id for m in catalogue if "image" in m.input_modalities]
