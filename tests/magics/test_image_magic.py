@@ -115,7 +115,7 @@ def test_over_item_sends_each_items_own_image(shell: Any, emulator: Emulator,
         path.write_bytes(png(10 + n, 10))
         paths.append(str(path))
     shell.user_ns["photos"] = paths
-    run(shell, "%%grok_defer --over photos --image item -o g\nLabel this photo.")
+    run(shell, "%%grok_defer --over photos --as photo --image photo -o g\nLabel {photo}.")
     shell.user_ns["g"].results(timeout=60)
     widths = sorted(i.width for j in shell.user_ns["g"].jobs for i in j.images)
     assert widths == [10, 11, 12]
@@ -132,6 +132,17 @@ def test_over_item_sends_each_items_own_image(shell: Any, emulator: Emulator,
             "SELECT value FROM group_items WHERE group_id = ? ORDER BY idx", (group.id,))]
     assert values == [{"name": "a", "shot": f"<{len(png(5, 5))} bytes>"},
                       {"name": "b", "shot": f"<{len(png(6, 6, (1, 2, 3)))} bytes>"}]
+    from matplotlib.figure import Figure
+
+    plots = pd.DataFrame({"plot": [Figure(figsize=(1, 1), dpi=20 * (n + 1)) for n in range(2)]})
+    drawn = xai_defer_magic.defer_many("Describe it.", plots, images=["plot"], display=False)
+    drawn.results(timeout=60)
+    assert [(j.images[0].media_type, j.images[0].width) for j in drawn.jobs] == [
+        ("image/png", 20), ("image/png", 40)]
+    with sqlite3.connect(home / "jobs.sqlite3") as db:
+        kept = db.execute("SELECT value FROM group_items WHERE group_id = ? ORDER BY idx",
+                          (drawn.id,)).fetchall()
+    assert [json.loads(v) for (v,) in kept] == [{"plot": "<Figure>"}, {"plot": "<Figure>"}]
 
 
 def test_a_one_prompt_batch_sends_its_images(shell: Any, emulator: Emulator) -> None:
