@@ -41,15 +41,16 @@ def test_images_reach_the_wire_in_order_and_the_journal_keeps_hashes(
     shell: Any, emulator: Emulator, home: Path, tmp_path: Path
 ) -> None:
     first, second = png(30, 20), png(8, 8, (0, 200, 0))
-    (tmp_path / "b.png").write_bytes(second)
+    (tmp_path / "b c.png").write_bytes(second)
     shell.user_ns["chart"] = first
-    run(shell, f"%%grok_defer -o job --image chart --image {tmp_path / 'b.png'}\nCompare them.")
+    run(shell, f"%%grok_defer -o job --image chart --image '{tmp_path / 'b c.png'}'\n"
+               "Compare them.")
     job = shell.user_ns["job"]
     assert "Images seen" in job.result(timeout=30)
     [body] = chat_posts(emulator)
     assert body["messages"][-1]["content"][0] == {"type": "text", "text": "Compare them."}
     assert sent_images(body) == [first, second]
-    assert [i.source for i in job.images] == ["chart", str(tmp_path / "b.png")]
+    assert [i.source for i in job.images] == ["chart", str(tmp_path / "b c.png")]
     assert [i.sha256 for i in job.images] == [hashlib.sha256(d).hexdigest() for d in (first,
                                                                                       second)]
     assert {f.name for f in (home / "images").iterdir()} == {i.sha256 for i in job.images}
@@ -57,13 +58,15 @@ def test_images_reach_the_wire_in_order_and_the_journal_keeps_hashes(
         f.read_bytes() for f in home.glob("jobs.sqlite3-*"))
     assert base64.b64encode(first)[:40] not in stored  # rows refer to the hash only
     # The same cell again is reused (identity includes the hashes); another image is sent.
-    run(shell, f"%%grok_defer -o again --image chart --image {tmp_path / 'b.png'}\nCompare them.")
+    run(shell, f"%%grok_defer -o again --image chart --image '{tmp_path / 'b c.png'}'\n"
+               "Compare them.")
     again = shell.user_ns["again"]
     assert again.reused_from is not None and len(chat_posts(emulator)) == 1
-    assert [i.source for i in again.images] == ["chart", str(tmp_path / "b.png")]
+    assert [i.source for i in again.images] == ["chart", str(tmp_path / "b c.png")]
     assert again.images[0].thumbnail and again.images[0].data is None
     shell.user_ns["chart"] = png(31, 20)
-    run(shell, f"%%grok_defer -o third --image chart --image {tmp_path / 'b.png'}\nCompare them.")
+    run(shell, f"%%grok_defer -o third --image chart --image '{tmp_path / 'b c.png'}'\n"
+               "Compare them.")
     wait_for(lambda: len(chat_posts(emulator)) == 2, "the changed image's POST")
 
 
