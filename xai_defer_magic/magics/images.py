@@ -23,6 +23,8 @@ def _sources(args: Any) -> list[str]:
 
 
 def _per_item(args: Any, name: str, namespace: dict[str, Any]) -> bool:
+    """Under ``--over``: the item's name, or a name that is neither a variable nor a file
+    (a column; the fan-out says so in one line when it is not one)."""
     if getattr(args, "over", None) is None:
         return False
     if name == (args.as_name or "item"):
