@@ -58,18 +58,23 @@ def defer(
     fresh: bool = False,
     max_cost: float | None = None,
     thread: str | None = None,
+    images: Any = (),
 ) -> Job:
     """Submit a deferred chat completion from Python; returns the job handle at once.
 
     An identical request already answered or pending is reused unless ``fresh``. A bad value
     raises ``InvalidArgument`` (one line) before anything is sent. ``thread``: a turn of that
     conversation (its history is sent first; queued while the previous turn is pending).
+    ``images``: paths, PNG/JPEG bytes, matplotlib Figures, PIL images,
+    ``IPython.display.Image``s or https:// URLs.
     """
     from xai_defer_magic.core.options import RequestOptions
+    from xai_defer_magic.runtime.image_sources import resolve
 
     options = RequestOptions(
         model=model, system=system, temperature=temperature, max_tokens=max_tokens,
         reasoning_effort=reasoning_effort, timeout=timeout, fresh=fresh, max_cost=max_cost,
+        images=tuple(resolve(source) for source in _listed(images)) or None,
     )
     if thread is not None:
         from xai_defer_magic.runtime.threads import start_turn
@@ -97,6 +102,7 @@ def defer_many(
     fresh: bool = False,
     max_cost: float | None = None,
     batch: bool = False,
+    images: Any = (),
 ) -> Group:
     """One deferred job per item (``{item}``, ``{index}``, ``{column}`` in ``template``), as
     one group handle returned at once; or ``defer_many([prompt, ...])`` for ready prompts.
@@ -104,7 +110,8 @@ def defer_many(
     Other ``{name}`` placeholders come from ``namespace`` (default: the IPython user
     namespace, when there is one). ``schema``: a pydantic model class or JSON-schema dict.
     ``batch=True``: one xAI batch instead of deferred requests (cheaper, not rate-limited,
-    answers within 24 h; a crash resumes the same batch).
+    answers within 24 h; a crash resumes the same batch). ``images``: sources every item sends
+    (as in ``defer``), or ``as_name`` / a column name: each item's own image.
     """
     from xai_defer_magic.core.options import RequestOptions
     from xai_defer_magic.magics.parse import namespace_of
@@ -122,8 +129,15 @@ def defer_many(
         namespace, hidden = namespace_of(get_ipython())
     return start_group(
         _showing_runtime(), template, items, options, as_name=as_name, namespace=namespace,
-        hidden=hidden, display=display, batch=batch,
+        hidden=hidden, display=display, batch=batch, images=_listed(images),
     )
+
+
+def _listed(images: Any) -> list[Any]:
+    """``images=fig`` means ``images=[fig]``."""
+    if images is None:
+        return []
+    return list(images) if isinstance(images, (list, tuple)) else [images]
 
 
 def _showing_runtime() -> Runtime:

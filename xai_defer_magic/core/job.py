@@ -19,6 +19,7 @@ from xai_defer_magic.core.answer import Answer
 from xai_defer_magic.core.catalogue import Catalogue
 from xai_defer_magic.core.completion import Completion
 from xai_defer_magic.core.failures import log_once
+from xai_defer_magic.core.images import PromptImage, images_in
 from xai_defer_magic.core.pricing import Cost, completion_cost
 from xai_defer_magic.core.structured import parse_job
 from xai_defer_magic.errors import (
@@ -102,6 +103,7 @@ class Job:
         self.template_names: tuple[str, ...] = ()  # the {names} filled into the prompt
         self.thread: tuple[str, int] | None = None  # (thread name, turn number) of a --thread
         self.thread_note: str | None = None
+        self.images: tuple[PromptImage, ...] = images_in(request)  # see sent_images
         self._controller: JobController | None = None
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
@@ -299,6 +301,9 @@ class Job:
         self.request = request
         self.note = None
         self.set_status("submitting")
+    def sent_images(self, images: tuple[PromptImage, ...]) -> None:
+        """The images of its prompt as the user named them (with thumbnails, without bytes)."""
+        self.images = images
 
     def run_by(self, engine: str) -> None:
         """Which of the runtime's engines runs this job from now on."""

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from xai_defer_magic.core.images import attach
 from xai_defer_magic.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def build_request(prompt: Prompt, options: RequestOptions) -> dict[str, Any]:
     if options.model is None:
         raise InvalidArgument("No model: resolve the options against the defaults first.")
     body: dict[str, Any] = {"model": options.model, "messages": messages(prompt, options.system)}
+    body["messages"] = attach(body["messages"], options.images or ())  # stored form: core.images
     if options.temperature is not None:
         body["temperature"] = options.temperature
     if options.max_tokens is not None:

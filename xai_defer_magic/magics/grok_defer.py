@@ -206,6 +206,10 @@ class GrokDefer(Magics):
     @argument("--over", help="One job per item of this list, Series or DataFrame (a group).")
     @argument("--as", dest="as_name", help="Name of the item in the template (default: item).")
     @argument("--schema", help="Pydantic model or JSON-schema dict: a structured answer.")
+    @argument("--image", action="append", metavar="SOURCE",
+              help="Send this image too (repeatable): a variable (Figure, PIL image, bytes, "
+                   "IPython Image), a PNG/JPEG path or an https:// URL; under --over, the item "
+                   "or a column.")
     @argument("--batch", action="store_true",
               help="One xAI batch for the cell (cheaper, no rate limit, answers within 24 h).")
     @argument("--thread", help="A turn of this conversation: its history is sent first.")

@@ -19,6 +19,7 @@ from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.templates import fill
 from xai_defer_magic.errors import InsecureTransport, InvalidArgument, MissingApiKey
 from xai_defer_magic.magics import turns
+from xai_defer_magic.magics.images import over_images
 from xai_defer_magic.magics.parse import namespace_of
 from xai_defer_magic.runtime import fanout
 from xai_defer_magic.views.groups import show_group, show_summary
@@ -76,7 +77,7 @@ def defer_group(magics: Any, args: Any, options: RequestOptions, cell: str) -> G
         group = fanout.start_group(
             magics.runtime(), cell, namespace[args.over], options, label=args.over,
             as_name=as_name, namespace=namespace, hidden=hidden, cell_id=magics.cell_id(),
-            batch=args.batch, prefix=prefix,
+            batch=args.batch, prefix=prefix, images=over_images(args, namespace),
         )
     except _REFUSED as exc:
         raise UsageError(str(exc)) from None

@@ -29,6 +29,7 @@ from xai_defer_magic.http import credentials
 from xai_defer_magic.http.catalogue import VIEW_WAIT, CatalogueCache
 from xai_defer_magic.journal import JobRecord, Journal, job_from_record, job_record
 from xai_defer_magic.loop import LoopThread
+from xai_defer_magic.runtime import images
 from xai_defer_magic.runtime.budget import check_spend
 from xai_defer_magic.runtime.exit import close_at_exit
 from xai_defer_magic.runtime.presenter import Presenter, ShowNothing
@@ -114,13 +115,16 @@ class Runtime:
         body = build_request(prompt, options)
         base_url = self.base_url()
         self.poller.client_check(base_url)  # a bad URL or no key: refuse before showing anything
+        images.refuse_unsupported(self, body["model"], bool(options.images), base_url)
         if not options.fresh:
             twin = find_twin(self, body, base_url)
             if twin is not None:
+                twin.sent_images(images.keep(self.journal, options.images or ()) or twin.images)
                 return twin, self.presenter.show_reused(twin) if display else None
         estimate = check_spend(self, [body], options.max_cost, "this request")  # before it shows
         job = Job(model=body["model"], request=body, base_url=base_url, timeout=options.timeout,
                   cell_id=cell_id, estimated_cost_usd=estimate)
+        job.sent_images(images.keep(self.journal, options.images or ()))  # stored before the row
         self.register(job)
         card = self.presenter.show_job(job) if display else None
         if on_created is not None:

@@ -13,12 +13,13 @@ from typing import Any
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.structured import fields_of, parse_job
 from xai_defer_magic.render.plain import clip, escape
+from xai_defer_magic.views.images import images_html
 
 MAX_VALUE = 200
 
 
 def extras_html(job: Job) -> str:
-    return thread_html(job) + template_html(job) + parsed_html(job)
+    return thread_html(job) + images_html(job) + template_html(job) + parsed_html(job)
 
 
 def thread_html(job: Job) -> str:

@@ -97,6 +97,8 @@ def result_text(job: Job) -> str:
     if job.thread is not None:
         lines.append(f"thread {job.thread[0]} · turn {job.thread[1]}"
                      + (f" · {job.thread_note}" if job.thread_note else ""))
+    if job.images:
+        lines.append("images: " + "; ".join(image.describe() for image in job.images))
     if job.reused_from is not None:
         lines.append(job.reused_from.line())
     note = redirect_line(job)

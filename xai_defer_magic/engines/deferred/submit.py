@@ -15,6 +15,7 @@ import concurrent.futures
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.job import Job
+from xai_defer_magic.engines.wire import wire_body
 from xai_defer_magic.errors import GrokDeferError, NetworkError
 from xai_defer_magic.journal import job_record
 
@@ -48,7 +49,8 @@ class Submitter:
         poller = self._poller
         try:
             async with poller.semaphore():
-                request_id = await poller.client_for(job.base_url).submit(body)
+                wire = wire_body(body, poller.journal.blobs)  # images inlined, just in time
+                request_id = await poller.client_for(job.base_url).submit(wire)
         except GrokDeferError as exc:
             self._failed(job, exc)
             return
