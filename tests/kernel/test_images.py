@@ -115,6 +115,7 @@ def test_every_source_kind_refusals_and_thumbnails_in_a_kernel(
     # 4. Refusals: one line each, nothing sent.
     sent = len(chat_posts(emulator))
     kernel.run("gif = b'GIF89a' + bytes(20)\nbig = b'\\x89PNG\\r\\n\\x1a\\n' + bytes(21 << 20)")
+    kernel.run("import xai_defer_magic; _ = xai_defer_magic.models()")  # the catalogue is here
     for line, words in {"--image nothing.png": "no such file",
                         "--image gif": "PNG and JPEG",
                         "--image big": "20 MiB",

@@ -87,6 +87,7 @@ def test_refusals_are_one_line_and_send_nothing(shell: Any, emulator: Emulator,
         "--over photos --image item": "gone.png: no such file",
         "--over photos --image colour": "colour: not the item (item) nor a column",
     })
+    xai_defer_magic.models()  # the catalogue here: a cell refuses on its word without waiting
     for line, words in cases.items():
         assert words in usage_error(shell, f"%%grok_defer {line}\nWhat is it?"), line
     assert chat_posts(emulator) == [] and xai_defer_magic.groups() == []

@@ -3,6 +3,8 @@ job's one-line error; with one, the cell is refused before anything is sent."""
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 import xai_defer_magic
@@ -32,9 +34,19 @@ def test_no_catalogue_means_the_servers_400_in_one_line(
     assert chat_posts(emulator) == 1
 
 
-def test_with_the_catalogue_the_cell_is_refused_before_sending(
+def test_a_model_without_image_input_is_refused_and_nothing_is_sent(
     runtime: Runtime, emulator: Emulator
 ) -> None:
+    """The cell never waits for the catalogue: the first time it is not here yet, so the job
+    fails with the line just before its POST (nothing sent); once it is, the cell is refused."""
+    emulator.configure({"catalogue_delay": 1.0})
+    started = time.monotonic()
+    first = xai_defer_magic.defer("What is it?", images=[png()], model="grok-3-mini",
+                                  display=False)
+    assert time.monotonic() - started < 0.5, "the cell waited for the catalogue"
+    with pytest.raises(GrokDeferError, match="grok-3-mini does not read images"):
+        first.result(timeout=30)
+    assert first.error is not None and "\n" not in first.error and chat_posts(emulator) == 0
     with pytest.raises(InvalidArgument, match="grok-3-mini does not read images"):
         xai_defer_magic.defer("What is it?", images=[png()], model="grok-3-mini",
                               display=False)

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from xai_defer_magic.core.catalogue import Catalogue
 from xai_defer_magic.errors import InvalidArgument
 
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # xAI's limit per image
@@ -252,3 +253,15 @@ def expand(body: dict[str, Any], data_url: Callable[[str, str], str]) -> dict[st
 
 def data_url(media_type: str, data: bytes) -> str:
     return f"data:{media_type};base64,{base64.b64encode(data).decode('ascii')}"
+
+
+def image_refusal(catalogue: Catalogue, model: str) -> str | None:
+    """The one line that refuses images for ``model``, on the catalogue's word only: a model it
+    lists without ``image`` among its input modalities (one it does not list, or lists
+    without modalities, is left to the server)."""
+    found = catalogue.find(model)
+    if found is None or not found.input_modalities or "image" in found.input_modalities:
+        return None
+    readers = [m.id for m in catalogue if "image" in m.input_modalities]
+    hint = f" (models that do: {', '.join(readers)})" if readers else ""
+    return f"Not sent: {model} does not read images{hint}."

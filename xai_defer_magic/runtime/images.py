@@ -14,7 +14,7 @@ from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.catalogue import Catalogue
-from xai_defer_magic.core.images import PerItem, PromptImage
+from xai_defer_magic.core.images import PerItem, PromptImage, image_refusal
 from xai_defer_magic.core.items import Items
 from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.journal import Journal
@@ -23,33 +23,24 @@ from xai_defer_magic.runtime.image_sources import resolve
 if TYPE_CHECKING:
     from xai_defer_magic.runtime.runtime import Runtime
 
-# The first image cell of a runtime may wait this long for the catalogue (then it is cached);
-# past it the request is sent and the server judges.
-CATALOGUE_WAIT = 3.0
-
-
 def refuse_unsupported(runtime: Runtime, model: str, has_images: bool, base_url: str) -> None:
-    """One ``InvalidArgument`` line when the catalogue says ``model`` does not read images."""
+    """One ``InvalidArgument`` line when the catalogue, already here, says ``model`` does not
+    read images. The cell never waits for it (DESIGN §3.14): when it is not here yet it is
+    fetched in the background, and the engine asks it again just before the POST
+    (``engines.deferred.preflight``), so nothing is sent to a model that cannot read them."""
     if not has_images:
         return
     future = runtime.catalogues.fetch_for(base_url)
-    if future is None:
+    if future is None or not future.done() or future.exception() is not None:
         return
-    try:
-        catalogue = future.result(CATALOGUE_WAIT)
-    except Exception:  # not in time, or unreachable: the server judges (its 400, one line)
-        return
-    check_model_reads_images(catalogue, model)
+    check_model_reads_images(future.result(), model)
 
 
 def check_model_reads_images(catalogue: Catalogue, model: str) -> None:
-    """Refuse only on the catalogue's word: a model it lists without ``image`` (one it does
-    not list, or lists without modalities, is left to the server)."""
-    found = catalogue.find(model)
-    if found is not None and found.input_modalities and "image" not in found.input_modalities:
-        readers = [m.id for m in catalogue if "image" in m.input_modalities]
-        hint = f" (models that do: {', '.join(readers)})" if readers else ""
-        raise InvalidArgument(f"Not sent: {model} does not read images{hint}.")
+    """Refuse only on the catalogue's word (see :func:`core.images.image_refusal`)."""
+    refusal = image_refusal(catalogue, model)
+    if refusal is not None:
+        raise InvalidArgument(refusal)
 
 
 def keep(journal: Journal, images: Iterable[PromptImage]) -> tuple[PromptImage, ...]:

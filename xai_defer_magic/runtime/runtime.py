@@ -46,15 +46,16 @@ class Runtime:
         self.presenter: Presenter = presenter or ShowNothing()  # see use_presenter
         self.loop = LoopThread()
         self.journal = Journal(self.settings.home, on_problem=_warn)
-        self.poller = Poller(
-            self.loop, self.journal, credentials.api_key, self.settings.poll,
-            current_base_url=self.base_url, on_submitted=self._submitted,
-        )
-        self.engines: dict[str, Engine] = {self.poller.name: self.poller}
         self.catalogues = CatalogueCache(
             self.loop, credentials.api_key, self.base_url,
             lambda: self.settings.poll.request_timeout,
         )
+        self.poller = Poller(
+            self.loop, self.journal, credentials.api_key, self.settings.poll,
+            current_base_url=self.base_url, on_submitted=self._submitted,
+            catalogues=self.catalogues,
+        )
+        self.engines: dict[str, Engine] = {self.poller.name: self.poller}
         self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
         # Fan-out submitters sending on this loop (group_submit); halted first at close.
         self._group_submitters: weakref.WeakSet[Any] = weakref.WeakSet()
