@@ -15,6 +15,7 @@ if TYPE_CHECKING:
     from xai_defer_magic.core.group import Group
     from xai_defer_magic.core.job import Job
     from xai_defer_magic.core.request import Prompt
+    from xai_defer_magic.core.thread import Thread
     from xai_defer_magic.magics.grok_defer import GrokDefer
     from xai_defer_magic.runtime.runtime import Runtime
 
@@ -56,18 +57,30 @@ def defer(
     display: bool = True,
     fresh: bool = False,
     max_cost: float | None = None,
+    thread: str | None = None,
+    images: Any = (),
 ) -> Job:
     """Submit a deferred chat completion from Python; returns the job handle at once.
 
     An identical request already answered or pending is reused unless ``fresh``. A bad value
-    raises ``InvalidArgument`` (one line) before anything is sent.
+    raises ``InvalidArgument`` (one line) before anything is sent. ``thread``: a turn of that
+    conversation (its history is sent first; queued while the previous turn is pending).
+    ``images``: paths, PNG/JPEG bytes, matplotlib Figures, PIL images,
+    ``IPython.display.Image``s or https:// URLs.
     """
     from xai_defer_magic.core.options import RequestOptions
+    from xai_defer_magic.runtime.image_sources import resolve
 
     options = RequestOptions(
         model=model, system=system, temperature=temperature, max_tokens=max_tokens,
         reasoning_effort=reasoning_effort, timeout=timeout, fresh=fresh, max_cost=max_cost,
+        images=tuple(resolve(source) for source in _listed(images)) or None,
     )
+    if thread is not None:
+        from xai_defer_magic.runtime.threads import start_turn
+
+        job, _card = start_turn(_showing_runtime(), thread, prompt, options, display=display)
+        return job
     job, _card = _showing_runtime().defer(prompt, options, display=display)
     return job
 
@@ -89,6 +102,7 @@ def defer_many(
     fresh: bool = False,
     max_cost: float | None = None,
     batch: bool = False,
+    images: Any = (),
 ) -> Group:
     """One deferred job per item (``{item}``, ``{index}``, ``{column}`` in ``template``), as
     one group handle returned at once; or ``defer_many([prompt, ...])`` for ready prompts.
@@ -96,7 +110,8 @@ def defer_many(
     Other ``{name}`` placeholders come from ``namespace`` (default: the IPython user
     namespace, when there is one). ``schema``: a pydantic model class or JSON-schema dict.
     ``batch=True``: one xAI batch instead of deferred requests (cheaper, not rate-limited,
-    answers within 24 h; a crash resumes the same batch).
+    answers within 24 h; a crash resumes the same batch). ``images``: sources every item sends
+    (as in ``defer``), or ``as_name`` / a column name: each item's own image.
     """
     from xai_defer_magic.core.options import RequestOptions
     from xai_defer_magic.magics.parse import namespace_of
@@ -114,8 +129,15 @@ def defer_many(
         namespace, hidden = namespace_of(get_ipython())
     return start_group(
         _showing_runtime(), template, items, options, as_name=as_name, namespace=namespace,
-        hidden=hidden, display=display, batch=batch,
+        hidden=hidden, display=display, batch=batch, images=_listed(images),
     )
+
+
+def _listed(images: Any) -> list[Any]:
+    """``images=fig`` means ``images=[fig]``."""
+    if images is None:
+        return []
+    return list(images) if isinstance(images, (list, tuple)) else [images]
 
 
 def _showing_runtime() -> Runtime:
@@ -137,6 +159,21 @@ def groups() -> list[Group]:
     return all_groups(_showing_runtime())
 
 
+def thread(name: str) -> Thread:
+    """The conversation ``name``: ``.turns`` (job handles of its current line, in order) and
+    ``.messages`` (what the next turn sends before its own prompt)."""
+    from xai_defer_magic.runtime.threads import thread as find_thread
+
+    return find_thread(_showing_runtime(), name)
+
+
+def threads() -> list[Thread]:
+    """Every conversation of the journal, the one with the newest turn first."""
+    from xai_defer_magic.runtime.threads import threads as all_threads
+
+    return all_threads(_showing_runtime())
+
+
 def jobs() -> list[Job]:
     """Every job known to this kernel and the journal, newest first."""
     return _showing_runtime().jobs()
@@ -153,5 +190,5 @@ def models(refresh: bool = False) -> list[LanguageModel]:
 
 __all__ = [
     "__version__", "defer", "defer_many", "groups", "jobs", "load_ipython_extension", "models",
-    "unload_ipython_extension",
+    "thread", "threads", "unload_ipython_extension",
 ]

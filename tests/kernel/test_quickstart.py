@@ -113,12 +113,18 @@ def test_the_answers_are_in_the_outputs(executed: Any) -> None:
     assert "Emulated answer" in again and "Three tips" not in again  # the emulator, not a model
     loop = output_text(find(executed, "for topic, j in zip(topics, batch):\n    first_line"))
     assert loop.count(": done, ") == 3 and loop.count("Emulated answer") == 3
+    follow_up = output_text(find(executed, "import xai_defer_magic\n\ntips = "))
+    assert "Follow-up after 1 earlier turn" in follow_up, follow_up
+    transcript = output_text(find(executed, "%grok_thread tips"))
+    assert "turn 1" in transcript and "turn 2" in transcript, transcript
+    plot = output_text(find(executed, "%%grok_defer --image fig"))
+    assert "Emulated answer" in plot and "fig" in plot, plot
 
 
 def test_each_deferred_cell_shows_a_card(executed: Any) -> None:
     cards = [c for c in executed.cells
              if c.cell_type == "code" and c.source.startswith("%%grok_defer")]
-    assert len(cards) == 5
+    assert len(cards) == 8
     for cell in cards:
         # A card that finished while a later cell ran was saved as plain data (no widget);
         # one still pending when its cell was saved is the live card with a text fallback.

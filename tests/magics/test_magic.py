@@ -273,6 +273,7 @@ def test_cancel_then_resume(shell: Any, emulator: Emulator, tmp_path: Path) -> N
 def test_result_timeout_on_a_pending_job_is_quick(shell: Any) -> None:
     run(shell, "%%grok_defer -o job\nSlow [[latency=60]]")
     job = shell.user_ns["job"]
+    submitted(job)
     started = time.monotonic()
     with pytest.raises(JobTimeout) as raised:
         job.result(timeout=0.2)

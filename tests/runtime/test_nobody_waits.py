@@ -81,3 +81,16 @@ def test_a_cost_limit_waits_for_prices_at_most_the_request_timeout(
     assert time.monotonic() - started < 5.0, "waited past request_timeout for the catalogue"
     assert "cost cannot be estimated" in line, line
     assert [r for r in emulator.requests() if r.method == "POST"] == [], "sent without an estimate"
+
+
+def test_a_reload_while_the_batch_is_being_created_resumes_the_same_batch(
+    shell: Any, emulator: Emulator
+) -> None:
+    emulator.configure({"batch_delay": 1.0})
+    shell.user_ns["xs"] = ["[[latency=1.5]] a", "[[latency=1.5]] b"]
+    run(shell, "%%grok_defer --batch --over xs -o g\n{item}")
+    g: Group = shell.user_ns["g"]
+    run(shell, "%reload_ext xai_defer_magic")  # the create is still on the wire
+    run(shell, "%config GrokDefer.first_poll = 0.1")
+    assert all(answer is not None for answer in g.results(timeout=60)), [j.error for j in g]
+    assert len(emulator.batches.batch_ids()) == 1, "a second batch was created"

@@ -138,8 +138,17 @@ class Kernel:
         self.displays = Displays()
         self._pending: dict[str, Execution] = {}
 
-    def submit(self, code: str) -> Execution:
-        msg_id = self.kc.execute(code, allow_stdin=False)
+    def submit(self, code: str, cell_id: str | None = None) -> Execution:
+        """Execute ``code``; ``cell_id``: the ``cellId`` JupyterLab sends with a cell's run."""
+        if cell_id is None:
+            msg_id = self.kc.execute(code, allow_stdin=False)
+        else:
+            msg = self.kc.session.msg("execute_request", {
+                "code": code, "silent": False, "store_history": True,
+                "user_expressions": {}, "allow_stdin": False, "stop_on_error": True})
+            msg["metadata"]["cellId"] = cell_id
+            self.kc.shell_channel.send(msg)
+            msg_id = msg["header"]["msg_id"]
         execution = Execution(msg_id)
         self._pending[msg_id] = execution
         return execution
@@ -152,8 +161,8 @@ class Kernel:
                 raise TimeoutError(f"cell did not finish in {timeout} s: {execution.outputs}")
         return execution
 
-    def run(self, code: str, timeout: float = 60) -> Execution:
-        execution = self.wait(self.submit(code), timeout)
+    def run(self, code: str, timeout: float = 60, cell_id: str | None = None) -> Execution:
+        execution = self.wait(self.submit(code, cell_id), timeout)
         if execution.status != "ok":
             raise AssertionError(f"cell failed: {execution.reply} {execution.outputs}")
         return execution

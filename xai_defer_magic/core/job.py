@@ -19,6 +19,7 @@ from xai_defer_magic.core.answer import Answer
 from xai_defer_magic.core.catalogue import Catalogue
 from xai_defer_magic.core.completion import Completion
 from xai_defer_magic.core.failures import log_once
+from xai_defer_magic.core.images import PromptImage, images_in
 from xai_defer_magic.core.pricing import Cost, completion_cost
 from xai_defer_magic.core.structured import parse_job
 from xai_defer_magic.errors import (
@@ -30,6 +31,8 @@ from xai_defer_magic.errors import (
 
 PENDING_STATUSES = ("submitting", "pending")
 FINISHED_STATUSES = ("done", "failed", "expired", "timed_out", "cancelled")
+QUEUED = "queued"  # a thread turn waiting for the answer it follows (never journaled as a job)
+UNFINISHED_STATUSES = (QUEUED, *PENDING_STATUSES)  # not finished, whether sent or not yet
 LOCAL_PREFIX = "local+"  # '+' is outside a server id's safe set: the two never collide
 
 
@@ -98,6 +101,9 @@ class Job:
         self.reused_from: Any = None  # reuse.ReusedFrom when the answer came from the journal
         self.schema: Any = None  # structured.Schema of a --schema job (else read from request)
         self.template_names: tuple[str, ...] = ()  # the {names} filled into the prompt
+        self.thread: tuple[str, int] | None = None  # (thread name, turn number) of a --thread
+        self.thread_note: str | None = None
+        self.images: tuple[PromptImage, ...] = images_in(request)  # see sent_images
         self._controller: JobController | None = None
         self._listeners: list[Listener] = []
         self._lock = threading.Lock()
@@ -278,6 +284,26 @@ class Job:
     def filled_from(self, template_names: tuple[str, ...], schema: Any = None) -> None:
         """The prompt was a template filled with these names (and answers to ``schema``)."""
         self.template_names, self.schema = template_names, schema
+
+    def in_thread(self, name: str, turn: int, note: str | None = None) -> None:
+        """This job is turn ``turn`` of thread ``name`` (shown on its card, with ``note``:
+        how full the model's context is, when that is worth saying)."""
+        self.thread = (name, turn)
+        self.thread_note = note or self.thread_note
+
+    def queued_behind(self, note: str) -> None:
+        """A thread turn that waits for its predecessor's answer before it is sent."""
+        self.note = note
+        self.set_status(QUEUED)
+
+    def dispatched(self, request: dict[str, Any]) -> None:
+        """The queued turn's full body (history included) is fixed and goes to the engine."""
+        self.request = request
+        self.note = None
+        self.set_status("submitting")
+    def sent_images(self, images: tuple[PromptImage, ...]) -> None:
+        """The images of its prompt as the user named them (with thumbnails, without bytes)."""
+        self.images = images
 
     def run_by(self, engine: str) -> None:
         """Which of the runtime's engines runs this job from now on."""

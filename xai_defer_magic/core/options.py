@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
+from xai_defer_magic.core.images import PromptImage, check_images
 from xai_defer_magic.core.request import (
     check_limit,
     check_max_tokens,
@@ -57,6 +58,7 @@ class RequestOptions:
     schema: Schema | None = None  # a structured answer (sent as response_format)
     fresh: bool = False  # send even if an identical request was answered or is pending
     max_cost: float | None = None  # USD: refuse if the estimate passes it
+    images: tuple[PromptImage, ...] | None = None  # sent after the prompt's text (core.images)
 
     def __post_init__(self) -> None:
         def normalise(name: str, check: Any) -> None:
@@ -73,6 +75,7 @@ class RequestOptions:
         normalise("schema", _schema)
         normalise("max_cost", lambda value: check_limit(value, "--max-cost"))
         object.__setattr__(self, "fresh", bool(self.fresh))
+        normalise("images", check_images)
 
     def resolved(self, defaults: Defaults) -> RequestOptions:
         """These options with every unset one taken from ``defaults``: the one place

@@ -18,6 +18,7 @@ from typing import Any
 
 from xai_defer_magic.core.catalogue import Catalogue, LanguageModel
 from xai_defer_magic.core.completion import Completion, Usage
+from xai_defer_magic.core.images import image_tokens
 
 
 @dataclass(frozen=True)
@@ -155,14 +156,16 @@ def estimate_request_cost(
     if model is None:
         return None
     counts = [tokenizer.count(text, name) for text in prompt_texts(request_body)]
-    prompt = sum(c.tokens for c in counts)
+    pictures = image_tokens(dict(request_body))  # the README's rule: 256 per 448 px tile
+    prompt = sum(c.tokens for c in counts) + pictures
     limit = request_body.get("max_completion_tokens", request_body.get("max_tokens"))
     limit = limit if isinstance(limit, int) and not isinstance(limit, bool) else None
     price_in, _cached, price_out = model.prices(prompt)
     return CostEstimate(
         model=name, priced_as=model.id, prompt_tokens=prompt,
         prompt_tokens_exact=all(c.exact for c in counts), max_completion_tokens=limit,
-        input_usd=prompt * (price_in or 0.0) / 1e6,
+        input_usd=((prompt - pictures) * (price_in or 0.0)
+                   + pictures * (model.image_input_usd_per_m or price_in or 0.0)) / 1e6,
         output_usd=None if limit is None else limit * (price_out or 0.0) / 1e6,
     )
 

@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from xai_defer_magic.core.images import attach
 from xai_defer_magic.errors import InvalidArgument
 
 if TYPE_CHECKING:
@@ -35,6 +36,7 @@ def build_request(prompt: Prompt, options: RequestOptions) -> dict[str, Any]:
     if options.model is None:
         raise InvalidArgument("No model: resolve the options against the defaults first.")
     body: dict[str, Any] = {"model": options.model, "messages": messages(prompt, options.system)}
+    body["messages"] = attach(body["messages"], options.images or ())  # stored form: core.images
     if options.temperature is not None:
         body["temperature"] = options.temperature
     if options.max_tokens is not None:
@@ -44,6 +46,15 @@ def build_request(prompt: Prompt, options: RequestOptions) -> dict[str, Any]:
     if options.schema is not None:
         body["response_format"] = options.schema.response_format()
     return body
+
+
+def with_prefix(prefix: Sequence[dict[str, Any]] | None, text: str) -> Prompt:
+    """``text`` as a prompt after ``prefix`` (a thread's history), or alone without one."""
+    if prefix is None:
+        return text
+    if not text.strip():
+        raise InvalidArgument("The prompt is empty: write the message in the cell body.")
+    return [*prefix, {"role": "user", "content": text.strip("\n")}]
 
 
 def messages(prompt: Prompt, system: str | None) -> list[dict[str, Any]]:

@@ -16,8 +16,9 @@ import re
 from dataclasses import dataclass
 from typing import Any
 
-from . import catalogue
+from . import catalogue, images
 from .catalogue import EmulatedModel, Resolution
+from .followups import history_note
 from .math_answer import MATH_REASONING, asks_for_math, math_section
 
 EMULATED_LINE = "*Emulated answer (xai_defer_magic offline emulator, not a real model).*"
@@ -225,7 +226,8 @@ def build_completion(
     directives = parse_directives(prompt)
     xss = directives.xss
     with_math = asks_for_math(prompt, directives.math)
-    content = build_content(model.id, prompt, digest, xss, with_math)
+    content = (build_content(model.id, prompt, digest, xss, with_math) + history_note(messages)
+               + images.answer_lines(messages))
     finish = "stop"
     if max_tokens is not None and count_tokens(content) > max_tokens:
         content, finish = truncate_to_tokens(content, max_tokens), "length"
@@ -254,7 +256,8 @@ def _usage(
 ) -> dict[str, Any]:
     """Prompt tokens as ``/v1/tokenize-text`` counts them; a system prompt counts as cached."""
     count = catalogue.count_prompt_tokens
-    prompt = max(1, sum(count(message_text(m)) for m in messages))
+    image_tokens = images.image_tokens(messages)
+    prompt = max(1, sum(count(message_text(m)) for m in messages) + image_tokens)
     system = sum(count(message_text(m)) for m in messages if m.get("role") == "system")
     cached = min(system, prompt)
     return {
@@ -262,9 +265,9 @@ def _usage(
         "completion_tokens": completion,
         "total_tokens": prompt + completion + reasoning,
         "prompt_tokens_details": {
-            "text_tokens": prompt,
+            "text_tokens": prompt - image_tokens,
             "audio_tokens": 0,
-            "image_tokens": 0,
+            "image_tokens": image_tokens,
             "cached_tokens": cached,
         },
         "completion_tokens_details": {

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Any
 
 from . import answers, catalogue
-from .request_checks import check_request_shape
+from .request_checks import check_request_shape, image_problem
 
 EXPIRY_SECONDS = 30 * 86400.0  # expire_time = create + 30 days (live captures)
 CANCELLED_TEXT = "Batch cancelled"
@@ -200,6 +200,10 @@ def execution_error(chat: dict[str, Any]) -> str | None:
         return "At least one message is required."
     if chat.get("search_parameters") is not None:
         return "Live search is deprecated. Please switch to the Agent Tools API."
+    resolution = catalogue.resolve(str(chat.get("model")))
+    problem = image_problem(chat["messages"], resolution) if resolution is not None else None
+    if problem:
+        return problem
     fail = answers.parse_directives(answers.user_text(chat["messages"])).fail
     if fail is not None:
         return f"Emulated failure requested by [[fail={fail}]]."

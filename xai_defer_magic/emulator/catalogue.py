@@ -69,8 +69,8 @@ GROK_4_3 = EmulatedModel(
 )
 _GROK_4_20 = EmulatedModel(
     "grok-4.20-0309-reasoning", aliases=("grok-4.20-reasoning",), created=CREATED["grok-4.20"],
-    reasoning=True, batch=True, context_length=2_000_000, prompt_price=20000,
-    cached_price=2000, completion_price=80000, long_prompt_price=40000,
+    input_modalities=("text", "image"), reasoning=True, batch=True, context_length=2_000_000,
+    prompt_price=20000, cached_price=2000, completion_price=80000, long_prompt_price=40000,
     long_completion_price=160000, long_context_threshold=128_000,
 )
 LINEUP: tuple[EmulatedModel, ...] = (

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from . import catalogue
+from . import catalogue, images
 from .replies import (
     GONE,
     INVALID_ARGUMENT,
@@ -76,7 +76,19 @@ def check_semantics(body: dict[str, Any]) -> Reply | catalogue.Resolution:
     problem = catalogue.effort_problem(resolution, body.get("reasoning_effort"))
     if problem:
         return error_reply(400, INVALID_ARGUMENT, problem)
+    problem = image_problem(body["messages"], resolution)
+    if problem:
+        return error_reply(400, INVALID_ARGUMENT, problem)
     return resolution
+
+
+def image_problem(messages: list[Any], resolution: catalogue.Resolution) -> str | None:
+    """Bad image data or a model that does not read images: the 400 message, else None."""
+    model = resolution.model
+    seen = images.read_images(messages)
+    if isinstance(seen, str):
+        return seen
+    return images.modality_problem(messages, model.id, model.input_modalities)
 
 
 def _check_message(index: int, message: Any) -> str | None:
@@ -95,7 +107,7 @@ def _check_message(index: int, message: Any) -> str | None:
         return None
     if not isinstance(content, (str, list)):
         return f"{where}.content: expected a string or a list of content parts"
-    return None
+    return images.shape_problem(where, content) if isinstance(content, list) else None
 
 
 def _check_optional(body: dict[str, Any]) -> str | None:

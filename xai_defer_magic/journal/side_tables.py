@@ -17,6 +17,8 @@ from __future__ import annotations
 import sqlite3
 from typing import Any
 
+from . import thread_tables
+
 _TABLES = {
     "groups": """
         CREATE TABLE IF NOT EXISTS groups (
@@ -43,6 +45,7 @@ _TABLES = {
             PRIMARY KEY (group_id, batch_request_id)
         )""",
 }
+_TABLES.update(thread_tables.TABLES)  # conversations (--thread): see thread_tables
 _BATCH_POSITION = ("CREATE INDEX IF NOT EXISTS batch_items_position "
                    "ON batch_items (group_id, position)")
 
@@ -50,8 +53,9 @@ _BATCH_POSITION = ("CREATE INDEX IF NOT EXISTS batch_items_position "
 # get a full fsync: what a restart needs before anything is sent.
 KINDS = frozenset({"group_create", "group_item", "group_owner", "group_cancelled",
                    "group_forget", "batch_begin", "batch_id", "batch_adds_done",
-                   "batch_result"})
-DURABLE = frozenset({"group_create", "group_forget", "batch_begin", "batch_id"})
+                   "batch_result"}) | thread_tables.KINDS
+DURABLE = frozenset({"group_create", "group_forget", "batch_begin", "batch_id"}
+                    ) | thread_tables.DURABLE
 
 
 def ensure_tables(conn: sqlite3.Connection) -> None:
@@ -62,6 +66,8 @@ def ensure_tables(conn: sqlite3.Connection) -> None:
     todo = [sql for name, sql in _TABLES.items() if name not in present]
     if "batch_items_position" not in present:
         todo.append(_BATCH_POSITION)
+    if thread_tables.INDEX[0] not in present:
+        todo.append(thread_tables.INDEX[1])
     if "groups" in present and "engine" not in {
             r[1] for r in conn.execute("PRAGMA table_info(groups)")}:
         todo.append("ALTER TABLE groups ADD COLUMN engine TEXT NOT NULL DEFAULT 'deferred'")
@@ -79,7 +85,9 @@ def ensure_tables(conn: sqlite3.Connection) -> None:
 
 
 def apply(conn: sqlite3.Connection, kind: str, a: dict[str, Any], *, orphan: bool) -> int:
-    """Run one group or batch op; returns the rows it changed."""
+    """Run one group, batch or thread op; returns the rows it changed."""
+    if kind in thread_tables.KINDS:
+        return thread_tables.apply(conn, kind, a, orphan=orphan)
     if kind == "group_create":
         g = a["group"]
         conn.execute(

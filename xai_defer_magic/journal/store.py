@@ -13,6 +13,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 
 from . import ops
+from .blobs import BlobStore
 from .leases import Claim, claim_in, lease_left
 from .offline import FileOrMemory
 from .ops import Op
@@ -34,6 +35,7 @@ class Journal(FileOrMemory):
         super().__init__(
             home, on_problem=on_problem, timeout=timeout, retry_seconds=retry_seconds
         )
+        self.blobs = BlobStore(self._home)  # images sent with prompts, stored once
 
     # -- writes --
 

@@ -13,8 +13,9 @@ from IPython.core.magic import Magics
 from xai_defer_magic.magics.grok_defer import GrokDefer
 from xai_defer_magic.magics.jobs import JobsMagics
 from xai_defer_magic.magics.models import ModelsMagics
+from xai_defer_magic.magics.threads import ThreadMagics
 
-MAGIC_CLASSES: tuple[type[Magics], ...] = (GrokDefer, JobsMagics, ModelsMagics)
+MAGIC_CLASSES: tuple[type[Magics], ...] = (GrokDefer, JobsMagics, ModelsMagics, ThreadMagics)
 
 
 def register(ipython: Any) -> GrokDefer:
@@ -22,7 +23,8 @@ def register(ipython: Any) -> GrokDefer:
     (and runtime) the others read."""
     grok_defer = GrokDefer(ipython)
     ipython.register_magics(
-        grok_defer, JobsMagics(ipython, grok_defer), ModelsMagics(ipython, grok_defer)
+        grok_defer, JobsMagics(ipython, grok_defer), ModelsMagics(ipython, grok_defer),
+        ThreadMagics(ipython, grok_defer),
     )
     return grok_defer
 

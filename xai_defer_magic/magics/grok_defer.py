@@ -93,9 +93,12 @@ class GrokDefer(Magics):
         from xai_defer_magic.runtime.runtime import current_runtime, get_runtime  # first use
         from xai_defer_magic.views.presenter import PRESENTER
 
-        if self._runtime is None or current_runtime() is not self._runtime:
-            self._runtime = get_runtime(self.settings(), PRESENTER)  # views shown by it
-        return self._runtime
+        settings = self.settings()
+        runtime = self._runtime
+        if runtime is None or current_runtime() is not runtime or runtime.settings != settings:
+            # new, or a %config that raced the load's resume thread: apply what is set now
+            self._runtime = runtime = get_runtime(settings, PRESENTER)  # views shown by it
+        return runtime
 
     def resume_in_background(self) -> None:
         """Pick up what a previous kernel left unfinished, off the main thread; nothing to do
@@ -108,10 +111,12 @@ class GrokDefer(Magics):
     def _resume(self) -> None:
         try:
             from xai_defer_magic.runtime.fanout import resume_groups
+            from xai_defer_magic.runtime.thread_queue import resume_threads
 
             runtime = self._connect()
             runtime.resume_unfinished()
             resume_groups(runtime)  # items a crashed kernel had not yet sent
+            resume_threads(runtime)  # thread turns a stopped kernel left queued
         finally:
             self._resumed.set()
 
@@ -201,8 +206,13 @@ class GrokDefer(Magics):
     @argument("--over", help="One job per item of this list, Series or DataFrame (a group).")
     @argument("--as", dest="as_name", help="Name of the item in the template (default: item).")
     @argument("--schema", help="Pydantic model or JSON-schema dict: a structured answer.")
+    @argument("--image", action="append", metavar="SOURCE",
+              help="Send this image too (repeatable): a variable (Figure, PIL image, bytes, "
+                   "IPython Image), a PNG/JPEG path or an https:// URL; under --over, the item "
+                   "or a column.")
     @argument("--batch", action="store_true",
               help="One xAI batch for the cell (cheaper, no rate limit, answers within 24 h).")
+    @argument("--thread", help="A turn of this conversation: its history is sent first.")
     @no_var_expand
     @cell_magic
     def grok_defer(self, line: str, cell: str) -> None:
@@ -213,8 +223,10 @@ class GrokDefer(Magics):
         if not cell or not cell.strip():
             raise UsageError("The cell is empty: write the prompt below the %%grok_defer line.")
         from xai_defer_magic.magics import prompts as prompts_magic  # the machinery: first use
+        from xai_defer_magic.magics import turns
         from xai_defer_magic.magics.waiting import wait_and_show, wait_groups
 
+        thread = turns.thread_name(args.thread)  # a bad name: one line, before anything
         options = parse.options_from_line(args, parse.namespace_of(self.shell)[0])
         if args.over is not None or args.batch:
             group = prompts_magic.defer_group(self, args, options, cell)
@@ -230,9 +242,8 @@ class GrokDefer(Magics):
                 self.shell.user_ns[args.out] = job
 
         try:
-            job, card = self.runtime().defer(
-                prepared.prompt, options, cell_id=self.cell_id(), on_created=store
-            )
+            job, card = turns.defer(self.runtime(), thread, prepared.prompt, options,
+                                    cell_id=self.cell_id(), on_created=store)
         except (InvalidArgument, MissingApiKey, InsecureTransport) as exc:
             raise UsageError(str(exc)) from None
         prompts_magic.annotate(job, card, prepared, options)

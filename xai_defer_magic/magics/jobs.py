@@ -14,7 +14,7 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments
 
-from xai_defer_magic.core.job import PENDING_STATUSES, Job
+from xai_defer_magic.core.job import UNFINISHED_STATUSES, Job
 from xai_defer_magic.core.request import check_timeout
 from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.magics.grok_defer import GrokDefer
@@ -89,7 +89,7 @@ class JobsMagics(Magics):
             prompts_magic.show_group_result(self.runtime(), args.id)
             return
         job = self.job(args.id)
-        if job.status in PENDING_STATUSES:
+        if job.status in UNFINISHED_STATUSES:
             print(f"{text.status_line(job)} (not finished: %grok_wait {job.request_id} waits)")
             return
         self.runtime().price(job, wait=True)

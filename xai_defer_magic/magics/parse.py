@@ -17,6 +17,7 @@ from IPython.utils.process import arg_split
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.structured import Schema, resolve_schema
 from xai_defer_magic.errors import InvalidArgument
+from xai_defer_magic.magics.images import line_images
 
 
 def parse_argstring(magic: Any, line: str) -> Any:
@@ -46,7 +47,7 @@ def options_from_line(args: Any, namespace: dict[str, Any]) -> RequestOptions:
             temperature=args.temperature, max_tokens=args.max_tokens,
             reasoning_effort=unquote(args.reasoning_effort), timeout=args.timeout,
             schema=schema_option(args.schema, namespace), fresh=args.fresh,
-            max_cost=args.max_cost,
+            max_cost=args.max_cost, images=line_images(args, namespace),
         )
     except InvalidArgument as exc:
         raise UsageError(str(exc)) from None

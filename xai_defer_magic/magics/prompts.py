@@ -18,6 +18,8 @@ from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.templates import fill
 from xai_defer_magic.errors import InsecureTransport, InvalidArgument, MissingApiKey
+from xai_defer_magic.magics import turns
+from xai_defer_magic.magics.images import over_images
 from xai_defer_magic.magics.parse import namespace_of
 from xai_defer_magic.runtime import fanout
 from xai_defer_magic.views.groups import show_group, show_summary
@@ -71,10 +73,11 @@ def defer_group(magics: Any, args: Any, options: RequestOptions, cell: str) -> G
     if args.over not in namespace:
         raise UsageError(f"--over: no variable named {args.over!r} in the namespace.")
     try:
+        prefix, options = turns.prefix(magics.runtime(), args.thread, options)
         group = fanout.start_group(
             magics.runtime(), cell, namespace[args.over], options, label=args.over,
             as_name=as_name, namespace=namespace, hidden=hidden, cell_id=magics.cell_id(),
-            batch=args.batch,
+            batch=args.batch, prefix=prefix, images=over_images(args, namespace),
         )
     except _REFUSED as exc:
         raise UsageError(str(exc)) from None
@@ -87,9 +90,10 @@ def _batch_of_one(magics: Any, args: Any, options: RequestOptions, cell: str) ->
     """``%%grok_defer --batch`` on one prompt: a group of one, through the Batch API."""
     prepared = prepare_single(magics.shell, args, cell)
     try:
+        prefix, options = turns.prefix(magics.runtime(), args.thread, options)
         return fanout.start_group(
             magics.runtime(), [prepared.prompt], None, options, label="prompt",
-            cell_id=magics.cell_id(), batch=True,
+            cell_id=magics.cell_id(), batch=True, prefix=prefix,
         )
     except _REFUSED as exc:
         raise UsageError(str(exc)) from None

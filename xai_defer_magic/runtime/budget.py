@@ -14,6 +14,7 @@ from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.completion import TICKS_PER_USD
+from xai_defer_magic.core.images import image_tokens
 from xai_defer_magic.core.pricing import (
     Tokenizer,
     estimate_request_cost,
@@ -115,7 +116,8 @@ def estimate_bodies(runtime: Runtime, bodies: list[dict[str, Any]]) -> float:
 
 
 def _local_prompt_tokens(body: dict[str, Any]) -> int:
-    return sum(local_token_estimate(text) for text in prompt_texts(body))
+    """Counted like the exact estimate, images included (they are not scaled)."""
+    return sum(local_token_estimate(text) for text in prompt_texts(body)) + image_tokens(body)
 
 
 def check_spend(runtime: Runtime, bodies: list[dict[str, Any]], max_cost: float | None,

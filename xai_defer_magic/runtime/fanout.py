@@ -14,13 +14,14 @@ import socket
 import time
 import weakref
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.items import Items, check_columns, collect
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
-from xai_defer_magic.core.request import build_request
+from xai_defer_magic.core.request import build_request, with_prefix
 from xai_defer_magic.core.structured import Schema
 from xai_defer_magic.core.templates import fill
 from xai_defer_magic.engines.deferred.group_submit import GroupSubmitter, unknown_error
@@ -29,6 +30,7 @@ from xai_defer_magic.http import credentials
 from xai_defer_magic.journal import job_record, process_owner
 from xai_defer_magic.journal.groups import GroupRow, GroupStore, ItemRow, new_group_id
 from xai_defer_magic.runtime import batch_fanout
+from xai_defer_magic.runtime import images as image_rules
 from xai_defer_magic.runtime.budget import check_spend
 from xai_defer_magic.runtime.reuse import find_twin
 
@@ -69,6 +71,8 @@ def start_group(
     display: bool = True,
     cell_id: str | None = None,
     batch: bool = False,
+    prefix: Sequence[dict[str, Any]] | None = None,
+    images: Sequence[Any] = (),
 ) -> Group:
     """Validate, journal and show a group, start submitting it; InvalidArgument if bad.
 
@@ -76,7 +80,10 @@ def start_group(
     so re-running a 1,000-item cell after editing 3 rows sends 3; only what will be sent is
     priced against ``options.max_cost`` and the daily budget. ``batch``: one xAI batch for the
     whole group instead of one deferred request per item (:mod:`batch_fanout`); a batch is sent
-    whole: it is reused only when every item is (then nothing is sent).
+    whole: it is reused only when every item is (then nothing is sent). ``prefix``: messages
+    sent before every item's prompt (a thread's history, ``--over ... --thread``).
+    ``images``: sources every item sends, or the item's / a column's name for one image per
+    item (:mod:`runtime.images`).
     """
     namespace = namespace or {}
     options = options.resolved(runtime.settings)
@@ -99,7 +106,14 @@ def start_group(
         names, shown_template = [() for _ in texts], ""
     base_url = credentials.base_url(runtime.settings.base_url)
     runtime.poller.client_check(base_url)  # a bad URL or no key: refuse before anything shows
-    bodies = [build_request(text, options) for text in texts]
+    sources = [*(options.images or ()), *images]
+    image_rules.refuse_unsupported(runtime, model, bool(sources), base_url)
+    planned = image_rules.plan(runtime.journal, sources, as_name,  # stored before any row
+                               collected.columns if isinstance(template, str) else ())
+    sent_images = [image_rules.item_images(runtime.journal, collected, i, as_name, planned)
+                   for i in range(len(texts))]
+    bodies = [build_request(with_prefix(prefix, text), replace(options, images=sent_images[i]))
+              for i, text in enumerate(texts)]
     reuse = not options.fresh
     twins = [find_twin(runtime, body, base_url) if reuse else None for body in bodies]
     if batch and None in twins:  # a batch is sent whole: reused only when nothing is left
@@ -116,7 +130,8 @@ def start_group(
     registry.store.create(
         GroupRow(group_id, now, base_url, model, shown_template, len(bodies), collected.columns,
                  process_owner(), False, "batch" if batch else "deferred"),
-        [ItemRow(i, collected.labels[i], collected.values[i], body, names=names[i])
+        [ItemRow(i, collected.labels[i], image_rules.plain_value(collected.values[i]), body,
+                 names=names[i])
          for i, body in enumerate(bodies)],
     )
     jobs = []
@@ -124,9 +139,11 @@ def start_group(
         twin = twins[i]
         if twin is None:
             jobs.append(_new_job(model, body, base_url, timeout, cell_id, names[i], resolved, now))
+            jobs[-1].sent_images(sent_images[i])
             continue
         registry.store.set_state(group_id, i, "accepted", request_id=twin.request_id)
         twin.filled_from(names[i], resolved)
+        twin.sent_images(sent_images[i] or twin.images)
         jobs.append(twin)
     group = _group(group_id, jobs, collected, shown_template, model, now)
     registry.groups[group_id] = _LIVE[group_id] = group

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from typing import Any
 
 from xai_defer_magic.core.catalogue import Catalogue
-from xai_defer_magic.core.job import PENDING_STATUSES, Job
+from xai_defer_magic.core.job import PENDING_STATUSES, QUEUED, Job
 from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
 from xai_defer_magic.core.request import Prompt, build_request
 from xai_defer_magic.engines.base import Engine
@@ -29,6 +29,7 @@ from xai_defer_magic.http import credentials
 from xai_defer_magic.http.catalogue import VIEW_WAIT, CatalogueCache
 from xai_defer_magic.journal import JobRecord, Journal, job_from_record, job_record
 from xai_defer_magic.loop import LoopThread
+from xai_defer_magic.runtime import images
 from xai_defer_magic.runtime.budget import check_spend
 from xai_defer_magic.runtime.exit import close_at_exit
 from xai_defer_magic.runtime.presenter import Presenter, ShowNothing
@@ -45,15 +46,16 @@ class Runtime:
         self.presenter: Presenter = presenter or ShowNothing()  # see use_presenter
         self.loop = LoopThread()
         self.journal = Journal(self.settings.home, on_problem=_warn)
-        self.poller = Poller(
-            self.loop, self.journal, credentials.api_key, self.settings.poll,
-            current_base_url=self.base_url, on_submitted=self._submitted,
-        )
-        self.engines: dict[str, Engine] = {self.poller.name: self.poller}
         self.catalogues = CatalogueCache(
             self.loop, credentials.api_key, self.base_url,
             lambda: self.settings.poll.request_timeout,
         )
+        self.poller = Poller(
+            self.loop, self.journal, credentials.api_key, self.settings.poll,
+            current_base_url=self.base_url, on_submitted=self._submitted,
+            catalogues=self.catalogues,
+        )
+        self.engines: dict[str, Engine] = {self.poller.name: self.poller}
         self.panels: list[Any] = []  # live %grok_jobs panels (panel.JobsPanel), ticked below
         # Fan-out submitters sending on this loop (group_submit); halted first at close.
         self._group_submitters: weakref.WeakSet[Any] = weakref.WeakSet()
@@ -114,13 +116,16 @@ class Runtime:
         body = build_request(prompt, options)
         base_url = self.base_url()
         self.poller.client_check(base_url)  # a bad URL or no key: refuse before showing anything
+        images.refuse_unsupported(self, body["model"], bool(options.images), base_url)
         if not options.fresh:
             twin = find_twin(self, body, base_url)
             if twin is not None:
+                twin.sent_images(images.keep(self.journal, options.images or ()) or twin.images)
                 return twin, self.presenter.show_reused(twin) if display else None
         estimate = check_spend(self, [body], options.max_cost, "this request")  # before it shows
         job = Job(model=body["model"], request=body, base_url=base_url, timeout=options.timeout,
                   cell_id=cell_id, estimated_cost_usd=estimate)
+        job.sent_images(images.keep(self.journal, options.images or ()))  # stored before the row
         self.register(job)
         card = self.presenter.show_job(job) if display else None
         if on_created is not None:
@@ -246,10 +251,11 @@ class Runtime:
     # --- waiting --------------------------------------------------------------------------------
 
     def pending(self) -> list[Job]:
-        """Jobs this kernel is submitting or polling (not those left to another server)."""
+        """Jobs this kernel is submitting or polling (not those left to another server), and
+        thread turns queued here behind one of them."""
         return [
             j for j in self._jobs()
-            if (j.status == "submitting" and j in self.here)
+            if (j.status in ("submitting", QUEUED) and j in self.here)
             or (j.status in PENDING_STATUSES and self.engine_for(j).tracks(j))
         ]
 

@@ -1,5 +1,6 @@
-"""Optional parts of a job's card: the template names filled in, the exact prompt sent
-(collapsed), and a ``--schema`` answer as a compact key/value table (or why it did not parse).
+"""Optional parts of a job's card: its thread and turn, the template names filled in, the
+exact prompt sent (collapsed), and a ``--schema`` answer as a compact key/value table (or why
+it did not parse).
 
 Pure functions of the job returning sanitized HTML; the card appends them to its footer.
 """
@@ -13,12 +14,27 @@ from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.structured import fields_of, parse_job
 from xai_defer_magic.render.math import text_html
 from xai_defer_magic.render.plain import clip, escape
+from xai_defer_magic.views.images import images_html
 
 MAX_VALUE = 200
 
 
 def extras_html(job: Job) -> str:
-    return template_html(job) + parsed_html(job)
+    return thread_html(job) + images_html(job) + template_html(job) + parsed_html(job)
+
+
+def thread_html(job: Job) -> str:
+    """``thread NAME · turn k`` (and how full the context is, past 90 %)."""
+    line = thread_line(job)
+    return f'<div class="xdm-muted xdm-thread">{escape(line)}</div>' if line else ""
+
+
+def thread_line(job: Job) -> str | None:
+    if job.thread is None:
+        return None
+    name, turn = job.thread
+    note = f" · {job.thread_note}" if job.thread_note else ""
+    return f"thread {name} · turn {turn}{note}"
 
 
 def template_html(job: Job) -> str:

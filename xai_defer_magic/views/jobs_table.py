@@ -13,7 +13,7 @@ import time
 from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
-from xai_defer_magic.core.job import PENDING_STATUSES, Job
+from xai_defer_magic.core.job import PENDING_STATUSES, UNFINISHED_STATUSES, Job
 from xai_defer_magic.render.math import text_html
 from xai_defer_magic.render.plain import escape, preview, printable
 from xai_defer_magic.views import text
@@ -60,12 +60,12 @@ class Row:
 
 def order_jobs(jobs: Iterable[Job]) -> list[Job]:
     """Pending jobs first, then finished ones; newest first within each group."""
-    return sorted(jobs, key=lambda j: (j.status not in PENDING_STATUSES, -j.created_at))
+    return sorted(jobs, key=lambda j: (j.status not in UNFINISHED_STATUSES, -j.created_at))
 
 
 def filter_jobs(jobs: Iterable[Job], which: str) -> list[Job]:
     jobs = list(jobs)
-    return [j for j in jobs if j.status in PENDING_STATUSES] if which == "pending" else jobs
+    return [j for j in jobs if j.status in UNFINISHED_STATUSES] if which == "pending" else jobs
 
 
 def scope_jobs(jobs: Iterable[Job], scope: str, here: Container[Job]) -> list[Job]:
@@ -100,7 +100,7 @@ def totals(jobs: Iterable[Job]) -> Totals:
     tokens = 0
     cost: float | None = None
     for job in jobs:
-        key = "pending" if job.status in PENDING_STATUSES else job.status
+        key = "pending" if job.status in UNFINISHED_STATUSES else job.status
         counts[key] = counts.get(key, 0) + 1
         if job.completion is not None:
             tokens += job.completion.usage.total_tokens or 0

@@ -24,7 +24,7 @@ from typing import Any
 
 from IPython.display import display
 
-from xai_defer_magic.core.job import Job
+from xai_defer_magic.core.job import QUEUED, Job
 from xai_defer_magic.views import text
 from xai_defer_magic.views.standin import Standin
 from xai_defer_magic.views.standin import update_from_any_thread as _update
@@ -44,6 +44,8 @@ def has_widgets() -> bool:
 def show_live(job: Job, ticker: Any = None) -> Any:
     """Show the job's live card (kernel) or its status line (terminal); return the card."""
     if not has_widgets():
+        if job.status == QUEUED:  # a thread turn: it says which turn it waits for
+            print(text.status_line(job))
         job.add_listener(_print_transitions)
         return None
     from xai_defer_magic.views.card import JobCard

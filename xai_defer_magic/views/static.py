@@ -25,10 +25,11 @@ from xai_defer_magic.render.markdown import (
 from xai_defer_magic.render.math import text_html
 from xai_defer_magic.views import text
 from xai_defer_magic.views.card_extras import extras_html
+from xai_defer_magic.views.images import images_html, images_markdown
 
 _PILL_COLOURS = {
     "pending": "#1a73e8", "submitting": "#1a73e8", "done": "#188038", "failed": "#c5221f",
-    "expired": "#c5221f", "timed_out": "#b06000", "cancelled": "#b06000",
+    "queued": "#5f6368", "expired": "#c5221f", "timed_out": "#b06000", "cancelled": "#b06000",
 }
 
 
@@ -132,6 +133,8 @@ def card_markdown(job: Job) -> str:
         [f"**{escape_markdown(text.model_label(job))}**", escape_markdown(job.status),
          escape_markdown(job.request_id or "not sent")]
     )
+    if images_markdown(job):
+        head += "\n\n" + images_markdown(job)
     if job.status != "done" or job.completion is None:
         return f"{head}\n\n{escape_markdown(job.error or text.status_line(job))}\n"
     usage = escape_markdown(text.usage_line(job))
@@ -159,7 +162,7 @@ def standin_html(job: Job) -> str:
     if job.note:
         parts.append(f'<span class="xdm-muted">{escape(job.note)}</span>')
     head = '<div class="xdm-head">' + " ".join(parts) + "</div>"
-    hint = f'<div class="xdm-muted">{escape(text.standin_hint(job))}</div>'
+    hint = images_html(job) + f'<div class="xdm-muted">{escape(text.standin_hint(job))}</div>'
     ident = (f'<div class="xdm-muted">request id <span class="xdm-id">{escape(rid)}</span></div>'
              if rid else "")
     return f'{FRAME_CSS}<div class="xdm-card" style="{_CARD_STYLE}">{head}{hint}{ident}</div>'

@@ -82,6 +82,8 @@ def status_line(job: Job) -> str:
     rid = job.request_id or "(not submitted)"
     line = f"[grok] {rid} {model_label(job)}: {job.status}, {duration(job.elapsed())}"
     line += f", {job.polls} polls"
+    if job.status == "queued" and job.note:
+        line += f" ({job.note})"
     if job.error and job.status != "done":
         line += f" — {job.error}"
     elif job.status == "done" and job.completion is not None:
@@ -92,6 +94,11 @@ def status_line(job: Job) -> str:
 def result_text(job: Job) -> str:
     """The full plain-text rendering of a finished job (terminal IPython)."""
     lines = [status_line(job)]
+    if job.thread is not None:
+        lines.append(f"thread {job.thread[0]} · turn {job.thread[1]}"
+                     + (f" · {job.thread_note}" if job.thread_note else ""))
+    if job.images:
+        lines.append("images: " + "; ".join(image.describe() for image in job.images))
     if job.reused_from is not None:
         lines.append(job.reused_from.line())
     note = redirect_line(job)

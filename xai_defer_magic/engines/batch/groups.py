@@ -34,12 +34,14 @@ from xai_defer_magic.engines.batch.engine import (
     parse_result_text,
 )
 from xai_defer_magic.engines.host import EngineHost
+from xai_defer_magic.engines.wire import wire_body
 from xai_defer_magic.errors import GrokDeferError, JobCancelled, MalformedResponse
 from xai_defer_magic.http import credentials
 from xai_defer_magic.http.batch import BatchClient, BatchInfo, BatchResult
 from xai_defer_magic.http.transport import Transport
 from xai_defer_magic.journal import job_record
 from xai_defer_magic.journal.batches import SQLiteBatchStore
+from xai_defer_magic.journal.blobs import BlobStore
 from xai_defer_magic.journal.groups import GroupStore
 
 ENGINE_NAME = "batch"
@@ -61,9 +63,10 @@ class _WatchedClient(BatchClient):
     """A :class:`BatchClient` that says when the first add call was answered (or refused)."""
 
     def __init__(self, *args: Any, on_first_add: Callable[[BaseException | None], None],
-                 **kwargs: Any) -> None:
+                 blobs: BlobStore, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._on_first_add = on_first_add
+        self._blobs = blobs
 
     async def add_requests(self, batch_id: str, items: Any, should_stop: Any = None,
                            on_chunk_added: Any = None) -> int:
@@ -73,7 +76,11 @@ class _WatchedClient(BatchClient):
                 on_chunk_added()
 
         try:
-            sent = await super().add_requests(batch_id, items, should_stop, added)
+            sent = 0
+            for start in range(0, len(items), self.max_items):  # images inlined a chunk at a time
+                window = [(rid, wire_body(body, self._blobs))
+                          for rid, body in items[start:start + self.max_items]]
+                sent += await super().add_requests(batch_id, window, should_stop, added)
         except GrokDeferError as exc:
             self._on_first_add(exc)
             raise
@@ -148,7 +155,8 @@ class BatchGroupRunner:
         items = [(batch_request_id(group.id, i), job.request) for i, job in enumerate(group.jobs)]
         http = engine_for(self.runtime).http()
         client = _WatchedClient(http, group.jobs[0].base_url, credentials.api_key(),
-                                max_items=CHUNK_ITEMS, on_first_add=self._first_add)
+                                max_items=CHUNK_ITEMS, on_first_add=self._first_add,
+                                blobs=self.runtime.journal.blobs)
         poll = self.runtime.settings.poll.schedule
         settings = EngineSettings(
             schedule=PollSchedule(first=poll.first, growth=0.1, cap=BATCH_CAP, jitter=0.1),

@@ -24,10 +24,13 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.schedule import Pacer
+from xai_defer_magic.engines.deferred.preflight import images_refused
 from xai_defer_magic.engines.host import EngineHost
+from xai_defer_magic.engines.wire import wire_body
 from xai_defer_magic.errors import (
     BillingExhausted,
     GrokDeferError,
+    InvalidRequest,
     JobCancelled,
     NetworkError,
     RateLimited,
@@ -43,7 +46,13 @@ MAX_SUBMITS_PER_SECOND = 50.0
 
 async def _submit_item(runtime: EngineHost, job: Job) -> str:
     """ONE item's POST; returns the request id. (The one place to re-point at a new engine.)"""
-    return str(await runtime.poller.client_for(job.base_url).submit(job.request))
+    poller = runtime.poller
+    refusal = await images_refused(poller.catalogues, job.request, job.base_url,
+                                   poller.settings.request_timeout)
+    if refusal is not None:  # nothing is sent: the item fails with this line
+        raise InvalidRequest(refusal)
+    body = wire_body(job.request, runtime.journal.blobs)  # stored images inlined
+    return str(await poller.client_for(job.base_url).submit(body))
 
 
 class GroupSubmitter:

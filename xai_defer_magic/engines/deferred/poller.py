@@ -33,6 +33,7 @@ from xai_defer_magic.errors import (
     RateLimited,
     ResultGone,
 )
+from xai_defer_magic.http.catalogue import CatalogueCache
 from xai_defer_magic.http.deferred import Pending, Ready, XaiClient, check_transport, retry_delay
 from xai_defer_magic.http.transport import Transport
 from xai_defer_magic.journal import Claim, Journal, job_record, process_owner
@@ -63,8 +64,10 @@ class Poller:
         *,
         current_base_url: Callable[[], str] | None = None,
         on_submitted: Callable[[Job], None] | None = None,
+        catalogues: CatalogueCache | None = None,
     ) -> None:
         self.loop = loop
+        self.catalogues = catalogues  # asked before a body with images is sent (preflight)
         self.journal = journal
         self.settings = settings or PollSettings()
         self.on_submitted = on_submitted or (lambda job: None)

@@ -15,7 +15,9 @@ import concurrent.futures
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.errors import GrokDeferError, NetworkError
+from xai_defer_magic.engines.deferred.preflight import images_refused
+from xai_defer_magic.engines.wire import wire_body
+from xai_defer_magic.errors import GrokDeferError, InvalidRequest, NetworkError
 from xai_defer_magic.journal import job_record
 
 if TYPE_CHECKING:
@@ -46,9 +48,15 @@ class Submitter:
 
     async def _post_and_journal(self, job: Job, body: dict[str, Any]) -> None:
         poller = self._poller
+        refusal = await images_refused(poller.catalogues, body, job.base_url,
+                                       poller.settings.request_timeout)
+        if refusal is not None:  # nothing was sent
+            self._failed(job, InvalidRequest(refusal))
+            return
         try:
             async with poller.semaphore():
-                request_id = await poller.client_for(job.base_url).submit(body)
+                wire = wire_body(body, poller.journal.blobs)  # images inlined, just in time
+                request_id = await poller.client_for(job.base_url).submit(wire)
         except GrokDeferError as exc:
             self._failed(job, exc)
             return
