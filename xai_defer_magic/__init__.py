@@ -29,7 +29,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
     _magics = register(ipython)
     if _magics.resume_on_load:
-        _magics.resume_in_background()  # returns at once; the first magic waits for it
+        _magics.resume_on_load_if_needed()  # imports nothing when there is no journal yet
 
 
 def unload_ipython_extension(ipython: Any) -> None:
@@ -39,7 +39,6 @@ def unload_ipython_extension(ipython: Any) -> None:
     from xai_defer_magic.runtime.runtime import close_runtime
 
     if _magics is not None:
-        _magics.wait_for_resume()
         unregister(ipython)
         _magics = None
     close_runtime()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from tests.support.journal import responses_on_disk
-from tests.support.kernels import Kernel
+from tests.support.kernels import Kernel, all_submitted
 from tests.support.shell import wait_for
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.journal import DB_NAME
@@ -65,6 +65,7 @@ def test_answers_arriving_while_another_process_holds_the_lock_survive_kill_9(
     first = kernels()
     for i in range(3):
         first.run(f"%%grok_defer -o job{i}\nLocked journal prompt {i}")
+    all_submitted(first)  # the POSTs run in the background
     ids = emulator.job_ids()
     assert len(ids) == 3
     wait_for(lambda: all(emulator.get_count(r) >= 1 for r in ids), "the first GETs", 20)

@@ -1,6 +1,6 @@
 """``%load_ext`` is as cheap as importing ipywidgets (benchmark B6 has the figures): with no
-journal yet it imports none of the machinery and starts no thread; with a journal it returns
-at once and resumes on a thread of its own, which the first magic waits for."""
+journal yet it imports none of the machinery and starts no thread; with a journal it resumes
+what an earlier kernel left."""
 
 from __future__ import annotations
 
@@ -42,7 +42,7 @@ def test_load_imports_no_machinery_until_first_use(
         kernel.stop()
 
 
-def test_load_with_a_journal_resumes_off_the_main_thread(
+def test_load_with_a_journal_resumes_what_a_killed_kernel_left(
     env: dict[str, str], emulator: Emulator, home: Path, tmp_path: Path
 ) -> None:
     emulator.latency = 1.0
@@ -57,7 +57,7 @@ def test_load_with_a_journal_resumes_off_the_main_thread(
     second = Kernel(env, cwd=str(tmp_path))
     try:
         second.run("%load_ext xai_defer_magic")
-        shown = second.run("%grok_wait", 60)  # waits for the load's resume, then the job
+        shown = second.run("%grok_wait", 60)
         assert "Left pending by a kernel that stops." in shown.text("text/markdown")
     finally:
         second.stop()

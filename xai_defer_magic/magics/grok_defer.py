@@ -6,15 +6,13 @@ turns a cell's line into :class:`RequestOptions` (:mod:`magics.parse`), a bad va
 
 ``%load_ext`` costs what importing ipywidgets does (benchmark B6): the machinery (the runtime
 with its journal, loop thread and httpx; the views with markdown-it and nh3) is imported and
-started by :meth:`GrokDefer.runtime` and the magics' bodies on first use, never at load. A
-previous kernel's unfinished jobs are resumed at load only if a journal file is there, and
-then on a thread of their own, so the load cell returns at once.
+started by :meth:`GrokDefer.runtime` and the magics' bodies on first use, not at load, unless
+a journal file is there to resume from.
 """
 
 from __future__ import annotations
 
 import keyword
-import threading
 from typing import TYPE_CHECKING, Any
 
 from IPython.core.error import UsageError
@@ -81,48 +79,32 @@ class GrokDefer(Magics):
     def __init__(self, shell: Any = None, **kwargs: Any) -> None:
         super().__init__(shell=shell, **kwargs)
         self._runtime: Runtime | None = None
-        self._resumed = threading.Event()  # set once the load's resume (if any) is over
-        self._resumed.set()
 
     def runtime(self) -> Runtime:
-        """The kernel's runtime, made on first use (after the load's resume, if one runs)."""
-        self._resumed.wait()  # local work only (journal rows, handles): no network
-        return self._connect()
-
-    def _connect(self) -> Runtime:
+        """The kernel's runtime, made on first use (journal, loop thread; no network)."""
         from xai_defer_magic.runtime.runtime import current_runtime, get_runtime  # first use
         from xai_defer_magic.views.presenter import PRESENTER
 
         settings = self.settings()
         runtime = self._runtime
         if runtime is None or current_runtime() is not runtime or runtime.settings != settings:
-            # new, or a %config that raced the load's resume thread: apply what is set now
             self._runtime = runtime = get_runtime(settings, PRESENTER)  # views shown by it
         return runtime
 
-    def resume_in_background(self) -> None:
-        """Pick up what a previous kernel left unfinished, off the main thread; nothing to do
-        (and nothing imported) when there is no journal file yet."""
+    def resume_on_load_if_needed(self) -> None:
+        """Pick up what a previous kernel left unfinished. Nothing to do, and nothing imported,
+        when there is no journal file yet. When there is one it is done here, on the main
+        thread: importing the machinery on a thread of its own would race the user's next
+        cell importing the same modules (Python hands a thread a half-imported module)."""
         if not journal_file(self.journal_dir).exists():
             return
-        self._resumed.clear()
-        threading.Thread(target=self._resume, name="xai-defer-resume", daemon=True).start()
+        from xai_defer_magic.runtime.fanout import resume_groups
+        from xai_defer_magic.runtime.thread_queue import resume_threads
 
-    def _resume(self) -> None:
-        try:
-            from xai_defer_magic.runtime.fanout import resume_groups
-            from xai_defer_magic.runtime.thread_queue import resume_threads
-
-            runtime = self._connect()
-            runtime.resume_unfinished()
-            resume_groups(runtime)  # items a crashed kernel had not yet sent
-            resume_threads(runtime)  # thread turns a stopped kernel left queued
-        finally:
-            self._resumed.set()
-
-    def wait_for_resume(self) -> None:
-        """Block until the load's resume is over (``%unload_ext`` must not race it)."""
-        self._resumed.wait()
+        runtime = self.runtime()
+        runtime.resume_unfinished()
+        resume_groups(runtime)  # items a crashed kernel had not yet sent
+        resume_threads(runtime)  # thread turns a stopped kernel left queued
 
     # --- configuration ----------------------------------------------------------------------
 
