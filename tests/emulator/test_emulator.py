@@ -441,6 +441,24 @@ def test_xss_marker_puts_hostile_html_in_content_and_reasoning(
             assert payload in text
 
 
+def test_math_marker_answers_with_the_four_forms_and_currency(
+    emulator: Emulator, client: httpx.Client
+) -> None:
+    body = fetch(emulator, client, chat("A sum [[math]]", model="grok-3-mini"))
+    message = body["choices"][0]["message"]
+    for form in ("$a_1 + b_2$", "\\(x_i^2\\)", "$$\\int_0^1 x_1\\,dx$$",
+                 "\\[ \\sum_{i=1}^{n} i = \\frac{n(n+1)}{2} \\]", "it costs $5 and $10"):
+        assert form in message["content"]
+    assert "\\(" in message["reasoning_content"]
+    assert "__xss" not in message["content"]  # hostile TeX only with [[xss]]
+    hostile = fetch(emulator, client, chat("A sum [[math]] [[xss]]"))
+    assert "$\\href{javascript:" in hostile["choices"][0]["message"]["content"]
+    asked = fetch(emulator, client, chat("The closed form of 1 + … + n, in LaTeX please"))
+    assert "\\frac{n(n+1)}{2}" in asked["choices"][0]["message"]["content"]
+    plain = fetch(emulator, client, chat("A sum, no formulas"))
+    assert "### Math" not in plain["choices"][0]["message"]["content"]
+
+
 def test_requests_are_recorded_without_the_key(emulator: Emulator, client: httpx.Client) -> None:
     request_id = submit(client)
     client.get(DEFERRED + request_id)

@@ -11,6 +11,7 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
+from tests.support.html import visible_text
 from tests.support.kernels import Kernel
 from xai_defer_magic.emulator import Emulator
 
@@ -37,7 +38,8 @@ def test_rich_models_table_and_a_live_card_naming_who_answered(
     kernel.pump_until(lambda: "grok-4 is retired" in card()["footer"], 30, "the redirect note")
     parts = card()
     assert "grok-4 → grok-4.3" in parts["header"]
-    assert "$1.25 input, $0.20 cached, $2.50 output per 1M tokens" in parts["footer"]
+    footer = visible_text(parts["footer"])  # each $ sits in a span MathJax ignores
+    assert "$1.25 input, $0.20 cached, $2.50 output per 1M tokens" in footer
     handle = kernel.run("print(job.model, job.served_model, job.cost_estimated)")
     assert handle.text().split() == ["grok-4", "grok-4.3", "False"]
 

@@ -141,3 +141,32 @@ def test_a_pending_card_shows_only_its_header() -> None:
         assert card._answer in shown and card._reasoning in shown and card._error not in shown
     finally:
         card.close()
+
+
+def test_math_bundle_keeps_tex_for_mathjax_dollars_in_markdown_and_text_as_written() -> None:
+    """Issue 18: HTML keeps each formula's delimiters, Markdown uses $/$$, text is as written."""
+    tex = "Sum \\(x_i^2\\) and $a_1*b_2$; it costs $5.\n\n\\[ \\frac{n(n+1)}{2} \\]\n"
+    job = finished_job(reasoning="Check $n = 3$ gives \\(6\\).")
+    job.finish(parse_completion({
+        "id": job.request_id, "object": "chat.completion", "created": 1, "model": "grok-4",
+        "choices": [{"index": 0, "finish_reason": "stop", "message": {
+            "role": "assistant", "content": tex,
+            "reasoning_content": "Check $n = 3$ gives \\(6\\)."}}],
+        "usage": {"prompt_tokens": 5, "completion_tokens": 7, "total_tokens": 12},
+    }))
+    bundle = job_bundle(job)
+    page = html.unescape(card_body(bundle["text/html"]))
+    for form in ("\\(x_i^2\\)", "$a_1*b_2$", "\\[ \\frac{n(n+1)}{2} \\]", "\\(6\\)", "$n = 3$"):
+        assert form in page, form
+    assert "<em>" not in page
+    markdown = bundle["text/markdown"]
+    for form in ("$x_i^2$", "$a_1*b_2$", "$$ \\frac{n(n+1)}{2} $$", "$6$", "costs \\$5"):
+        assert form in markdown, form
+    assert "\\(" not in markdown and "\\[" not in markdown
+    assert tex.strip() in bundle["text/plain"]
+
+
+def test_prices_on_the_card_are_not_read_as_math() -> None:
+    """The usage line's "$0.0012" sits in the HTML that MathJax typesets: its $ is ignored."""
+    page = job_bundle(finished_job())["text/html"]
+    assert 'cost <span class="mathjax_ignore tex2jax_ignore">$</span>0.0012' in page

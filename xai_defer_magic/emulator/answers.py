@@ -19,6 +19,7 @@ from typing import Any
 from . import catalogue, images
 from .catalogue import EmulatedModel, Resolution
 from .followups import history_note
+from .math_answer import MATH_REASONING, asks_for_math, math_section
 
 EMULATED_LINE = "*Emulated answer (xai_defer_magic offline emulator, not a real model).*"
 XSS_SCRIPT = "<script>window.__xss=1</script>"
@@ -35,11 +36,12 @@ _DIRECTIVE = re.compile(r"\[\[\s*([a-z_]+)\s*(?:=\s*([^\]]*?)\s*)?\]\]", re.IGNO
 
 @dataclass(frozen=True)
 class Directives:
-    """In-prompt controls: ``[[latency=S]]``, ``[[fail=CODE]]`` and ``[[xss]]``."""
+    """In-prompt controls: ``[[latency=S]]``, ``[[fail=CODE]]``, ``[[xss]]`` and ``[[math]]``."""
 
     latency: float | None = None
     fail: int | None = None
     xss: bool = False
+    math: bool = False
 
 
 def parse_directives(text: str) -> Directives:
@@ -47,6 +49,7 @@ def parse_directives(text: str) -> Directives:
     latency: float | None = None
     fail: int | None = None
     xss = False
+    wants_math = False
     for match in _DIRECTIVE.finditer(text):
         name, value = match.group(1).lower(), (match.group(2) or "").strip()
         if name == "xss":
@@ -55,8 +58,10 @@ def parse_directives(text: str) -> Directives:
             latency = _float_or_none(value)
         elif name == "fail" and value.isdigit():
             fail = int(value)
+        elif name == "math":
+            wants_math = True
     return Directives(latency=latency if latency is None or latency >= 0 else None, fail=fail,
-                      xss=xss)
+                      xss=xss, math=wants_math)
 
 
 def _float_or_none(value: str) -> float | None:
@@ -164,8 +169,11 @@ def _xss_block() -> str:
     )
 
 
-def build_content(model: str, prompt: str, digest: bytes, xss: bool) -> str:
-    """The emulated Markdown answer: marker line, heading, bullets, code and a table."""
+def build_content(
+    model: str, prompt: str, digest: bytes, xss: bool, with_math: bool = False
+) -> str:
+    """The emulated Markdown answer: marker line, heading, bullets, code and a table (and
+    formulas with ``[[math]]`` or a request for LaTeX)."""
     quoted = _prompt_slice(prompt) or "an empty prompt"
     points = random.Random(digest).sample(_POINTS, 3)
     code = _CODE[digest[3] % len(_CODE)].format(prompt=repr(quoted), digest=digest.hex()[:8])
@@ -180,10 +188,14 @@ def build_content(model: str, prompt: str, digest: bytes, xss: bool) -> str:
         f"| model | `{model}` |\n| prompt words | {len(prompt.split())} |\n"
         f"| fingerprint | `{digest.hex()[:8]}` |",
     ]
+    if with_math:
+        sections.append(math_section(hostile=xss))
     return "\n\n".join(sections) + "\n"
 
 
-def build_reasoning(prompt: str, digest: bytes, effort: str | None, xss: bool) -> str:
+def build_reasoning(
+    prompt: str, digest: bytes, effort: str | None, xss: bool, with_math: bool = False
+) -> str:
     """A multi-line emulated reasoning trace; longer for higher ``reasoning_effort``."""
     steps = {"low": 3, "high": 8}.get(effort or "", 5)
     lines = [f"Emulated reasoning: about “{_prompt_slice(prompt, 32) or 'an empty prompt'}”."]
@@ -192,6 +204,8 @@ def build_reasoning(prompt: str, digest: bytes, effort: str | None, xss: bool) -
         lines.append(f"{i + 1}. {_REASONING_STEPS[(start + i) % len(_REASONING_STEPS)]}")
     if xss:
         lines.append(f"Payloads: {XSS_SCRIPT} {XSS_IMG} {XSS_LINK} {XSS_BOLD}")
+    if with_math:
+        lines.append(MATH_REASONING)
     return "\n".join(lines)
 
 
@@ -209,8 +223,10 @@ def build_completion(
     effort = reasoning_effort or resolution.default_effort
     prompt = user_text(messages)
     digest = _digest(model.id, messages)
-    xss = parse_directives(prompt).xss
-    content = (build_content(model.id, prompt, digest, xss) + history_note(messages)
+    directives = parse_directives(prompt)
+    xss = directives.xss
+    with_math = asks_for_math(prompt, directives.math)
+    content = (build_content(model.id, prompt, digest, xss, with_math) + history_note(messages)
                + images.answer_lines(messages))
     finish = "stop"
     if max_tokens is not None and count_tokens(content) > max_tokens:
@@ -218,7 +234,7 @@ def build_completion(
     message: dict[str, Any] = {"role": "assistant", "content": content, "refusal": None}
     reasoning_tokens = 0
     if model.returns_reasoning_content:
-        trace = build_reasoning(prompt, digest, effort, xss)
+        trace = build_reasoning(prompt, digest, effort, xss, with_math)
         message["reasoning_content"] = trace
         reasoning_tokens = count_tokens(trace)
     elif model.reasoning:

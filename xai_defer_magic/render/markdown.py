@@ -21,6 +21,7 @@ from urllib.parse import unquote
 import nh3
 from markdown_it import MarkdownIt
 
+from xai_defer_magic.render import math
 from xai_defer_magic.render.highlight import TOKEN_CLASSES, highlight_block
 from xai_defer_magic.render.plain import escape
 
@@ -40,7 +41,8 @@ _ALLOWED_ATTRIBUTES = {
     "ol": {"start"},
 }
 # The only classes that survive: Pygments' token classes and the highlighted block's own.
-_ALLOWED_CLASSES = {"span": set(TOKEN_CLASSES), "pre": {"xdm-code"}}
+# And MathJax's ignore classes, on the spans around a ``$`` or ``\\`` that is not math.
+_ALLOWED_CLASSES = {"span": set(TOKEN_CLASSES) | set(math.IGNORE_CLASSES), "pre": {"xdm-code"}}
 
 
 def _image_as_link(
@@ -51,7 +53,14 @@ def _image_as_link(
     alt = self.renderInlineAsText(token.children or [], options, env)
     src = str(token.attrGet("src") or "")
     label = f"image: {alt}" if alt.strip() else f"image: {src}"
-    return f'<a href="{escape(src)}" title="{escape(src)}">{escape(label)}</a>'
+    return f'<a href="{escape(src)}" title="{escape(src)}">{math.mathjax_inert(escape(label))}</a>'
+
+
+def _text_outside_math(
+    self: Any, tokens: Sequence[Any], idx: int, options: Any, env: Any
+) -> str:
+    """Prose: escaped, and no ``$`` or ``\\`` in it can start a formula in MathJax."""
+    return math.mathjax_inert(escape(tokens[idx].content))
 
 
 _markdown = MarkdownIt(
@@ -60,11 +69,14 @@ _markdown = MarkdownIt(
 )
 _markdown.enable(["table", "strikethrough"])
 _markdown.add_render_rule("image", _image_as_link)
+_markdown.add_render_rule("text", _text_outside_math)
 
 
 def answer_html(markdown_text: str) -> str:
-    """Markdown from the model -> HTML safe to show as trusted output."""
-    return sanitize_html(_markdown.render(markdown_text or ""))
+    """Markdown from the model -> HTML safe to show as trusted output; formulas come out as
+    escaped text in their delimiters, for the frontend's MathJax (``render.math``)."""
+    protected, formulas = math.protect(markdown_text or "")
+    return sanitize_html(math.restore_html(_markdown.render(protected), formulas))
 
 
 def sanitize_html(fragment: str) -> str:
@@ -80,11 +92,18 @@ def sanitize_html(fragment: str) -> str:
 
 def escape_markdown(text: object) -> str:
     """Plain text for an inline Markdown context (a model name, an id): every character that
-    could start markup (emphasis, code, links, images, HTML, entities, math) shown literally."""
-    return _INLINE_SPECIAL.sub(r"\\\g<0>", " ".join(str(text).split()))
+    could start markup (emphasis, code, links, images, HTML, entities, math) shown literally.
+    Brackets and parentheses become character references: ``\\(`` and ``\\[`` are math
+    delimiters to JupyterLab's Markdown renderer."""
+    return _INLINE_SPECIAL.sub(_literal, " ".join(str(text).split()))
 
 
 _INLINE_SPECIAL = re.compile(r"[\\`*_\[\]()<>!#|~&{}$]")
+
+
+def _literal(match: re.Match[str]) -> str:
+    char = match.group(0)
+    return f"&#{ord(char)};" if char in "[]()" else "\\" + char
 
 
 # --- a Markdown fallback that stays inert in renderers that trust it -----------------------------
@@ -109,15 +128,16 @@ _PUNCTUATION = re.compile(r"[!-/:-@\[-`{-~]")
 
 
 def safe_markdown(markdown_text: str) -> str:
-    """Markdown source with raw HTML escaped (outside code), images as links, and unsafe link
-    targets blanked.
+    """Markdown source with raw HTML escaped (outside code), images as links, unsafe link
+    targets blanked, and formulas in ``$``/``$$`` delimiters (``render.math``).
 
     The line-wise escaping can misread rare constructs (a backtick run CommonMark leaves open, a
     fence that a list item ends), so its result is parsed by a renderer that trusts raw HTML;
     if anything live is left, every ASCII punctuation character is backslash-escaped instead,
     which any CommonMark renderer shows as the literal text.
     """
-    text = _escape_markdown(markdown_text or "")
+    protected, formulas = math.protect(markdown_text or "")
+    text = math.restore_markdown(_escape_markdown(protected), formulas)
     one_line = "\n" not in text.strip("\n")  # may be shown inline, after a prefix (job.error)
     if _inert(text) and (not one_line or _inert("x " + text)):
         return text
@@ -177,8 +197,9 @@ def _escape_outside_code_spans(line: str) -> str:
 
 
 def _neutralize(prose: str) -> str:
-    """Raw HTML shown as text, and ``![alt](url)`` as the link ``[image: alt](url)``."""
-    return _IMAGE_OPENER.sub("[image: ", prose.replace("<", "&lt;"))
+    """Raw HTML shown as text, ``![alt](url)`` as the link ``[image: alt](url)``, and a ``$``
+    that is not math (formulas are placeholders by now) escaped."""
+    return math.escape_dollars(_IMAGE_OPENER.sub("[image: ", prose.replace("<", "&lt;")))
 
 
 def _blank_unsafe_destination(match: re.Match[str]) -> str:

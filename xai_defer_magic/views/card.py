@@ -65,7 +65,8 @@ class JobCard(widgets.VBox):
 
         self._header, self._error = html(), html()
         self._answer = widgets.Output(layout=layout)
-        self._reasoning, self._footer = html(), html()
+        # Reasoning holds formulas too: HTMLMath typesets them (it takes its own style class).
+        self._reasoning, self._footer = widgets.HTMLMath(layout=layout), html()
         self._rendered_status: str | None = None
         self._lock = threading.RLock()
         style = html(CARD_CSS)

@@ -12,6 +12,7 @@ from typing import Any
 
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.structured import fields_of, parse_job
+from xai_defer_magic.render.math import text_html
 from xai_defer_magic.render.plain import clip, escape
 from xai_defer_magic.views.images import images_html
 
@@ -49,11 +50,11 @@ def template_html(job: Job) -> str:
 def parsed_html(job: Job) -> str:
     parsed, error = parse_job(job)
     if error:
-        return f'<div class="xdm-error"><b>parse error</b>: {escape(error)}</div>'
+        return f'<div class="xdm-error"><b>parse error</b>: {text_html(error)}</div>'
     fields = fields_of(parsed)
     if not fields:
         return ""
-    rows = "".join(f"<tr><th>{escape(k)}</th><td>{escape(_short(v))}</td></tr>"
+    rows = "".join(f"<tr><th>{escape(k)}</th><td>{text_html(_short(v))}</td></tr>"
                    for k, v in fields.items())
     return f'<table class="xdm-parsed">{rows}</table>'
 

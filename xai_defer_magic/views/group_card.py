@@ -84,7 +84,7 @@ class GroupCard(widgets.VBox):
         self._prev = widgets.Button(description="◀", layout=widgets.Layout(width="40px"))
         self._next = widgets.Button(description="▶", layout=widgets.Layout(width="40px"))
         self._page_label = widgets.HTML()
-        self._answer = widgets.HTML()
+        self._answer = widgets.HTMLMath()  # the selected row's answer, formulas typeset
         self._prev.on_click(lambda _b: self._turn(-1))
         self._next.on_click(lambda _b: self._turn(1))
         self._rows.observe(self._on_select, names="value")

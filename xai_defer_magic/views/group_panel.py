@@ -13,6 +13,7 @@ from typing import Any
 
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
+from xai_defer_magic.render.math import text_html
 from xai_defer_magic.render.plain import escape
 from xai_defer_magic.views import text
 from xai_defer_magic.views.group_summary import preview, stats_line, totals
@@ -50,7 +51,7 @@ def groups_html(groups: list[Group]) -> str:
         rows = "".join(
             f"<tr><td>{escape(c['index'])}</td><td>{escape(c['status'])}</td>"
             f"<td>{escape(text.tokens(c['tokens']))}</td><td>{escape(text.cost(c['cost']))}</td>"
-            f"<td>{escape(c['preview'])}</td><td>{escape(c['request_id'] or '–')}</td></tr>"
+            f"<td>{text_html(c['preview'])}</td><td>{escape(c['request_id'] or '–')}</td></tr>"
             for c in children[:CHILD_ROWS])
         more = len(children) - CHILD_ROWS
         tail = f"<p><small>… {more:,} more: g.to_pandas()</small></p>" if more > 0 else ""

@@ -13,6 +13,7 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.render import plain
+from xai_defer_magic.render.math import text_html
 from xai_defer_magic.render.plain import escape
 from xai_defer_magic.views import text
 
@@ -83,7 +84,7 @@ def summary_bundle(group: Group) -> dict[str, Any]:
         label, tokens = str(group.labels[position]), _tokens(job)
         html_rows.append(
             f"<tr><td>{escape(label)}</td><td>{escape(job.status)}</td>"
-            f"<td>{escape(preview(job))}</td><td>{escape(tokens)}</td></tr>")
+            f"<td>{text_html(preview(job))}</td><td>{escape(tokens)}</td></tr>")
         cell = safe_markdown(preview(job)).replace("|", "\\|").replace("\n", " ")
         md_rows.append(f"| {_md(label)} | {job.status} | {cell} | {tokens} |")
         text_rows.append(f"{label:>6}  {job.status:<10} {tokens:>7}  {preview(job, 70)}")

@@ -14,6 +14,7 @@ from collections.abc import Container, Iterable
 from dataclasses import dataclass, field
 
 from xai_defer_magic.core.job import PENDING_STATUSES, UNFINISHED_STATUSES, Job
+from xai_defer_magic.render.math import text_html
 from xai_defer_magic.render.plain import escape, preview, printable
 from xai_defer_magic.views import text
 
@@ -170,7 +171,7 @@ def row_html(row: Row, now: float) -> str:
             title = f' title="{escape(preview(job.prompt, 400))}"'
         elif column == "id":
             title = f' title="{escape(row.request_id)}"'
-        spans.append(f'<span class="xdm-col-{column}"{title}>{escape(value)}</span>')
+        spans.append(f'<span class="xdm-col-{column}"{title}>{text_html(value)}</span>')
     return (
         f'<div class="xdm-jobs-grid xdm-jobs-cells" data-request-id="{escape(row.request_id)}" '
         f'data-status="{escape(job.status)}">{"".join(spans)}</div>'
@@ -183,7 +184,7 @@ def static_html(rows: list[Row], summary: str, now: float, empty: str) -> str:
     body = "".join(
         f'<tr data-request-id="{escape(r.request_id)}">'
         + "".join(f'<td style="text-align:{"right" if c in NUMERIC else "left"}">'
-                  f"{escape(v)}</td>" for c, v in r.cells(now).items())
+                  f"{text_html(v)}</td>" for c, v in r.cells(now).items())
         + "</tr>"
         for r in rows[:TEXT_ROWS]
     ) or f'<tr><td colspan="{len(COLUMNS)}">{escape(empty)}</td></tr>'

@@ -22,6 +22,7 @@ from xai_defer_magic.render.markdown import (
     literal_markdown,
     safe_markdown,
 )
+from xai_defer_magic.render.math import text_html
 from xai_defer_magic.views import text
 from xai_defer_magic.views.card_extras import extras_html
 from xai_defer_magic.views.images import images_html, images_markdown
@@ -63,7 +64,8 @@ def error_html(job: Job) -> str:
     """The error once: the status is already in the header's pill."""
     if not job.error or job.status == "done":
         return ""
-    return f'<div class="xdm-error" style="border-left:4px solid #c5221f">{escape(job.error)}</div>'
+    error = text_html(job.error)
+    return f'<div class="xdm-error" style="border-left:4px solid #c5221f">{error}</div>'
 
 
 def reasoning_html(job: Job) -> str:
@@ -88,10 +90,10 @@ def footer_html(job: Job) -> str:
     ``--schema`` extras, and the request id."""
     rows = []
     if job.completion is not None:
-        rows.append(f'<div class="xdm-usage">{escape(text.usage_line(job))}</div>')
+        rows.append(f'<div class="xdm-usage">{text_html(text.usage_line(job))}</div>')
         for line, kind in ((text.redirect_line(job), "redirect"), (reuse_line(job), "reused")):
             if line:
-                rows.append(f'<div class="xdm-muted xdm-{kind}">{escape(line)}</div>')
+                rows.append(f'<div class="xdm-muted xdm-{kind}">{text_html(line)}</div>')
     rows.append(extras_html(job))
     if job.request_id:
         rows.append(
