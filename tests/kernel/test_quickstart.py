@@ -117,6 +117,9 @@ def test_the_answers_are_in_the_outputs(executed: Any) -> None:
     assert "2 turns; 4 messages sent with turn 2" in follow_up, follow_up  # system, 1, 1, 2
     transcript = output_text(find(executed, "%grok_thread tips"))
     assert "turn 1" in transcript and "turn 2" in transcript, transcript
+    math = find(executed, "%%grok_defer --wait\nWhat is 1 + 2")
+    shown = "".join(str(o.get("data", {}).get("text/html", "")) for o in math.outputs)
+    assert "\\frac" in shown or "\\sum" in shown or "$$" in shown, shown[:500]  # TeX, as text
     plot = output_text(find(executed, "%%grok_defer --image fig"))
     assert "Emulated answer" in plot and "fig" in plot, plot
 
@@ -124,7 +127,7 @@ def test_the_answers_are_in_the_outputs(executed: Any) -> None:
 def test_each_deferred_cell_shows_a_card(executed: Any) -> None:
     cards = [c for c in executed.cells
              if c.cell_type == "code" and c.source.startswith("%%grok_defer")]
-    assert len(cards) == 8
+    assert len(cards) == 9
     for cell in cards:
         # A card that finished while a later cell ran was saved as plain data (no widget);
         # one still pending when its cell was saved is the live card with a text fallback.

@@ -255,8 +255,8 @@ class Runtime:
         thread turns queued here behind one of them."""
         return [
             j for j in self._jobs()
-            if (j.status in ("submitting", QUEUED) and j in self.here)
-            or (j.status in PENDING_STATUSES and self.engine_for(j).tracks(j))
+            if j.status in (QUEUED, *PENDING_STATUSES)
+            and (j in self.here or self.engine_for(j).tracks(j))
         ]
 
     # --- lifecycle ------------------------------------------------------------------------------

@@ -81,8 +81,8 @@ class Submitter:
             journal.set_status(request_id, "cancelled", error=job.error,
                                finished_at=job.finished_at)
             return
+        poller.track(job)  # first: nobody may see it pending and not followed
         job.polling()
-        poller.track(job)
 
     def _failed(self, job: Job, error: GrokDeferError) -> None:
         """Keep the intent row (as failed) only if the server may have created the job."""
