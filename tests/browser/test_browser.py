@@ -26,7 +26,6 @@ from tests.support.browser import (
     JupyterLab,
     NotebookPage,
     assert_no_widget_error,
-    chromium,
     close_sessions,
     kernel_env_cell,
     nbconvert_html,
@@ -64,12 +63,6 @@ def lab(base: Path) -> Iterator[JupyterLab]:
     home.mkdir()
     with JupyterLab(base, env={"XAI_DEFER_HOME": str(home)}) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 
@@ -402,12 +395,6 @@ class _CountingServer:
     def __exit__(self, *exc: object) -> None:
         self.server.shutdown()
         self.server.server_close()
-
-
-@pytest.fixture(scope="module")
-def default_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    with JupyterLab(tmp_path_factory.mktemp("default-lab"), save_widget_state=False) as server:
-        yield server
 
 
 DEFAULT_CELLS = {"card": 2, "sleep": 3, "wait_flag": 4, "grok_wait": 6, "result": 7, "last": 8}

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -16,7 +15,6 @@ from tests.support.browser import (
     LONG,
     JupyterLab,
     NotebookPage,
-    chromium,
     kernel_env_cell,
     nbconvert_html,
     open_offline,
@@ -31,30 +29,18 @@ PIXELS = re.compile(r"fig · \d+×\d+ px · \d+ KB")  # the figure's dpi is the 
 THUMB_SIZE = "el => [el.naturalWidth, el.naturalHeight, el.complete]"
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    with JupyterLab(tmp_path_factory.mktemp("images-lab"), save_widget_state=False) as server:
-        yield server
-
-
 def test_the_card_and_the_saved_notebook_show_a_thumbnail_not_the_image(
-    lab: JupyterLab, browser: Browser, tmp_path: Path
+    default_lab: JupyterLab, browser: Browser, tmp_path: Path
 ) -> None:
     with Emulator(latency=2.0) as emu:
-        write_notebook(lab.root / "images.ipynb", [
+        write_notebook(default_lab.root / "images.ipynb", [
             ("code", kernel_env_cell(emu.base_url, tmp_path / "journal")),
             ("code", "%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.3"),
             ("code", "import matplotlib.pyplot as plt\nfig, ax = plt.subplots(figsize=(6, 4))\n"
                      "ax.plot([1, 2, 3, 4], [2, 4, 3, 6], marker='o');"),
             ("code", "%%grok_defer -m grok-4.3 --image fig -o job\nWhat does this plot show?"),
         ])
-        page = NotebookPage(lab, browser, "images.ipynb")
+        page = NotebookPage(default_lab, browser, "images.ipynb")
         try:
             page.open()
             page.run_all()
@@ -76,11 +62,11 @@ def test_the_card_and_the_saved_notebook_show_a_thumbnail_not_the_image(
         finally:
             page.close()
 
-    saved = json.loads((lab.root / "images.ipynb").read_text())
+    saved = json.loads((default_lab.root / "images.ipynb").read_text())
     outputs = json.dumps(saved["cells"][ASK]["outputs"], ensure_ascii=False)
     assert "xdm-thumb" in outputs and re.search(r"fig · \d+×\d+ px", outputs)
     assert len(outputs) < 120_000, "the card keeps a thumbnail, not the figure"
-    html_file = nbconvert_html(lab.root / "images.ipynb")
+    html_file = nbconvert_html(default_lab.root / "images.ipynb")
     offline, _errors = open_offline(browser, html_file)
     try:
         thumb = offline.locator("img.xdm-thumb").last

@@ -25,7 +25,6 @@ from tests.support.browser import (
     LONG,
     JupyterLab,
     NotebookPage,
-    chromium,
     close_sessions,
     kernel_env_cell,
     nbconvert_html,
@@ -46,22 +45,9 @@ STATIC = ("card", "wait", "result", "grok_result")  # plain data: what a saved n
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
     with Emulator(latency=0.5) as emulator:
         yield emulator
-
-
-@pytest.fixture(scope="module")
-def default_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    """JupyterLab as a user gets it: widget state is NOT saved."""
-    with JupyterLab(tmp_path_factory.mktemp("math-lab"), save_widget_state=False) as server:
-        yield server
 
 
 def assert_typeset(answer: Locator, *, forms: int = 4, hostile: bool = False) -> None:

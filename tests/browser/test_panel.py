@@ -17,7 +17,7 @@ import pytest
 from playwright.sync_api import Browser, Locator, expect
 
 from tests.support import FAKE_KEY
-from tests.support.browser import JupyterLab, NotebookPage, chromium, write_notebook, xss_flag
+from tests.support.browser import JupyterLab, NotebookPage, write_notebook, xss_flag
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.journal import JobRecord, Journal
 
@@ -36,12 +36,6 @@ def base(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def lab(base: Path) -> Iterator[JupyterLab]:
     with JupyterLab(base) as server:
         yield server
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
 
 
 def row_of(panel: Locator, request_id: str) -> Locator:

@@ -22,7 +22,6 @@ from tests.support.browser import (
     JupyterLab,
     NotebookPage,
     assert_no_widget_error,
-    chromium,
     close_sessions,
     kernel_env_cell,
     nbconvert_html,
@@ -40,22 +39,9 @@ WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
 def emu() -> Iterator[Emulator]:
     with Emulator(latency=0.5) as emulator:
         yield emulator
-
-
-@pytest.fixture(scope="module")
-def default_lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    """JupyterLab as a user gets it: widget state is NOT saved."""
-    with JupyterLab(tmp_path_factory.mktemp("pending-lab"), save_widget_state=False) as server:
-        yield server
 
 
 def test_notebook_saved_while_pending_reopens_with_last_status_not_a_widget_error(

@@ -7,7 +7,6 @@ the finished notebook re-asks nothing, and the saved notebook keeps both answers
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -17,7 +16,6 @@ from tests.support.browser import (
     LONG,
     JupyterLab,
     NotebookPage,
-    chromium,
     kernel_env_cell,
     write_notebook,
 )
@@ -28,33 +26,21 @@ pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
 FIRST, SECOND = 2, 3
 
 
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    with chromium() as b:
-        yield b
-
-
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory: pytest.TempPathFactory) -> Iterator[JupyterLab]:
-    with JupyterLab(tmp_path_factory.mktemp("threads-lab"), save_widget_state=False) as server:
-        yield server
-
-
 def chat_posts(emulator: Emulator) -> int:
     return sum(1 for r in emulator.requests() if r.method == "POST")
 
 
 def test_two_turn_thread_queues_then_answers_and_run_all_again_sends_nothing(
-        lab: JupyterLab, browser: Browser, tmp_path: Path) -> None:
+        default_lab: JupyterLab, browser: Browser, tmp_path: Path) -> None:
     with Emulator(latency=0.3) as emu:
-        write_notebook(lab.root / "thread.ipynb", [
+        write_notebook(default_lab.root / "thread.ipynb", [
             ("code", kernel_env_cell(emu.base_url, tmp_path / "journal")),
             ("code", "%load_ext xai_defer_magic\n%config GrokDefer.first_poll = 0.2"),
             ("code", '%%grok_defer --thread plan -s "Be brief."\n'
                      "Suggest a name for a CSV tool. [[latency=4]]"),
             ("code", "%%grok_defer --thread plan\nWhy that one?"),
         ])
-        page = NotebookPage(lab, browser, "thread.ipynb")
+        page = NotebookPage(default_lab, browser, "thread.ipynb")
         try:
             page.open()
             page.run_all()
@@ -78,6 +64,6 @@ def test_two_turn_thread_queues_then_answers_and_run_all_again_sends_nothing(
             page.save_and_wait()
         finally:
             page.close()
-    saved = json.loads((lab.root / "thread.ipynb").read_text())
+    saved = json.loads((default_lab.root / "thread.ipynb").read_text())
     kept = json.dumps(saved["cells"][SECOND]["outputs"], ensure_ascii=False)
     assert "thread plan · turn 2" in kept and "Follow-up after 1 earlier turn" in kept

@@ -85,11 +85,9 @@ class GrokDefer(Magics):
         from xai_defer_magic.runtime.runtime import current_runtime, get_runtime  # first use
         from xai_defer_magic.views.presenter import PRESENTER
 
-        settings = self.settings()
-        runtime = self._runtime
-        if runtime is None or current_runtime() is not runtime or runtime.settings != settings:
-            self._runtime = runtime = get_runtime(settings, PRESENTER)  # views shown by it
-        return runtime
+        if self._runtime is None or current_runtime() is not self._runtime:  # new, or reloaded
+            self._runtime = get_runtime(self.settings(), PRESENTER)  # views shown by it
+        return self._runtime  # %config reaches it through _apply
 
     def resume_on_load_if_needed(self) -> None:
         """Pick up what a previous kernel left unfinished. Nothing to do, and nothing imported,

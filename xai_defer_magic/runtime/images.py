@@ -13,7 +13,6 @@ import os
 from collections.abc import Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
-from xai_defer_magic.core.catalogue import Catalogue
 from xai_defer_magic.core.images import PerItem, PromptImage, image_refusal
 from xai_defer_magic.core.items import Items
 from xai_defer_magic.errors import InvalidArgument
@@ -33,12 +32,7 @@ def refuse_unsupported(runtime: Runtime, model: str, has_images: bool, base_url:
     future = runtime.catalogues.fetch_for(base_url)
     if future is None or not future.done() or future.exception() is not None:
         return
-    check_model_reads_images(future.result(), model)
-
-
-def check_model_reads_images(catalogue: Catalogue, model: str) -> None:
-    """Refuse only on the catalogue's word (see :func:`core.images.image_refusal`)."""
-    refusal = image_refusal(catalogue, model)
+    refusal = image_refusal(future.result(), model)  # on the catalogue's word only
     if refusal is not None:
         raise InvalidArgument(refusal)
 

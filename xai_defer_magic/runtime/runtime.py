@@ -108,9 +108,8 @@ class Runtime:
         The job comes back ``submitting``: its request id reaches the handle, the card and the
         journal when the server answers (a real POST is a TLS round trip away; the cell never
         waits for it). ``on_created`` gets the handle before anything is sent (``-o`` stores
-        it there). An
-        identical request already answered (or still pending) is reused instead of sent again
-        unless ``options.fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
+        it there). An identical request already answered (or still pending) is reused instead
+        of sent again unless ``options.fresh`` or ``Settings.reuse`` is off (see :mod:`reuse`).
         """
         options = options.resolved(self.settings)
         body = build_request(prompt, options)
