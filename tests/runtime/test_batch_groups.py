@@ -178,7 +178,8 @@ def test_reload_ext_resumes_the_same_batch_into_the_handle_already_held(
     assert not g.done
     run(shell, "%reload_ext xai_defer_magic")
     run(shell, "%config GrokDefer.first_poll = 0.1")
-    assert [a is not None for a in g.results(HANG)] == [True, True]
+    answers = g.results(HANG)
+    assert [a is not None for a in answers] == [True, True], [(j.status, j.error) for j in g]
     assert xai_defer_magic.groups()[0] is g and g.controller is not None
     assert len(emulator.batches.batch_ids()) == 1
     assert len(batch_posts(emulator, "/v1/batches")) == 1

@@ -41,6 +41,7 @@ from xai_defer_magic.errors import (
     UnexpectedStatus,
     one_line,
 )
+from xai_defer_magic.loop import within
 
 DEFAULT_BASE_URL = "https://api.x.ai/v1"
 USER_AGENT = "xai_defer_magic"
@@ -160,7 +161,7 @@ class XaiClient:
                 return response
 
         try:
-            response = await asyncio.wait_for(get(), self._timeout)
+            response = await within(self._timeout, get())
         except (httpx.TransportError, asyncio.TimeoutError) as exc:
             if handed_out:
                 raise AnswerLost(
@@ -183,7 +184,7 @@ class XaiClient:
             method, self._base + path, headers=self._headers, timeout=self._timeout, **kwargs
         )
         try:
-            return await asyncio.wait_for(request, self._timeout)
+            return await within(self._timeout, request)
         except (httpx.TransportError, asyncio.TimeoutError) as exc:
             raise self._network_error(exc) from None
 

@@ -33,6 +33,7 @@ from xai_defer_magic.http.batch import (
     parse_result,
 )
 from xai_defer_magic.journal.batches import SavedBatch
+from xai_defer_magic.loop import within
 
 BATCH_SCHEDULE = PollSchedule(first=1.0, growth=0.1, cap=10.0, jitter=0.1)
 # Result pages are re-read from the start (xAI sorts them by id, so new ones land anywhere in
@@ -250,7 +251,7 @@ class BatchEngine:
             self._wake.clear()
             return
         try:
-            await asyncio.wait_for(self._wake.wait(), delay)
+            await within(delay, self._wake.wait())
             self._wake.clear()
         except asyncio.TimeoutError:
             pass

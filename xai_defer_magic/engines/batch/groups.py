@@ -103,6 +103,8 @@ class BatchGroupRunner:
         self.cancelling = False
         self.engine: BatchEngine | None = None
         self._future: concurrent.futures.Future[None] | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._halted = False
         group.driven_by(self)
         saved = self.batch_store.saved_batch()
         if saved is not None:
@@ -114,13 +116,18 @@ class BatchGroupRunner:
 
     def start(self) -> None:
         if not self.running:
+            self._halted = False
             self._future = self.runtime.loop.submit(self._run())
 
-    def stop(self) -> None:
-        """Stop following the batch here (its runtime closes): it keeps running at xAI and
-        everything so far is journaled, so the next load resumes it."""
-        if self._future is not None:
-            self._future.cancel()
+    async def halt(self) -> None:
+        """Stop following the batch here (its runtime closes) and return once the run has let
+        go, so its connection pool can close under no request. The batch keeps running at xAI
+        and everything so far is journaled: the next load resumes it. On the loop thread."""
+        self._halted = True
+        task = self._task
+        if task is not None and not task.done():
+            task.cancel()
+            await asyncio.wait({task})
 
     def cancel(self) -> None:
         """Cancel the batch at xAI: finished results stay, the rest come back cancelled."""
@@ -151,6 +158,7 @@ class BatchGroupRunner:
     # --- on the loop thread ------------------------------------------------------------------
 
     async def _run(self) -> None:
+        self._task = asyncio.current_task()
         group = self.group
         items = [(batch_request_id(group.id, i), job.request) for i, job in enumerate(group.jobs)]
         http = engine_for(self.runtime).http()
@@ -170,12 +178,11 @@ class BatchGroupRunner:
             await engine.run()
         except asyncio.CancelledError:
             raise  # the runtime is closing: everything so far is journaled; a restart resumes
-        except GrokDeferError as exc:
-            self._first_add(exc)
-            self._fail_unfinished(exc)
-            return
-        except Exception as exc:  # never leave items pending forever on a bug
-            error = GrokDeferError(f"Internal error in batch {engine.batch_id}: {exc!r}")
+        except Exception as exc:
+            if self._halted:  # whatever a halted run met (a closed pool): its items go on in
+                return        # the next runtime, which resumes them from the journal
+            error = exc if isinstance(exc, GrokDeferError) else GrokDeferError(
+                f"Internal error in batch {engine.batch_id}: {exc!r}")  # never pending forever
             self._first_add(error)
             self._fail_unfinished(error)
             return
@@ -332,9 +339,7 @@ class BatchGroups:
             pass
 
     async def _close(self, runners: list[BatchGroupRunner]) -> None:
-        for runner in runners:
-            runner.stop()
-        await asyncio.sleep(0)
+        await asyncio.gather(*(runner.halt() for runner in runners))
         await self._transport.aclose()
 
 

@@ -11,6 +11,7 @@ from typing import Any
 
 from xai_defer_magic.core.images import image_refusal, images_in
 from xai_defer_magic.http.catalogue import CatalogueCache
+from xai_defer_magic.loop import within
 
 
 async def images_refused(catalogues: CatalogueCache | None, body: dict[str, Any],
@@ -22,7 +23,7 @@ async def images_refused(catalogues: CatalogueCache | None, body: dict[str, Any]
     if future is None:
         return None
     try:
-        catalogue = await asyncio.wait_for(asyncio.wrap_future(future), wait)
+        catalogue = await within(wait, asyncio.wrap_future(future))
     except Exception:  # not in time, or unreachable: the server judges
         return None
     return image_refusal(catalogue, str(body.get("model", "")))
