@@ -12,6 +12,7 @@ import pytest
 
 import xai_defer_magic
 from tests.support.images import png
+from tests.support.shell import wait_for
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule, PollSettings
 from xai_defer_magic.core.thread import Turn
@@ -19,18 +20,23 @@ from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.journal.threads import new_turn_id
 from xai_defer_magic.runtime.image_sources import resolve
-from xai_defer_magic.runtime.runtime import Runtime, Settings
+from xai_defer_magic.runtime.runtime import Runtime, Settings, close_runtime, get_runtime
 from xai_defer_magic.runtime.thread_queue import registry_for, resume_threads
 from xai_defer_magic.runtime.threads import start_turn
 
 HANG = 30.0
 
-pytestmark = pytest.mark.emulator(latency=0.2)
+pytestmark = pytest.mark.emulator(latency=0.05)
+
+
+def fast(runtime: Runtime) -> Runtime:
+    runtime.apply(Settings(poll=PollSettings(schedule=PollSchedule(first=0.05, growth=0.05))))
+    return runtime
 
 
 @pytest.fixture(autouse=True)
 def fast_polls(runtime: Runtime) -> None:
-    runtime.apply(Settings(poll=PollSettings(schedule=PollSchedule(first=0.05, growth=0.05))))
+    fast(runtime)
 
 
 def posts(emulator: Emulator) -> list[dict[str, Any]]:
@@ -109,13 +115,13 @@ def test_every_turn_is_size_checked_the_first_and_a_queued_one_too(
     assert two.status == "queued"
     assert two.wait(HANG) and two.status == "failed"
     assert "too long for grok-3-mini" in (two.error or "") and "\n" not in (two.error or "")
-    assert one.status == "done" and len(posts(emulator)) == 2
+    assert near.result(HANG) and one.status == "done" and len(posts(emulator)) == 2
 
 
 def test_images_of_a_queued_turn_are_sent_and_stay_in_the_history(
         runtime: Runtime, emulator: Emulator) -> None:
     image = resolve(png(), "plot")
-    one = turn(runtime, "Slow start [[latency=0.3]]")
+    one = turn(runtime, "Start")  # its POST is on the way: the next turn is queued
     two = turn(runtime, "What is in this image?", images=(image,))
     assert two.status == "queued" and [i.source for i in two.images] == ["plot"]
     three = turn(runtime, "And its colour?")
@@ -161,7 +167,25 @@ def test_defer_many_with_a_thread_prefixes_every_item_and_waits_for_nothing_pend
                {"role": "assistant", "content": first.content}]
     assert all(b["messages"][:-1] == history for b in posts(emulator)[1:])
     assert len(xai_defer_magic.thread("t").turns) == 1
-    turn(runtime, "Slow [[latency=60]]")
+    slow = turn(runtime, "Slow [[latency=60]]")
+    wait_for(lambda: slow.request_id is not None, "turn 2 accepted")  # posted in background
     with pytest.raises(InvalidArgument, match="not answered yet") as refused:
         xai_defer_magic.defer_many("About {item}.", ["x"], thread="t", display=False)
     assert "\n" not in str(refused.value) and len(posts(emulator)) == 4
+
+
+def test_a_queued_turn_whose_send_a_reload_interrupted_is_sent_by_the_next_runtime(
+        runtime: Runtime, emulator: Emulator) -> None:
+    """The predecessor answered and the turn was on its way out (waiting on the loop thread
+    for the model's context length) when the runtime closed: the next load sends it, once."""
+    emulator.faults.catalogue_delay = 5.0  # holds GET /models: the send waits for it
+    one = turn(runtime, "Quick first")
+    two = turn(runtime, "Queued follow-up")
+    assert two.status == "queued"
+    one.result(HANG)
+    assert two.status == "queued"
+    close_runtime(0.5)  # %reload_ext right then
+    emulator.faults.catalogue_delay = 0.0
+    resume_threads(fast(get_runtime()))
+    assert two.result(HANG) and len(posts(emulator)) == 2
+    assert posts(emulator)[1]["messages"][-2] == {"role": "assistant", "content": one.content}

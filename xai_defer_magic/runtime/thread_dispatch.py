@@ -30,8 +30,9 @@ def fail(registry: Registry, turn: Turn, job: Job, line: str, state: str = "fail
 def dispatch(registry: Registry, turn: Turn, job: Job, before: Job | None, number: int) -> None:
     """``before`` (the turn's predecessor, None for a first turn) has ended: settle the turn
     here if that needs nothing from the network, else send it from the loop thread."""
-    if job.done:  # cancelled while it waited
-        registry.store.set_state(turn.turn_id, "cancelled", error=job.error)
+    if job.done:  # cancelled while it waited (or ended by another dispatcher of it)
+        if job.status == "cancelled":
+            registry.store.set_state(turn.turn_id, "cancelled", error=job.error)
         return
     if not registry.on_line(turn):  # a re-run of an earlier cell replaced the line it was on
         fail(registry, turn, job, left_line(turn), "cancelled")
@@ -40,6 +41,8 @@ def dispatch(registry: Registry, turn: Turn, job: Job, before: Job | None, numbe
         fail(registry, turn, job, f"Not sent: turn {number - 1} of thread {turn.thread!r} "
              f"ended {before.status}; re-run that cell to continue the thread.")
         return
+    if not registry.runtime.loop.loop.is_running():
+        return  # the runtime is closing: still queued, the next load sends it
     registry.runtime.loop.submit(send(registry, turn, job, before, number))
 
 

@@ -110,7 +110,10 @@ def resume_threads(runtime: Runtime) -> list[Job]:
     registry = registry_for(runtime)
     resumed = []
     for turn in registry.store.unsettled():
-        if registry.driven_here(turn):
+        live = registry.job_of(turn) if registry.driven_here(turn) else None
+        if live is not None:  # this process's: followed again if it is still queued (a
+            if live.status == QUEUED and turn.state == "queued":  # closed runtime may have
+                _requeue(registry, turn, live)  # stopped its send; it leaves queued once)
             continue
         if turn.owner and turn.owner != process_owner() and not owner_is_dead(turn.owner):
             continue  # another live kernel drives it
@@ -133,13 +136,15 @@ def _settle_sent(registry: Registry, turn: Turn) -> bool:
     return True
 
 
-def _requeue(registry: Registry, turn: Turn) -> Job:
+def _requeue(registry: Registry, turn: Turn, live: Job | None = None) -> Job:
+    """Follow ``turn``'s predecessor again with a new queued job (or this process's own)."""
     line = current_line(registry.store.turns(turn.thread), turn.turn_id)
     number = len(line)
     parent = line[-2] if number > 1 else None
     before = registry.job_of(parent) if parent is not None else None
-    job = queued_job(registry, turn, number)
-    registry.store.set_state(turn.turn_id, "queued", owner=process_owner())
+    job = live or queued_job(registry, turn, number)
+    if live is None:
+        registry.store.set_state(turn.turn_id, "queued", owner=process_owner())
     if parent is not None and before is None:
         fail(registry, turn, job, f"Not sent: turn {number - 1} of thread {turn.thread!r} "
              "is not in the journal.")
