@@ -164,6 +164,9 @@ class Job:
         for message in reversed(self.request.get("messages") or []):
             if isinstance(message, dict) and message.get("role") == "user":
                 content = message.get("content")
+                if isinstance(content, list):  # text and image parts: the text is the prompt
+                    return "\n".join(p["text"] for p in content if isinstance(p, dict)
+                                     and isinstance(p.get("text"), str))
                 return content if isinstance(content, str) else str(content)
         return ""
 
