@@ -188,10 +188,10 @@ def test_a_turn_past_the_context_is_refused_and_past_90_percent_says_so(
 
 def test_run_all_again_while_the_thread_is_pending_sends_each_turn_once(
         runtime: Runtime, emulator: Emulator) -> None:
-    one = turn(runtime, "Slow start [[latency=0.8]]", cell="c1")
+    one = turn(runtime, "Slow start [[latency=0.4]]", cell="c1")
     two = turn(runtime, "Queued follow-up", cell="c2")
     assert two.status == "queued"
-    again = [turn(runtime, "Slow start [[latency=0.8]]", cell="c1"),
+    again = [turn(runtime, "Slow start [[latency=0.4]]", cell="c1"),
              turn(runtime, "Queued follow-up", cell="c2")]  # "Run All" before any answer
     assert again == [one, two], "the same turns, not new ones"
     two.result(HANG)
