@@ -635,3 +635,25 @@ def test_broken_callback_does_not_break_journal(tmp_path: Path) -> None:
     j = Journal(tmp_path, on_problem=explode)
     j.add(make_record())
     assert j.get("req-1") is not None
+
+
+def test_an_intent_row_is_not_fsynced_but_its_request_id_is(tmp_path: Path) -> None:
+    """The cell writes the intent row before the POST; a killed kernel keeps it (WAL, NORMAL
+    sync), and it holds no request id or answer, so it skips the fsync (ms on the cell's
+    time). The id that re-keys it, on the loop thread, is written with a full fsync."""
+    from xai_defer_magic.journal import ops
+    from xai_defer_magic.journal.connections import connect_file
+
+    conn, _warning = connect_file(tmp_path, tmp_path / "journal.sqlite3", 1.0)
+    statements: list[str] = []
+    conn.set_trace_callback(statements.append)
+    record = JobRecord(request_id="local+1", created_at=1.0, model="grok-4",
+                       request={"model": "grok-4"}, base_url="http://127.0.0.1:1",
+                       status="submitting")
+    ops.apply_now(conn, ops.intent(record))
+    assert not [s for s in statements if "synchronous=FULL" in s], statements
+    statements.clear()
+    ops.apply_now(conn, ops.assign("local+1", "rid-1"))
+    assert [s for s in statements if "synchronous=FULL" in s], statements
+    assert conn.execute("SELECT request_id, status FROM jobs").fetchall() == [("rid-1", "pending")]
+    conn.close()

@@ -69,7 +69,7 @@ def test_kernel_shows_a_live_panel_whose_row_buttons_work(
         view = output["outputs"][0]["data"]["application/vnd.jupyter.widget-view+json"]
         card = kernel.widgets.models[view["model_id"]]
         assert "xdm-card" in card["_dom_classes"]
-        assert "xdm-status-done" in kernel.widgets.child(card["children"][1])["value"]
+        assert "xdm-status-done" in kernel.widgets.child(card["children"][0])["value"]
         kernel.pump_until(
             lambda: "xdm-jobs-selected" in kernel.widgets.models[row_id]["_dom_classes"],
             15, "the clicked row to be selected")

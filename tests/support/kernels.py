@@ -79,16 +79,15 @@ class WidgetStates:
         return [m for m in self.models.values() if "xdm-card" in m.get("_dom_classes", ())]
 
     def card_parts(self, card: dict[str, Any]) -> dict[str, Any]:
-        _style, header, error, answer, reasoning, footer = (
-            self.child(c) for c in card["children"]
-        )
-        return {"header": header["value"], "error": error["value"], "answer": answer,
+        header, error, answer, reasoning, footer = (self.child(c) for c in card["children"])
+        _css, _, error_value = error["value"].rpartition("</style>")  # the card's CSS rides there
+        return {"header": header["value"], "error": error_value, "answer": answer,
                 "reasoning": reasoning, "footer": footer["value"]}
 
     def header_updates(self, since: float, until: float) -> list[str]:
         headers = set()
         for card in self.cards():
-            headers.add(card["children"][1].removeprefix("IPY_MODEL_"))
+            headers.add(card["children"][0].removeprefix("IPY_MODEL_"))
         return [s["value"] for t, cid, s in self.log
                 if cid in headers and "value" in s and since <= t <= until]
 

@@ -49,7 +49,7 @@ _RELEASE = (
     "WHERE request_id = ? AND lease_owner = ?"
 )
 
-PRECIOUS = frozenset({"add", "response", "forget", "assign"}) | side_tables.KINDS
+PRECIOUS = frozenset({"add", "intent", "response", "forget", "assign"}) | side_tables.KINDS
 # must survive a power cut, not only a killed kernel
 _DURABLE = frozenset({"add", "response", "assign"}) | side_tables.DURABLE
 
@@ -82,6 +82,13 @@ class Op:
 
 def add(record: JobRecord) -> Op:
     return Op("add", {"record": record_to_json(record)})
+
+
+def intent(record: JobRecord) -> Op:
+    """An intent row, written by the cell before its POST: a killed kernel keeps it (WAL,
+    NORMAL sync) and it holds no request id or answer, so no fsync on the cell's time; the
+    ``assign`` that re-keys it to the server's id is fully synced (and syncs the WAL before)."""
+    return Op("intent", {"record": record_to_json(record)})
 
 
 def response(request_id: str, text: str, at: float) -> Op:
@@ -119,7 +126,7 @@ def apply(conn: sqlite3.Connection, op: Op, *, orphan: bool = False) -> int:
         return side_tables.apply(conn, op.kind, a, orphan=orphan)
     if op.kind == "assign":
         return int(conn.execute(_ASSIGN, (a["request_id"], a["placeholder"])).rowcount)
-    if op.kind == "add":
+    if op.kind in ("add", "intent"):
         params = record_params(record_from_json(a["record"]))
         conn.execute(_INSERT_IF_MISSING if orphan else _UPSERT, params)
     elif op.kind == "response":

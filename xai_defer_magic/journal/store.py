@@ -57,6 +57,13 @@ class Journal(FileOrMemory):
             self._own.add(record.request_id)
             self._write(ops.add(record))
 
+    def add_intent(self, record: JobRecord) -> None:
+        """Insert the row of a job about to be POSTed (see ``ops.intent``)."""
+        check_status(record.status)
+        with self._lock:
+            self._own.add(record.request_id)
+            self._write(ops.intent(record))
+
     def record_poll(self, request_id: str, polls: int, at: float) -> None:
         """Remember how often and when we last polled (shown in cards and the jobs panel)."""
         self._write(ops.poll(request_id, polls, at))

@@ -14,7 +14,7 @@ import uuid
 from typing import Any
 
 import ipywidgets as widgets
-from ipywidgets.widgets.widget_string import HTMLStyle
+from ipywidgets.widgets.widget_string import HTMLMathStyle, HTMLStyle
 
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.render.answer import CARD_CSS, answer_bundle
@@ -34,9 +34,9 @@ __all__ = ["CARD_CSS", "JobCard", "answer_bundle", "status_pill"]
 HIDDEN = "xdm-hidden"  # CARD_CSS hides it: an empty HTML widget still takes a line's height
 
 
-def _show(widget: Any, value: str) -> None:
-    """Set an HTML widget's value and hide it while it is empty."""
-    assign(widget, "value", value)
+def _show(widget: Any, value: str, prefix: str = "") -> None:
+    """Set an HTML widget's value (after ``prefix``) and hide it while it says nothing."""
+    assign(widget, "value", prefix + value)
     _visible(widget, bool(value))
 
 
@@ -48,38 +48,58 @@ def _visible(widget: Any, shown: bool) -> None:
         widget.add_class(HIDDEN)
 
 
+def _classes(shown: bool) -> tuple[str, ...]:
+    return () if shown else (HIDDEN,)
+
+
+class _Shared:
+    """The Layout and styles every card's parts use: each widget opens a comm (a message on
+    the cell's time), so they are opened once per kernel, not per card; made again if closed."""
+
+    def __init__(self) -> None:
+        self._models: tuple[widgets.Layout, HTMLStyle, HTMLMathStyle] | None = None
+
+    def models(self) -> tuple[widgets.Layout, HTMLStyle, HTMLMathStyle]:
+        if self._models is None or any(m.comm is None for m in self._models):
+            self._models = (widgets.Layout(), HTMLStyle(), HTMLMathStyle())
+        return self._models
+
+
+_SHARED = _Shared()
+
+
 class JobCard(widgets.VBox):
     """One job's card. Build it on the kernel thread; it then follows the job by itself."""
 
     standin: Any = None  # its standin.Standin when shown in a cell
 
-    def __init__(self, job: Job) -> None:
+    def __init__(self, job: Job, classes: tuple[str, ...] = ()) -> None:
+        """``classes``: more classes for the card's root, given now rather than sent later."""
         self.job = job
         self.display_id = f"xdm-{uuid.uuid4().hex}"
-        # Every widget opens a comm (a message each, on the cell's time): the parts share one
-        # Layout and one HTMLStyle instead of a pair each, and hide by class (CARD_CSS).
-        layout, html_style = widgets.Layout(), HTMLStyle()
+        # Six comms per card, each opened with its final state (no update after the open):
+        # the card's <style> rides in the error part (a hidden element's <style> still applies).
+        layout, html_style, math_style = _SHARED.models()
 
-        def html(value: str = "") -> widgets.HTML:
-            return widgets.HTML(value, layout=layout, style=html_style)
+        def html(value: str, prefix: str = "") -> widgets.HTML:
+            return widgets.HTML(prefix + value, layout=layout, style=html_style,
+                                _dom_classes=_classes(bool(value)))
 
-        self._header, self._error = html(), html()
-        self._answer = widgets.Output(layout=layout)
-        # Reasoning holds formulas too: HTMLMath typesets them (it takes its own style class).
-        self._reasoning, self._footer = widgets.HTMLMath(layout=layout), html()
+        self._header = html(header_html(job))
+        self._error = html(error_html(job), prefix=CARD_CSS)
+        self._answer = widgets.Output(layout=layout, _dom_classes=_classes(False))
+        # Reasoning holds formulas too: HTMLMath typesets them.
+        reasoning = reasoning_html(job)
+        self._reasoning = widgets.HTMLMath(reasoning, layout=layout, style=math_style,
+                                           _dom_classes=_classes(bool(reasoning)))
+        self._footer = html(footer_html(job))
         self._rendered_status: str | None = None
         self._lock = threading.RLock()
-        style = html(CARD_CSS)
-        _visible(style, False)  # a <style> needs no room; the rules apply anyway
-        _visible(self._answer, False)
         super().__init__(
-            children=[
-                style, self._header, self._error, self._answer, self._reasoning, self._footer,
-            ],
-            layout=layout,
+            children=[self._header, self._error, self._answer, self._reasoning, self._footer],
+            layout=layout, _dom_classes=("xdm-card", *classes),
         )
-        self.add_class("xdm-card")
-        self.refresh()
+        self.refresh()  # a finished job's answer; nothing to send for a pending one
         job.add_listener(self._on_change)
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
@@ -105,7 +125,7 @@ class JobCard(widgets.VBox):
             job = self.job
             if job.status != self._rendered_status:
                 self._rendered_status = job.status
-                _show(self._error, error_html(job))
+                _show(self._error, error_html(job), prefix=CARD_CSS)
                 if job.status == "done" and job.completion is not None:
                     self._answer.outputs = (
                         {"output_type": "display_data", "metadata": {},

@@ -51,14 +51,15 @@ def show_live(job: Job, ticker: Any = None) -> Any:
     from xai_defer_magic.views.card import JobCard
     from xai_defer_magic.views.static import standin_html
 
-    card = JobCard(job)
+    standin = Standin()
+    card = JobCard(job, classes=(standin.live_class,))  # opened with its twin's class
+    standin.attach(card)
     if ticker is not None:
         ticker.add(card)
-    standin = Standin()
-    standin.attach(card)
-    display(card, display_id=card.display_id)
+    # Its own bundle, raw: IPython's formatters would only rebuild it (a cell's milliseconds).
+    display(card._repr_mimebundle_(), raw=True, display_id=card.display_id)
     standin.show(standin_html(job))
-    LiveDisplay(card).follow()
+    LiveDisplay(card).follow(standin_shown=True)
     return card
 
 
@@ -83,8 +84,12 @@ class LiveDisplay:
         self._told: tuple[Any, ...] | None = None  # what the stand-in last said
         self._lock = threading.Lock()
 
-    def follow(self) -> None:
+    def follow(self, standin_shown: bool = False) -> None:
+        """Keep the output right from now on; ``standin_shown``: the stand-in says what the
+        job is now (just displayed), so nothing is sent again."""
         job = self.card.job
+        if standin_shown:
+            self._told = _standin_says(job)
         with _live_lock:
             _live.setdefault(job, weakref.WeakSet()).add(self)
         job.add_listener(self._on_change)

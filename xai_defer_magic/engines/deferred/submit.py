@@ -37,7 +37,7 @@ class Submitter:
 
     def start(self, job: Job, body: dict[str, Any]) -> concurrent.futures.Future[None]:
         """Journal the intent (on the caller's thread, before anything is sent), then POST."""
-        self._poller.journal.add(job_record(job, "submitting"))
+        self._poller.journal.add_intent(job_record(job, "submitting"))
         self._sending.add(job.local_id)
         return self._poller.loop.submit(self._send(job, body))
 
