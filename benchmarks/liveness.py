@@ -23,7 +23,7 @@ def _header_times(kernel: Any, since: float, until: float) -> list[tuple[float, 
     cards = kernel.widgets.cards()
     if len(cards) != 1:
         raise RuntimeError(f"expected one card, found {len(cards)}")
-    header = cards[0]["children"][1].removeprefix("IPY_MODEL_")
+    header = cards[0]["children"][0].removeprefix("IPY_MODEL_")
     return [(t, state["value"]) for t, cid, state in kernel.widgets.log
             if cid == header and "value" in state and since <= t <= until]
 

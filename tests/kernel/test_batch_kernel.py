@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 
 from tests.support.kernels import Kernel
+from tests.support.shell import wait_for
 from xai_defer_magic.emulator import Emulator
 
 pytestmark = pytest.mark.kernel
@@ -29,6 +30,7 @@ def test_a_40_item_batch_cell_survives_a_kill_and_resumes_the_same_batch(
                   f"xs = [f'item {{i}}' for i in range({N})]")
         cell = first.run("%%grok_defer --batch --over xs -m grok-4.3 -o g\nName {item}")
         assert cell.idle_at is not None and cell.idle_at - cell.started < 5.0
+        wait_for(lambda: emulator.batches.batch_ids(), "the batch, created after the cell returned")
         (batch_id,) = emulator.batches.batch_ids()
         deadline = time.monotonic() + 30
         while len(emulator.batches.items(batch_id)) < N:
