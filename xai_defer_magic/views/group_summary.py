@@ -16,6 +16,15 @@ from xai_defer_magic.render import plain
 from xai_defer_magic.render.math import text_html
 from xai_defer_magic.render.plain import escape
 from xai_defer_magic.views import text
+from xai_defer_magic.views.group_images import (
+    RowThumbnails,
+    has_images,
+    own_images,
+    row_names,
+    shared_html,
+    shared_keys,
+    shared_line,
+)
 
 SUMMARY_ROWS = 200  # rows in the static table; g.to_pandas() has them all
 PREVIEW = 100
@@ -72,32 +81,48 @@ def preview(job: Job, limit: int = PREVIEW) -> str:
 
 
 def summary_bundle(group: Group) -> dict[str, Any]:
-    """The group as inert HTML, Markdown and plain text (what a saved notebook keeps)."""
+    """The group as inert HTML, Markdown and plain text (what a saved notebook keeps); a
+    fan-out over images names each row's images (``group_images``: thumbnails on the first
+    rows only, what every item sends once)."""
     from xai_defer_magic.render.answer import with_inline_styles  # markdown-it, nh3: when used
     from xai_defer_magic.render.markdown import safe_markdown
 
     head, stats = title(group), stats_line(group)
     shown = list(enumerate(group.jobs))[:SUMMARY_ROWS]
     more = len(group) - len(shown)
+    pictures = has_images(group)
+    shared = shared_keys(group) if pictures else frozenset()
+    thumbs = RowThumbnails()
     html_rows, md_rows, text_rows = [], [], []
     for position, job in shown:
         label, tokens = str(group.labels[position]), _tokens(job)
+        names = row_names(job, shared) if pictures else ""
+        image_cell = (f"<td>{thumbs.html(own_images(job, shared))}{escape(names)}</td>"
+                      if pictures else "")
         html_rows.append(
-            f"<tr><td>{escape(label)}</td><td>{escape(job.status)}</td>"
+            f"<tr><td>{escape(label)}</td>{image_cell}<td>{escape(job.status)}</td>"
             f"<td>{text_html(preview(job))}</td><td>{escape(tokens)}</td></tr>")
         cell = safe_markdown(preview(job)).replace("|", "\\|").replace("\n", " ")
-        md_rows.append(f"| {_md(label)} | {job.status} | {cell} | {tokens} |")
-        text_rows.append(f"{label:>6}  {job.status:<10} {tokens:>7}  {preview(job, 70)}")
+        image_md = f" {_md(names)} |" if pictures else ""
+        md_rows.append(f"| {_md(label)} |{image_md} {job.status} | {cell} | {tokens} |")
+        image_text = f"  [{names}]" if names else ""
+        text_rows.append(f"{label:>6}  {job.status:<10} {tokens:>7}  {preview(job, 70)}"
+                         f"{image_text}")
     tail = f"… {more:,} more rows: g.to_pandas() has them all." if more > 0 else ""
+    image_th = "<th>image</th>" if pictures else ""
     html = (f'<div class="xdm-group-summary"><p><b>{escape(head)}</b><br><small>'
-            f"{escape(stats)}</small></p><table><thead><tr><th>index</th><th>status</th>"
-            f"<th>answer</th><th>tokens</th></tr></thead><tbody>{''.join(html_rows)}"
-            f"</tbody></table>{f'<p><small>{escape(tail)}</small></p>' if tail else ''}</div>")
+            f"{escape(stats)}</small></p>{shared_html(group, shared)}<table><thead><tr>"
+            f"<th>index</th>{image_th}<th>status</th><th>answer</th><th>tokens</th></tr>"
+            f"</thead><tbody>{''.join(html_rows)}</tbody></table>"
+            f"{f'<p><small>{escape(tail)}</small></p>' if tail else ''}</div>")
     html = with_inline_styles(html)  # cells left-aligned, not like a DataFrame's
+    md_head = ("| index | image | status | answer | tokens |\n|---|---|---|---|---|" if pictures
+               else "| index | status | answer | tokens |\n|---|---|---|---|")
+    sends = [shared_line(group, shared)] if shared else []
     markdown = "\n".join([f"**{_md(head)}**", "", _md(stats), "",
-                          "| index | status | answer | tokens |", "|---|---|---|---|",
+                          *[_md(line) + "\n" for line in sends], md_head,
                           *md_rows, "", tail])
-    plain = "\n".join([head, stats, *text_rows, tail]).rstrip()
+    plain = "\n".join([head, stats, *sends, *text_rows, tail]).rstrip()
     return {"text/html": html, "text/markdown": markdown.rstrip() + "\n", "text/plain": plain}
 
 
