@@ -127,6 +127,7 @@ def start_group(
     registry = registry_for(runtime)
     if batch:
         batch_fanout.check_journal(registry)
+        batch_fanout.check_sizes(group_id, bodies, collected.labels)
     registry.store.create(
         GroupRow(group_id, now, base_url, model, shown_template, len(bodies), collected.columns,
                  process_owner(), False, "batch" if batch else "deferred"),

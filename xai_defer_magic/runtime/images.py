@@ -28,7 +28,7 @@ def refuse_unsupported(runtime: Runtime, model: str, has_images: bool, base_url:
     """One ``InvalidArgument`` line when the catalogue, already here, says ``model`` does not
     read images. The cell never waits for it (DESIGN §3.14): when it is not here yet it is
     fetched in the background, and the engine asks it again just before the POST
-    (``engines.deferred.preflight``), so nothing is sent to a model that cannot read them."""
+    (``engines.preflight``), so nothing is sent to a model that cannot read them."""
     if not has_images:
         return
     future = runtime.catalogues.fetch_for(base_url)

@@ -69,7 +69,7 @@ def batch_state(group: Group) -> str:
     if group.engine != "batch":
         return ""
     if not group.batch_id:
-        return " · creating batch"
+        return " · batch not created" if group.done else " · creating batch"
     if any(job.request_id for job in group.jobs):
         return f" · batch {group.batch_id} · admitted"
     return f" · batch {group.batch_id} · " + ("not admitted" if group.done else "adding requests")
