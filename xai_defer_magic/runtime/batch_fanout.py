@@ -82,6 +82,7 @@ def _forget_if_refused(registry: Registry, group: Group,
         return
     registry.groups.pop(group.id, None)
     registry.store.forget(group.id)
+    registry.store.journal.sweep_images()  # its images, unless another row still sends them
 
 
 def _show(runtime: Runtime, group: Group, display: bool) -> None:

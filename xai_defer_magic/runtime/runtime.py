@@ -237,7 +237,8 @@ class Runtime:
             _hand_prices(job, future)  # its callback may run a moment after the waiter wakes
 
     def forget(self, job: Job) -> None:
-        """Drop the job here and from the journal; a pending one still runs (and costs) at xAI."""
+        """Drop the job here and from the journal, and the stored images no row refers to any
+        more; a pending one still runs (and costs) at xAI."""
         if not job.done:
             self.engine_for(job).cancel(job, f"Forgotten: {job.request_id} is no longer "
                                         "polled and its journal row is gone; the job still runs, "
@@ -248,6 +249,7 @@ class Runtime:
             if job in self._known:
                 self._known.remove(job)
         self.journal.forget(job.request_id or job.local_id)
+        self.journal.sweep_images()  # its images, unless another row still sends them
 
     def models(self, refresh: bool = False) -> Catalogue:
         """The models this key may use at the current base URL (cached; ``refresh`` re-asks)."""
