@@ -13,7 +13,7 @@ import pytest
 
 import xai_defer_magic
 from tests.support.images import png
-from tests.support.shell import HANG, wait_for
+from tests.support.shell import HANG, submitted, wait_for
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.journal.blobs import SWEEP_GRACE
 from xai_defer_magic.runtime.runtime import Runtime
@@ -43,8 +43,7 @@ def test_forgetting_jobs_removes_only_the_images_no_row_refers_to(
     shared, own = png(30, 20), png(8, 8, (0, 200, 0))
     first = xai_defer_magic.defer("A?", images=[shared, own], model="grok-4.3", display=False)
     second = xai_defer_magic.defer("B?", images=[shared], model="grok-4.3", display=False)
-    first.result(timeout=HANG)
-    second.result(timeout=HANG)
+    submitted(first, second)  # journaled under their ids; their answers do not matter here
     assert stored(home) == {sha(shared), sha(own)}
     runtime.forget(first)  # both just used: the grace period keeps them
     assert stored(home) == {sha(shared), sha(own)}
@@ -60,8 +59,7 @@ def test_a_shared_image_stays_while_another_row_still_refers_to_it(
     first = xai_defer_magic.defer("A?", images=[shared, own], model="grok-4.3", display=False)
     group = xai_defer_magic.defer_many("Q{item}?", [1, 2], images=[shared], model="grok-4.3",
                                        display=False)
-    first.result(timeout=HANG)
-    group.results(timeout=HANG)
+    submitted(first, *group.jobs)
     age(home)
     runtime.forget(first)
     assert stored(home) == {sha(shared)}  # the group's rows (and its jobs') still send it
