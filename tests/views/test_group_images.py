@@ -13,6 +13,7 @@ import pytest
 
 from tests.support.html import image_sources
 from tests.support.images import noisy_png, png
+from tests.support.shell import wait_for
 from xai_defer_magic.core.completion import parse_completion_text
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.images import PromptImage, image_from_bytes
@@ -96,7 +97,10 @@ def test_the_live_card_names_the_rows_images_and_shows_the_selected_ones(
         card = GroupCard(image_group(jobs), loop)
         labels = [label for label, _ in card._rows.options]
         assert all(f"p{n}.png" in labels[n] for n in range(3)), labels
-        assert card._thumbs.value.count('class="xdm-row-thumb"') == 3
+        assert "xdm-row-thumb" not in card._thumbs.value  # the cell decodes no image...
+        card.start()  # ...the card's renders on the loop thread do
+        wait_for(lambda: card._thumbs.value.count('class="xdm-row-thumb"') == 3,
+                 "the strip's thumbnails")
         card._rows.value = 1
         assert "p1.png · 11×9 px" in card._answer.value
         assert card._answer.value.count('class="xdm-thumb"') == 1

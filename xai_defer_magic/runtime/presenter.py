@@ -17,8 +17,9 @@ from xai_defer_magic.core.images import PromptImage, ThumbnailSize
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.loop import LoopThread
 
-# Makes a thumbnail (a data: URL within the size) from the bytes the journal holds; or None.
-ThumbnailMaker = Callable[[PromptImage, ThumbnailSize], str | None]
+# Makes a thumbnail (a data: URL within the size) from the bytes the journal holds, or None;
+# the flag False: only one already made (see runtime.thumbnails).
+ThumbnailMaker = Callable[[PromptImage, ThumbnailSize, bool], str | None]
 
 
 class Presenter(Protocol):

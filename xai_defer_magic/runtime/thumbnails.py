@@ -30,7 +30,9 @@ class Thumbnails:
         self._characters = 0  # of the kept URLs
         self._lock = threading.Lock()
 
-    def __call__(self, image: PromptImage, size: ThumbnailSize) -> str | None:
+    def __call__(self, image: PromptImage, size: ThumbnailSize, make: bool = True
+                 ) -> str | None:
+        """``make=False``: only a thumbnail already made (nothing is read or decoded)."""
         if image.sha256 is None or not image.stored:
             return None
         key = (image.sha256, size)
@@ -38,6 +40,8 @@ class Thumbnails:
             if key in self._kept:
                 self._kept.move_to_end(key)
                 return self._kept[key]
+        if not make:
+            return None
         try:
             data = self._blobs().read(image.sha256)
         except MissingImage:

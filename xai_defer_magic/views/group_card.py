@@ -93,7 +93,10 @@ class GroupCard(widgets.VBox):
         self._finished = False
         self._head = widgets.HTML()
         self._thumbs = widgets.HTML()  # a fan-out over images: the page's first thumbnails
-        self._shared: Keys = frozenset()  # images every item sends (shown once, in the strip)
+        # A group's images are fixed when it starts: looked at once, not at every render.
+        self._pictures = has_images(group)
+        self._shared: Keys = shared_keys(group) if self._pictures else frozenset()
+        self._make_thumbnails = False  # not in the cell: from start() on, on the loop thread
         self._rows = widgets.Select(options=[], rows=8, layout=widgets.Layout(width="100%"))
         self._rows.add_class("xdm-group-rows")
         self._prev = widgets.Button(description="◀", layout=widgets.Layout(width="40px"))
@@ -119,6 +122,7 @@ class GroupCard(widgets.VBox):
         return bundle
 
     def start(self) -> None:
+        self._make_thumbnails = True
         if not self.group.is_listening(self._on_group):
             self.group.add_listener(self._on_group)
         self.loop.submit(self._follow())
@@ -172,8 +176,6 @@ class GroupCard(widgets.VBox):
         self.page = min(max(self.page, 0), pages - 1)
         start = self.page * PAGE_SIZE
         positions = range(start, min(n, start + PAGE_SIZE))
-        pictures = has_images(self.group)
-        self._shared = shared_keys(self.group) if pictures else frozenset()
         options = [(row_label(self.group, p, self._shared), p) for p in positions]
         if list(self._rows.options) != options:
             selected = self._rows.value
@@ -183,8 +185,9 @@ class GroupCard(widgets.VBox):
         assign(self._page_label, "value",
                 f'<span class="xdm-muted">rows {start + 1}–{start + len(positions)} of {n:,}'
                 "</span>")
-        if pictures:
-            assign(self._thumbs, "value", strip_html(self.group, positions, self._shared))
+        if self._pictures:
+            assign(self._thumbs, "value", strip_html(self.group, positions, self._shared,
+                                                     self._make_thumbnails))
         assign(self._prev, "disabled", self.page == 0)
         assign(self._next, "disabled", self.page >= pages - 1)
         self._show(self._rows.value)

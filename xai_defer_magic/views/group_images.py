@@ -4,7 +4,9 @@ An image every item sends (``--image logo`` beside ``--image item``) is shown on
 rows; each row names its own images (``--image item``, a column) and the first
 ``ROW_THUMBNAILS`` of them get a thumbnail of at most 48 px and 3 KB, so the saved summary of a
 1,000-item fan-out stays small (``tests/views/test_group_images.py`` measures it). Thumbnails
-come from ``views.images``: the runtime makes them from the stored bytes when first shown.
+come from ``views.images``: the runtime makes them from the stored bytes when first shown, off
+the kernel thread for a live card (``make=False`` there: decoding 16 phone photos would add
+half a second to the cell that starts the fan-out; the card's next render shows them).
 """
 
 from __future__ import annotations
@@ -69,7 +71,7 @@ def shared_line(group: Group, shared: Keys) -> str:
     return "every item sends: " + "; ".join(i.describe() for i in shared_images(group, shared))
 
 
-def shared_html(group: Group, shared: Keys) -> str:
+def shared_html(group: Group, shared: Keys, make: bool = True) -> str:
     """The images every item sends, named with a thumbnail, once ("" when none)."""
     images = shared_images(group, shared)
     if not images:
@@ -77,14 +79,15 @@ def shared_html(group: Group, shared: Keys) -> str:
     more = len(images) - SHARED_SHOWN
     tail = f'<div class="xdm-muted">and {more} more</div>' if more > 0 else ""
     return ('<div class="xdm-muted">every item sends:</div>'
-            f"{figures_html(images[:SHARED_SHOWN])}{tail}")
+            f"{figures_html(images[:SHARED_SHOWN], make)}{tail}")
 
 
 class RowThumbnails:
     """Hands out row thumbnails until ``ROW_THUMBNAILS`` have been given (then names only)."""
 
-    def __init__(self, budget: int = ROW_THUMBNAILS) -> None:
+    def __init__(self, make: bool = True, budget: int = ROW_THUMBNAILS) -> None:
         self.left = budget
+        self.make = make
 
     def html(self, images: Iterable[PromptImage]) -> str:
         parts = []
@@ -92,21 +95,22 @@ class RowThumbnails:
             if self.left <= 0:
                 break
             self.left -= 1
-            parts.append(thumbnail_html(image, ROW_THUMBNAIL, "xdm-row-thumb"))
+            parts.append(thumbnail_html(image, ROW_THUMBNAIL, "xdm-row-thumb", self.make))
         return "".join(parts)
 
 
-def strip_html(group: Group, positions: Iterable[int], shared: Keys) -> str:
+def strip_html(group: Group, positions: Iterable[int], shared: Keys, make: bool = True) -> str:
     """The live card's strip: what every item sends, then the first rows' own thumbnails
     on this page, each over its row label."""
-    thumbs = RowThumbnails()
+    thumbs = RowThumbnails(make)
     cells = []
     for position in positions:
         own = own_images(group.jobs[position], shared)
-        if not own or thumbs.left <= 0:
+        thumbnails = thumbs.html(own) if own else ""
+        if not thumbnails:
             continue
         cells.append(
             '<figure class="xdm-image" style="display:inline-block;margin:2px 6px 2px 0;'
-            f'text-align:center;vertical-align:top">{thumbs.html(own)}<figcaption '
+            f'text-align:center;vertical-align:top">{thumbnails}<figcaption '
             f'class="xdm-muted">{escape(str(group.labels[position])[:12])}</figcaption></figure>')
-    return shared_html(group, shared) + "".join(cells)
+    return shared_html(group, shared, make) + "".join(cells)

@@ -80,10 +80,10 @@ def preview(job: Job, limit: int = PREVIEW) -> str:
     return plain.preview(value, limit)
 
 
-def summary_bundle(group: Group) -> dict[str, Any]:
+def summary_bundle(group: Group, make_thumbnails: bool = True) -> dict[str, Any]:
     """The group as inert HTML, Markdown and plain text (what a saved notebook keeps); a
     fan-out over images names each row's images (``group_images``: thumbnails on the first
-    rows only, what every item sends once)."""
+    rows only, what every item sends once; ``make_thumbnails=False``: only those made)."""
     from xai_defer_magic.render.answer import with_inline_styles  # markdown-it, nh3: when used
     from xai_defer_magic.render.markdown import safe_markdown
 
@@ -92,7 +92,7 @@ def summary_bundle(group: Group) -> dict[str, Any]:
     more = len(group) - len(shown)
     pictures = has_images(group)
     shared = shared_keys(group) if pictures else frozenset()
-    thumbs = RowThumbnails()
+    thumbs = RowThumbnails(make_thumbnails)
     html_rows, md_rows, text_rows = [], [], []
     for position, job in shown:
         label, tokens = str(group.labels[position]), _tokens(job)
@@ -110,8 +110,9 @@ def summary_bundle(group: Group) -> dict[str, Any]:
                          f"{image_text}")
     tail = f"… {more:,} more rows: g.to_pandas() has them all." if more > 0 else ""
     image_th = "<th>image</th>" if pictures else ""
+    everyone = shared_html(group, shared, make_thumbnails)
     html = (f'<div class="xdm-group-summary"><p><b>{escape(head)}</b><br><small>'
-            f"{escape(stats)}</small></p>{shared_html(group, shared)}<table><thead><tr>"
+            f"{escape(stats)}</small></p>{everyone}<table><thead><tr>"
             f"<th>index</th>{image_th}<th>status</th><th>answer</th><th>tokens</th></tr>"
             f"</thead><tbody>{''.join(html_rows)}</tbody></table>"
             f"{f'<p><small>{escape(tail)}</small></p>' if tail else ''}</div>")
@@ -137,8 +138,9 @@ def _md(value: str) -> str:
     return safe_markdown(value).replace("|", "\\|").replace("\n", " ")
 
 
-def standin_html(group: Group) -> str:
+def standin_html(group: Group, make_thumbnails: bool = True) -> str:
     """The summary so far, for a notebook saved before the group ended (``standin``)."""
     hint = (f"{group.status} when this output last changed; with a kernel, "
             f"%grok_wait {group.id} waits and shows the results")
-    return f'{summary_bundle(group)["text/html"]}<p><small>{escape(hint)}</small></p>'
+    return (f'{summary_bundle(group, make_thumbnails)["text/html"]}'
+            f"<p><small>{escape(hint)}</small></p>")

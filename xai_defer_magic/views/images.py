@@ -11,7 +11,7 @@ image the journal no longer holds is named and said to be gone.
 from __future__ import annotations
 
 import re
-from typing import Protocol
+from collections.abc import Callable
 
 from xai_defer_magic.core.failures import log_once
 from xai_defer_magic.core.images import CARD_THUMBNAIL, PromptImage, ThumbnailSize
@@ -24,9 +24,9 @@ _THUMBNAIL = re.compile(r"data:image/(png|jpeg);base64,[A-Za-z0-9+/]+=*")
 _STYLE = "display:inline-block;margin:4px 8px 2px 0;text-align:center;vertical-align:top"
 
 
-class ThumbnailMaker(Protocol):
-    def __call__(self, image: PromptImage, size: ThumbnailSize) -> str | None:
-        """A ``data:`` URL of ``image`` within ``size``, or None."""
+# ``maker(image, size, make)``: a ``data:`` URL of ``image`` within ``size``, or None;
+# ``make`` False: only one already made (the kernel thread, while a cell runs, decodes nothing).
+ThumbnailMaker = Callable[[PromptImage, ThumbnailSize, bool], str | None]
 
 
 class _Maker:
@@ -40,23 +40,25 @@ def use_thumbnails(maker: ThumbnailMaker | None) -> None:
     _Maker.current = maker
 
 
-def thumbnail_of(image: PromptImage, size: ThumbnailSize = CARD_THUMBNAIL) -> str | None:
-    """The image's own thumbnail for a card, else the maker's (None: no thumbnail)."""
+def thumbnail_of(image: PromptImage, size: ThumbnailSize = CARD_THUMBNAIL,
+                 make: bool = True) -> str | None:
+    """The image's own thumbnail for a card, else the maker's (None: no thumbnail; see
+    ``ThumbnailMaker`` for ``make``)."""
     if size == CARD_THUMBNAIL and image.thumbnail is not None:
         return image.thumbnail
     maker = _Maker.current
     if maker is None or image.url is not None or not image.stored:
         return None
     try:
-        return maker(image, size)
+        return maker(image, size, make)
     except Exception as exc:  # a view never fails for a thumbnail
         log_once("making a thumbnail", exc)
         return None
 
 
 def thumbnail_html(image: PromptImage, size: ThumbnailSize = CARD_THUMBNAIL,
-                   kind: str = "xdm-thumb") -> str:
-    thumb = thumbnail_of(image, size)
+                   kind: str = "xdm-thumb", make: bool = True) -> str:
+    thumb = thumbnail_of(image, size, make)
     if thumb is None or not _THUMBNAIL.fullmatch(thumb):
         return ""
     return (f'<img class="{kind}" src="{thumb}" alt="{escape(image.source)}" '
@@ -64,12 +66,12 @@ def thumbnail_html(image: PromptImage, size: ThumbnailSize = CARD_THUMBNAIL,
             'border:1px solid #ccc">')
 
 
-def figures_html(images: tuple[PromptImage, ...]) -> str:
+def figures_html(images: tuple[PromptImage, ...], make: bool = True) -> str:
     """Each image as a thumbnail over its name, in the order sent ("" without images)."""
     if not images:
         return ""
     figures = "".join(
-        f'<figure class="xdm-image" style="{_STYLE}">{thumbnail_html(image)}'
+        f'<figure class="xdm-image" style="{_STYLE}">{thumbnail_html(image, make=make)}'
         f'<figcaption class="xdm-muted">{escape(image.describe())}</figcaption></figure>'
         for image in images)
     return f'<div class="xdm-images">{figures}</div>'
