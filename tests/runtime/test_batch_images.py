@@ -43,7 +43,7 @@ def test_an_item_too_big_for_one_add_call_is_refused_in_the_cell(
 def test_a_model_that_reads_no_images_is_refused_before_the_batch_is_created(
     shell: Any, emulator: Emulator
 ) -> None:
-    emulator.configure({"catalogue_delay": 0.5})  # not here when the cell runs
+    emulator.configure({"catalogue_delay": 0.2})  # not here when the cell runs
     group = xai_defer_magic.defer_many("Label {item}.", ["a", "b"], images=[png()],
                                        model="grok-3-mini", batch=True, display=False)
     wait_for(lambda: group.done, "the refusal", HANG)

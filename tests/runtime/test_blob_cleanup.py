@@ -71,7 +71,7 @@ def test_a_shared_image_stays_while_another_row_still_refers_to_it(
 def test_a_refused_batch_group_leaves_no_image_behind(
     runtime: Runtime, emulator: Emulator, home: Path
 ) -> None:
-    emulator.configure({"catalogue_delay": 0.5})
+    emulator.configure({"catalogue_delay": 0.2})
     old = png(5, 5)
     runtime.journal.blobs.put(old)  # left by a cell refused long ago: no row refers to it
     age(home)
