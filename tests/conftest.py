@@ -16,6 +16,7 @@ imports test files in importlib mode). Helpers two test files share go in ``test
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -27,6 +28,11 @@ from tests.support.kernels import Kernel
 from tests.support.shell import run
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.runtime.runtime import Runtime, close_runtime, get_runtime
+
+# ``import jsonschema`` builds rfc3987_syntax's lark grammars (about 2 s of CPU in every pytest
+# worker that collects a test using it) for the "iri" formats, which no test checks; without
+# the module jsonschema validates exactly the same. Tests only: the kernels keep it.
+sys.modules.setdefault("rfc3987_syntax", None)  # type: ignore[assignment]
 
 # Browser tests share module-scoped JupyterLab servers: one xdist worker runs them all, in turn.
 FOLDER_MARKS = {"kernel": [pytest.mark.kernel],

@@ -102,6 +102,7 @@ def defer_many(
     max_cost: float | None = None,
     batch: bool = False,
     images: Any = (),
+    thread: str | None = None,
 ) -> Group:
     """One deferred job per item (``{item}``, ``{index}``, ``{column}`` in ``template``), as
     one group handle returned at once; or ``defer_many([prompt, ...])`` for ready prompts.
@@ -110,25 +111,35 @@ def defer_many(
     namespace, when there is one). ``schema``: a pydantic model class or JSON-schema dict.
     ``batch=True``: one xAI batch instead of deferred requests (cheaper, not rate-limited,
     answers within 24 h; a crash resumes the same batch). ``images``: sources every item sends
-    (as in ``defer``), or ``as_name`` / a column name: each item's own image.
+    (as in ``defer``), or ``as_name`` / a column name: each item's own image. ``thread``:
+    every item is sent after that conversation's history (``system`` replaces its system
+    message); the items do not become turns, and its last turn must be answered.
     """
+    from dataclasses import replace
+
     from xai_defer_magic.core.options import RequestOptions
     from xai_defer_magic.magics.parse import namespace_of
     from xai_defer_magic.runtime.fanout import start_group
+    from xai_defer_magic.runtime.threads import prefix as thread_prefix
 
     options = RequestOptions(
         model=model, system=system, temperature=temperature, max_tokens=max_tokens,
         reasoning_effort=reasoning_effort, timeout=timeout, schema=schema, fresh=fresh,
         max_cost=max_cost,
     )
+    runtime = _showing_runtime()
+    history = None
+    if thread is not None:  # the thread's system message, or this one, heads the prefix
+        history = thread_prefix(runtime, thread, options.system)
+        options = replace(options, system=None)
     hidden: frozenset[str] = frozenset()
     if namespace is None:
         from IPython import get_ipython
 
         namespace, hidden = namespace_of(get_ipython())
     return start_group(
-        _showing_runtime(), template, items, options, as_name=as_name, namespace=namespace,
-        hidden=hidden, display=display, batch=batch, images=_listed(images),
+        runtime, template, items, options, as_name=as_name, namespace=namespace,
+        hidden=hidden, display=display, batch=batch, images=_listed(images), prefix=history,
     )
 
 

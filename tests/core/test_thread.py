@@ -54,3 +54,14 @@ def test_history_is_system_then_each_turn_as_sent_with_its_answer() -> None:
     assert history(None, []) == []
     assert body_of({"model": "m", "temperature": 0.5}, [{"role": "user", "content": "x"}]) == {
         "model": "m", "messages": [{"role": "user", "content": "x"}], "temperature": 0.5}
+
+
+def test_the_prompt_of_a_turn_with_images_is_its_text() -> None:
+    """The transcript, the jobs table and the card show what was asked, not the parts list."""
+    from xai_defer_magic.core.job import Job
+
+    parts = [{"type": "text", "text": "What is in this image?"},
+             {"type": "image_url", "image_url": {"url": "blob:image/png;sha256,ab"}}]
+    job = Job(model="m", request={"messages": [{"role": "user", "content": parts}]},
+              base_url="http://127.0.0.1:1/v1")
+    assert job.prompt == "What is in this image?"

@@ -10,7 +10,7 @@ from typing import Any
 import pytest
 
 from tests.support.jobs import submit_directly
-from tests.support.shell import submitted
+from tests.support.shell import submitted, wait_for
 from xai_defer_magic.core.options import RequestOptions
 from xai_defer_magic.core.schedule import PollSchedule, PollSettings
 from xai_defer_magic.emulator import Emulator
@@ -130,3 +130,59 @@ def test_a_job_of_another_server_never_gets_this_key(
         lines = [line for line in out.splitlines() if there.request_id in line]
         assert len(lines) == 1, out
         assert other.base_url in lines[0] and "XAI_BASE_URL" in lines[0], lines[0]
+
+
+@pytest.mark.parametrize(("fault", "row_then"), [
+    ({"faults_apply_to": "post", "slow_rate": 1.0, "slow_seconds": 2.0}, ["failed"]),  # may exist
+    ({"faults_apply_to": "post", "error_5xx_rate": 1.0}, []),  # answered: taken as not created
+    (None, []),  # refused by xAI (an unknown model): no job exists there, nothing to remember
+])
+def test_the_journal_says_what_a_failed_post_left_before_the_handle_says_failed(
+    env: dict[str, str], emulator: Emulator, home: Path, fault: dict[str, Any] | None,
+    row_then: list[str],
+) -> None:
+    """Journal first: whoever sees the job fail (a test, ``%grok_jobs``, a kill -9 right then)
+    finds the journal already settled."""
+    if fault is not None:
+        emulator.configure(fault)
+    runtime = Runtime(Settings(home=str(home), poll=PollSettings(
+        schedule=FAST, request_timeout=0.5, max_transient_failures=1)))
+    seen: list[list[str]] = []
+
+    def on_change(job: Any) -> None:
+        if job.status == "failed" and not seen:
+            seen.append([row.status for row in runtime.journal.all()])
+
+    try:
+        options = RequestOptions(model="grok-3" if fault else "no-such-model")
+        job = runtime.defer("fails", options, display=False)[0]
+        job.add_listener(on_change)
+        submitted(job, timeout=10)
+        assert job.status == "failed", job.status
+        wait_for(lambda: seen, "the handle's listener")  # it runs just after the status
+        assert seen == [row_then]
+    finally:
+        runtime.close()
+
+
+def test_the_journal_says_a_poll_failed_before_the_handle_does(
+    env: dict[str, str], emulator: Emulator, home: Path
+) -> None:
+    emulator.configure({"faults_apply_to": "get", "error_5xx_rate": 1.0})
+    runtime = Runtime(Settings(home=str(home), poll=PollSettings(
+        schedule=FAST, max_transient_failures=1)))
+    seen: list[list[str]] = []
+
+    def on_change(job: Any) -> None:
+        if job.status == "failed" and not seen:
+            seen.append([row.status for row in runtime.journal.all()])
+
+    try:
+        job = runtime.defer("polls fail", RequestOptions(model="grok-3"), display=False)[0]
+        job.add_listener(on_change)
+        job.wait(10)
+        assert job.status == "failed", job.status
+        wait_for(lambda: seen, "the handle's listener")
+        assert seen == [["failed"]]
+    finally:
+        runtime.close()

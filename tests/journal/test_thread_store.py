@@ -54,3 +54,21 @@ def test_a_held_write_lock_queues_turns_readable_at_once_and_written_after(
     journal.close()
     assert on_disk(tmp_path, "SELECT turn_id, state, error FROM thread_turns") == [
         ("t-1", "failed", "nope")]
+
+
+def test_a_turns_options_survive_and_an_older_table_gains_their_column(tmp_path: Path) -> None:
+    """A journal written before turns kept their options (--timeout, --fresh) is brought up
+    to date on open; the options come back as they were written."""
+    import sqlite3
+
+    Journal(tmp_path).close()
+    with sqlite3.connect(tmp_path / DB_NAME) as conn:
+        conn.execute("ALTER TABLE thread_turns DROP COLUMN options")
+    journal = Journal(tmp_path)
+    store = ThreadStore(journal)
+    store.add_turn(Turn(new_turn_id(), "plan", None, None, 1.0, None, [], {"model": "m"},
+                        "queued", options={"timeout": 5.0, "fresh": True}))
+    store.add_turn(Turn(new_turn_id(), "plan", None, None, 2.0, None, [], {"model": "m"},
+                        "queued"))
+    assert [t.options for t in store.turns("plan")] == [{"timeout": 5.0, "fresh": True}, {}]
+    journal.close()

@@ -51,7 +51,8 @@ def test_queued_turn_survives_kill_9_then_rerun_replaces_and_run_all_sends_nothi
         kernels: list[Kernel], env: dict[str, str], tmp_path: Path, emulator: Emulator) -> None:
     first = start(kernels, env, tmp_path)
     first.run(f'%%grok_defer --thread k -s "Be brief."\nFirst question {SLOW}', cell_id="c1")
-    queued = first.run("%%grok_defer --thread k -o two\nSecond question", cell_id="c2")
+    queued = first.run("%%grok_defer --thread k -o two --timeout 120 -t 0.3 --max-tokens 900"
+                       "\nSecond question", cell_id="c2")
     assert "waits for turn 1" in str(queued.outputs)
     first.run("import json")
     assert value(first, "two.status") == "queued"
@@ -66,6 +67,9 @@ def test_queued_turn_survives_kill_9_then_rerun_replaces_and_run_all_sends_nothi
     assert value(second, "xai_defer_magic.thread('k').turns[-1].result(60)[:0]") == ""
     posts = chat_posts(emulator)
     assert len(posts) == 2, "the queued turn was sent once"
+    assert (posts[1]["temperature"], posts[1]["max_completion_tokens"]) == (0.3, 900)
+    assert value(second, "xai_defer_magic.thread('k').turns[1].timeout") == 120, (
+        "the cell's --timeout was lost across the kill")
     one = value(second, "xai_defer_magic.thread('k').turns[0].content")
     assert posts[1]["messages"] == [
         {"role": "system", "content": "Be brief."},

@@ -51,6 +51,11 @@ def test_grok_wait_waits_for_a_queued_turn_too(
     run(shell, "%%grok_defer --thread w -o b\nSecond")
     b = shell.user_ns["b"]
     assert b.status == "queued" and "waits for turn 1" in capsys.readouterr().out
+    shell.user_ns["xs"] = ["cats"]
+    for flags in ("--over xs", "--over xs --batch"):  # the fan-out needs the answered history
+        line = usage_error(shell, f"%%grok_defer {flags} --thread w\nAbout {{item}}.")
+        assert "turn 2 of thread 'w' is not answered yet (queued)" in line
+        assert "run this again once it is done" in line
     run(shell, "%grok_wait")
     assert b.status == "done" and len(posts(emulator)) == 2
     assert "Follow-up after 1 earlier turn" in capsys.readouterr().out

@@ -17,8 +17,9 @@ from xai_defer_magic.views.group_summary import title
 
 pytestmark = [pytest.mark.emulator(latency=0.0), pytest.mark.grok_config(first_poll=0.1)]
 
-SLOW = 2.0  # seconds every slow route holds a request
-QUICK = SLOW / 3  # a cell that took longer than this waited for the network
+SLOW = 3.0  # seconds every slow route holds a request
+QUICK = SLOW / 2  # a cell that took longer than this waited for the network (the margin
+# either way is for a loaded machine: a cell that waited takes at least SLOW)
 
 
 def timed(shell: Any, cell: str) -> float:
@@ -66,7 +67,7 @@ def test_a_retired_name_with_a_slow_catalogue_never_delays_the_cell_or_a_read(
     job.result(20)
     started = time.monotonic()
     seen = job.cost_usd, job.served_model, repr(job)
-    assert time.monotonic() - started < 0.1, "a property read went to the network"
+    assert time.monotonic() - started < QUICK, "a property read went to the network"
     assert seen[1] == "grok-4.3"
     wait_for(lambda: job.catalogue is not None, "the catalogue, in the background", SLOW + 20)
 

@@ -59,7 +59,7 @@ def test_reading_cost_does_not_wait_for_a_slow_catalogue(ip: Any, emulator: Emul
     assert job is not None and job.done
     started = time.monotonic()
     first = job.cost_usd, job.cost_estimated, repr(job), job.served_model
-    assert time.monotonic() - started < 0.5, "reading a property went to the network"
+    assert time.monotonic() - started < SLOW / 2, "reading a property went to the network"
     assert first[0] is None and first[1] is False  # not known yet: the prices are on their way
     assert wait_for(lambda: job.cost_usd is not None, SLOW + 10), "the prices never arrived"
     assert job.cost_estimated and job.cost_usd > 0

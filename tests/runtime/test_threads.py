@@ -27,7 +27,7 @@ from xai_defer_magic.views.text import result_text
 
 HANG = 30.0
 
-pytestmark = pytest.mark.emulator(latency=0.2)
+pytestmark = pytest.mark.emulator(latency=0.05)
 
 
 def fast(runtime: Runtime) -> None:
@@ -78,7 +78,7 @@ def test_turn_three_sends_system_then_every_turn_as_sent_then_its_prompt(
 
 def test_queued_turn_is_posted_once_only_after_the_answer_it_follows(
         runtime: Runtime, emulator: Emulator) -> None:
-    one = turn(runtime, "Slow first [[latency=0.5]]")
+    one = turn(runtime, "Slow first [[latency=0.3]]")
     two = turn(runtime, "Then this.")
     three = turn(runtime, "And this.")
     assert (two.status, three.status) == ("queued", "queued")
@@ -158,7 +158,7 @@ def test_every_bad_name_is_one_line_and_nothing_is_sent(
 
 def test_a_queued_turn_left_by_a_closed_runtime_is_sent_once_by_the_next(
         runtime: Runtime, emulator: Emulator) -> None:
-    one = turn(runtime, "Slow [[latency=0.8]]")
+    one = turn(runtime, "Slow [[latency=0.3]]")
     two = turn(runtime, "Queued behind it")
     assert two.status == "queued"
     close_runtime()
@@ -188,10 +188,10 @@ def test_a_turn_past_the_context_is_refused_and_past_90_percent_says_so(
 
 def test_run_all_again_while_the_thread_is_pending_sends_each_turn_once(
         runtime: Runtime, emulator: Emulator) -> None:
-    one = turn(runtime, "Slow start [[latency=0.8]]", cell="c1")
+    one = turn(runtime, "Slow start [[latency=0.4]]", cell="c1")
     two = turn(runtime, "Queued follow-up", cell="c2")
     assert two.status == "queued"
-    again = [turn(runtime, "Slow start [[latency=0.8]]", cell="c1"),
+    again = [turn(runtime, "Slow start [[latency=0.4]]", cell="c1"),
              turn(runtime, "Queued follow-up", cell="c2")]  # "Run All" before any answer
     assert again == [one, two], "the same turns, not new ones"
     two.result(HANG)
@@ -201,7 +201,7 @@ def test_run_all_again_while_the_thread_is_pending_sends_each_turn_once(
 
 def test_a_queued_turn_a_rerun_left_behind_is_never_sent(
         runtime: Runtime, emulator: Emulator) -> None:
-    one = turn(runtime, "Slow start [[latency=0.5]]", cell="c1")
+    one = turn(runtime, "Slow start [[latency=0.3]]", cell="c1")
     two = turn(runtime, "Queued follow-up", cell="c2")
     edited = turn(runtime, "A better start", cell="c1")  # c1 re-run with other words
     assert one.result(HANG) and edited.result(HANG) and two.wait(HANG)

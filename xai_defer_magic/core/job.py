@@ -164,6 +164,9 @@ class Job:
         for message in reversed(self.request.get("messages") or []):
             if isinstance(message, dict) and message.get("role") == "user":
                 content = message.get("content")
+                if isinstance(content, list):  # text and image parts: the text is the prompt
+                    return "\n".join(p["text"] for p in content if isinstance(p, dict)
+                                     and isinstance(p.get("text"), str))
                 return content if isinstance(content, str) else str(content)
         return ""
 
@@ -296,11 +299,27 @@ class Job:
         self.note = note
         self.set_status(QUEUED)
 
-    def dispatched(self, request: dict[str, Any]) -> None:
-        """The queued turn's full body (history included) is fixed and goes to the engine."""
-        self.request = request
-        self.note = None
+    def dispatched(self, request: dict[str, Any]) -> bool:
+        """The queued turn's full body (history included) is fixed and goes to the engine;
+        False (and nothing changes) when it is no longer queued: cancelled meanwhile, or
+        already sent by another dispatcher of the same turn."""
+        with self._lock:
+            if self.status != QUEUED:
+                return False
+            self.status = "submitting"  # claimed: a second dispatcher now gets False
+            self.request = request
+            self.note = None
         self.set_status("submitting")
+        return True
+
+    def answered_like(self, twin: Job, origin: Any) -> None:
+        """A queued turn whose body ``twin`` (journaled, done) already answered: its answer,
+        reused (``reuse.ReusedFrom`` in ``origin``), instead of a request sent again."""
+        self.request_id = twin.request_id
+        self.reused_from = origin
+        self.catalogue = self.catalogue or twin.catalogue
+        if twin.completion is not None:
+            self.finish(twin.completion, finished_at=twin.finished_at)
     def sent_images(self, images: tuple[PromptImage, ...]) -> None:
         """The images of its prompt as the user named them (with thumbnails, without bytes)."""
         self.images = images

@@ -20,6 +20,9 @@ from xai_defer_magic.errors import InvalidArgument
 NAME_PATTERN = re.compile(r"[A-Za-z0-9_.\-]{1,64}")
 TURN_STATES = ("queued", "sent", "failed", "cancelled")
 CONTEXT_WARNING = 0.9  # share of the context length from which a turn says it is nearly full
+# What a turn's cell asked for that is not in its body, kept so a queued turn sent by the next
+# kernel still applies it: --timeout (polling) and --fresh (no reuse when it is sent).
+TURN_OPTIONS = ("timeout", "fresh")
 
 
 def check_thread_name(name: Any) -> str:
@@ -38,7 +41,8 @@ class Turn:
 
     ``said``: the messages this turn adds (its user message, as sent); ``params``: the request
     body without ``messages`` (model, temperature, ...); ``system``: the thread's system
-    message from this turn on; ``body``: the full body once it is fixed (None while queued).
+    message from this turn on; ``body``: the full body once it is fixed (None while queued);
+    ``options``: the cell's :data:`TURN_OPTIONS` (not in the body).
     """
 
     turn_id: str
@@ -54,6 +58,7 @@ class Turn:
     body: dict[str, Any] | None = None
     error: str | None = None
     owner: str | None = None  # "host:pid" of the process that drives it (a queued turn)
+    options: dict[str, Any] = field(default_factory=dict)
 
 
 def current_line(turns: Sequence[Turn], head: str | None) -> list[Turn]:
@@ -113,6 +118,29 @@ def context_share(prompt_tokens: int, context_length: int | None) -> float | Non
     return prompt_tokens / context_length
 
 
+def turn_tokens(counted: int | None, earlier: Sequence[dict[str, Any]],
+                said: Sequence[dict[str, Any]]) -> int:
+    """The tokens a turn sends: the previous turn's prompt + completion tokens as the server
+    counted them (``counted``), or an estimate of the ``earlier`` messages when there is no
+    count (a first turn: its system message), plus an estimate of this turn's own."""
+    before = counted if counted is not None else estimate_tokens(earlier)
+    return before + estimate_tokens(said)
+
+
+def size_note(tokens: int, length: int | None, model: str, thread: str) -> str | None:
+    """Issue item 6: a turn past the model's context is refused (one line that suggests a new
+    thread); past 90 %, the note its card shows. None: fine, or the length is not known."""
+    share = context_share(tokens, length)
+    if share is None or share < CONTEXT_WARNING:
+        return None
+    if share > 1:
+        raise InvalidArgument(
+            f"Thread {thread!r} is too long for {model}: about {tokens:,} tokens of a "
+            f"{length:,}-token context; start a new thread (--thread OTHER_NAME), perhaps "
+            "with a summary.")
+    return f"context {share:.0%} full: start a new thread soon"
+
+
 def estimate_tokens(messages: Sequence[dict[str, Any]]) -> int:
     """A cheap upper-side token estimate for text not yet counted: four characters a token."""
     return sum(len(str(m.get("content", ""))) for m in messages) // 4 + 1
@@ -144,7 +172,7 @@ class Thread:
 
 
 __all__ = [
-    "CONTEXT_WARNING", "NAME_PATTERN", "TURN_STATES", "Thread", "Turn", "body_of",
-    "check_thread_name", "context_share", "current_line", "estimate_tokens", "history",
-    "replaced_position", "said_messages",
+    "CONTEXT_WARNING", "NAME_PATTERN", "TURN_OPTIONS", "TURN_STATES", "Thread", "Turn",
+    "body_of", "check_thread_name", "context_share", "current_line", "estimate_tokens",
+    "history", "replaced_position", "said_messages", "size_note", "turn_tokens",
 ]

@@ -1,13 +1,16 @@
 """Each model's context length, from ``GET /v1/models`` (the list that carries it; the
 priced ``/v1/language-models`` does not), fetched once per base URL in the background.
 
-A thread turn checks its history against it before sending (``runtime.thread_queue``), with
-whatever is known at that moment: the check never waits for the network, and a server that
-does not say (or cannot be reached) is simply not checked.
+A thread turn checks its history against it before sending: a cell with whatever is known at
+that moment (the kernel's main thread never waits for the network), a queued turn on the loop
+thread just before it is sent, waiting for the fetch within the request timeout
+(``runtime.thread_dispatch``). A server that does not say (or cannot be reached) is simply
+not checked.
 """
 
 from __future__ import annotations
 
+import asyncio
 import concurrent.futures
 import threading
 from collections.abc import Callable
@@ -15,7 +18,7 @@ from collections.abc import Callable
 import httpx
 
 from xai_defer_magic.http.deferred import USER_AGENT, check_transport
-from xai_defer_magic.loop import LoopThread
+from xai_defer_magic.loop import LoopThread, within
 
 
 class ContextLengths:
@@ -49,6 +52,18 @@ class ContextLengths:
         if future is None or not future.done() or future.exception() is not None:
             return None
         return future.result().get(model)
+
+    async def waited(self, base_url: str, model: str, wait: float) -> int | None:
+        """On the loop thread: the context length of ``model``, waiting for the fetch at most
+        ``wait`` seconds (a queued turn is checked just before it is sent); None if unknown."""
+        future = self.start(base_url)
+        if future is None:
+            return None
+        try:
+            lengths = await within(wait, asyncio.wrap_future(future))
+        except Exception:  # not in time, or unreachable: not checked
+            return None
+        return lengths.get(model)
 
     async def _fetch(self, base: str, key: str) -> dict[str, int]:
         headers = {"Authorization": f"Bearer {key}", "User-Agent": USER_AGENT}

@@ -71,6 +71,10 @@ def ensure_tables(conn: sqlite3.Connection) -> None:
     if "groups" in present and "engine" not in {
             r[1] for r in conn.execute("PRAGMA table_info(groups)")}:
         todo.append("ALTER TABLE groups ADD COLUMN engine TEXT NOT NULL DEFAULT 'deferred'")
+    for table, column, alter in thread_tables.ADDED_COLUMNS:
+        if table in present and column not in {
+                r[1] for r in conn.execute(f"PRAGMA table_info({table})")}:
+            todo.append(alter)
     if not todo:
         return
     conn.execute("BEGIN IMMEDIATE")

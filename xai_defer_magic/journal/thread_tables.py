@@ -23,11 +23,15 @@ TABLES = {
         CREATE TABLE IF NOT EXISTS thread_turns (
             turn_id TEXT PRIMARY KEY, name TEXT NOT NULL, parent TEXT, cell_id TEXT,
             created_at REAL NOT NULL, system TEXT, said TEXT NOT NULL, params TEXT NOT NULL,
-            state TEXT NOT NULL, request_id TEXT, body TEXT, error TEXT, owner TEXT
+            state TEXT NOT NULL, request_id TEXT, body TEXT, error TEXT, owner TEXT,
+            options TEXT
         )""",
 }
 INDEX = ("thread_turns_name", "CREATE INDEX IF NOT EXISTS thread_turns_name "
          "ON thread_turns (name, created_at)")
+
+# Columns added after the table first shipped: (table, column, ALTER statement).
+ADDED_COLUMNS = (("thread_turns", "options", "ALTER TABLE thread_turns ADD COLUMN options TEXT"),)
 
 KINDS = frozenset({"thread_turn", "thread_state", "thread_head"})
 DURABLE = frozenset({"thread_turn"})
@@ -39,11 +43,11 @@ def apply(conn: sqlite3.Connection, kind: str, a: dict[str, Any], *, orphan: boo
         t = a["turn"]
         conn.execute(
             "INSERT OR IGNORE INTO thread_turns (turn_id, name, parent, cell_id, created_at,"
-            " system, said, params, state, request_id, body, error, owner)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " system, said, params, state, request_id, body, error, owner, options)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (t["turn_id"], t["name"], t["parent"], t["cell_id"], t["created_at"], t["system"],
              t["said"], t["params"], t["state"], t["request_id"], t["body"], t["error"],
-             t["owner"]))
+             t["owner"], t.get("options")))  # a fallback file's op from before options
         conn.execute(
             "INSERT INTO threads (name, created_at, updated_at, head) VALUES (?, ?, ?, ?)"
             " ON CONFLICT(name) DO UPDATE SET head = excluded.head,"

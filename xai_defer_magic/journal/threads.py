@@ -18,7 +18,7 @@ from xai_defer_magic.journal.leases import process_owner
 from xai_defer_magic.journal.ops import Op
 
 _COLUMNS = ("turn_id, name, parent, cell_id, created_at, system, said, params, state,"
-            " request_id, body, error, owner")
+            " request_id, body, error, owner, options")
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,7 @@ class ThreadStore:
             "cell_id": turn.cell_id, "created_at": turn.created_at, "system": turn.system,
             "said": _dump(turn.said), "params": _dump(turn.params), "state": turn.state,
             "request_id": turn.request_id, "body": _dump(turn.body), "error": turn.error,
-            "owner": turn.owner or process_owner(),
+            "owner": turn.owner or process_owner(), "options": _dump(turn.options or None),
         }}))
 
     def set_state(self, turn_id: str, state: str, *, request_id: str | None = None,
@@ -99,5 +99,5 @@ def _turn(row: tuple[Any, ...]) -> Turn:
         turn_id=row[0], thread=row[1], parent=row[2], cell_id=row[3], created_at=row[4],
         system=row[5], said=json.loads(row[6]), params=json.loads(row[7]), state=row[8],
         request_id=row[9], body=None if row[10] is None else json.loads(row[10]), error=row[11],
-        owner=row[12],
+        owner=row[12], options=json.loads(row[13]) if row[13] else {},
     )

@@ -11,6 +11,7 @@ identical on the wire, not "similar".
 from __future__ import annotations
 
 import json
+import threading
 import time
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Any
@@ -71,3 +72,25 @@ def _reused_copy(record: JobRecord) -> Job | None:
         return None
     job.reused(ReusedFrom(record.request_id, record.created_at, record.finished_at))
     return job
+
+
+def answer_from(job: Job, twin: Job) -> None:
+    """A queued thread turn whose body ``twin`` (from :func:`find_twin`) answers: it takes
+    the twin's answer now if it is done, else when it ends; a twin that ends otherwise fails
+    the turn with one line (nothing was sent for it)."""
+    claimed = threading.Lock()  # taken once, by the first call that sees the twin ended
+
+    def settle(ended: Job) -> None:
+        if not ended.done or not claimed.acquire(blocking=False):
+            return
+        ended.remove_listener(settle)
+        if ended.status == "done":
+            job.answered_like(ended, ended.reused_from or ReusedFrom(
+                ended.request_id or "", ended.created_at, ended.finished_at))
+        else:
+            job.set_status("failed", error=(
+                f"Not sent: the identical request {ended.request_id} it was to reuse ended "
+                f"{ended.status}; re-run the cell (with --fresh to ask anew)."))
+
+    twin.add_listener(settle)
+    settle(twin)

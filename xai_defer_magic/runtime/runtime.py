@@ -310,6 +310,11 @@ class _Dispatch:
 
     def cancel(self, job: Job) -> None:
         runtime = current_runtime()
+        if job.status == QUEUED:  # a thread turn not sent yet: it never will be
+            job.set_status("cancelled", error=JobCancelled(
+                "Cancelled before it was sent (it waited for the turn before it); re-run its "
+                "cell to ask it again."))
+            return
         if runtime is None:  # nothing polls it: cancelling is only a local mark
             job.set_status("cancelled", error=JobCancelled(
                 f"Polling of {job.request_id} was cancelled; job.resume() picks it up again."

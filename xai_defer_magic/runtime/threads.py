@@ -15,29 +15,37 @@ import time
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
+from xai_defer_magic.core.images import attach
 from xai_defer_magic.core.job import UNFINISHED_STATUSES, Job
 from xai_defer_magic.core.options import DEFAULT_OPTIONS, RequestOptions
 from xai_defer_magic.core.request import Prompt, build_request
 from xai_defer_magic.core.thread import (
+    TURN_OPTIONS,
     Thread,
     Turn,
-    body_of,
     check_thread_name,
     current_line,
     history,
     replaced_position,
     said_messages,
+    size_note,
+    turn_tokens,
 )
 from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.journal.threads import new_turn_id
+from xai_defer_magic.runtime import images
 from xai_defer_magic.runtime.budget import check_spend
 from xai_defer_magic.runtime.thread_queue import (
-    Registry,
+    drop_left_behind,
     follow,
-    note_request_id,
     queued_job,
+    shown_body,
+)
+from xai_defer_magic.runtime.thread_registry import (
+    Registry,
+    counted_tokens,
+    note_request_id,
     registry_for,
-    size_note,
 )
 
 if TYPE_CHECKING:
@@ -66,18 +74,21 @@ def start_turn(
     registry = registry_for(runtime)
     line = _line(registry, name)
     at = replaced_position(line, cell_id)
-    if at is not None:  # a re-run: its turn goes where its old one was (a later turn still
-        line = line[:at]  # queued is not sent if it is off the line when its turn comes)
+    left = line[at:] if at is not None else []  # a re-run: its turn goes where its old one
+    line = line[:at] if at is not None else line  # was; the turns after it leave the line
     parent = line[-1] if line else None
     number = len(line) + 1
     resolved = options.resolved(runtime.settings)
-    per_turn = replace(resolved, system=None)
+    kept = images.keep(runtime.journal, resolved.images or ())  # stored before any row
+    per_turn = replace(resolved, system=None, images=kept or None)
     system = options.system if options.system is not None else (parent.system if parent else None)
-    said = said_messages(prompt)
-    params = {k: v for k, v in build_request(said, per_turn).items() if k != "messages"}
+    plain = said_messages(prompt)
+    params = {k: v for k, v in build_request(plain, replace(per_turn, images=None)).items()
+              if k != "messages"}
     turn = Turn(turn_id=new_turn_id(), thread=name, parent=parent.turn_id if parent else None,
-                cell_id=cell_id, created_at=time.time(), system=system, said=said,
-                params=params)
+                cell_id=cell_id, created_at=time.time(), system=system,
+                said=attach(plain, kept),  # as sent: a later turn's history carries its images
+                params=params, options=_turn_options(resolved))
     waiting = None if resolved.fresh else _unfinished_repeat(registry, turn)
     if waiting is not None:  # "Run All" before the answers: the same turn, not a new one
         repeated, job = waiting
@@ -85,10 +96,13 @@ def start_turn(
         return job, runtime.presenter.show_reused(job) if display else None
     before = registry.job_of(parent) if parent is not None else None
     if before is not None and not before.done:
-        return _queue(registry, turn, number, before, resolved, display, on_created)
-    exchanges = registry.answered(line)  # a lost or failed turn: one line, nothing sent
-    note = size_note(registry, before, said, str(params["model"]), name)
-    messages = history(system, exchanges) + said
+        queued = _queue(registry, turn, number, before, resolved, display, on_created)
+        drop_left_behind(registry, left, turn.turn_id)
+        return queued
+    earlier = history(system, registry.answered(line))  # a lost or failed turn: one line
+    model = str(params["model"])
+    note = size_note(turn_tokens(counted_tokens(before), earlier, turn.said),
+                     registry.limits.known(runtime.base_url(), model), model, name)
     made: list[Job] = []
     cards: list[Any] = []
 
@@ -102,9 +116,10 @@ def start_turn(
 
     # Shown here, not by defer: a reused answer is shown whole at once, so it must know its
     # turn first (its card says "thread NAME · turn k" too).
-    job, _none = runtime.defer(messages, per_turn, display=False, cell_id=cell_id,
+    job, _none = runtime.defer(earlier + plain, per_turn, display=False, cell_id=cell_id,
                                on_created=created)
     if made:
+        drop_left_behind(registry, left, turn.turn_id)
         return job, cards[0] if cards else None
     same = _same_turn(registry, turn, job)  # reused: an identical request was answered
     if same is None:  # (or is pending) already
@@ -112,7 +127,14 @@ def start_turn(
     else:  # "Run All": the turn it repeats becomes the head again, no new row
         job.in_thread(name, number, note)
         registry.store.set_head(name, same.turn_id)
+    drop_left_behind(registry, left, turn.turn_id if same is None else same.turn_id)
     return job, runtime.presenter.show_reused(job) if display else None
+
+
+def _turn_options(resolved: RequestOptions) -> dict[str, Any]:
+    """The cell's options that are not in the body (``TURN_OPTIONS``), as a queued turn sent
+    by the next kernel must still apply them."""
+    return {k: getattr(resolved, k) for k in TURN_OPTIONS if getattr(resolved, k)}
 
 
 def _repeats(registry: Registry, turn: Turn) -> list[Turn]:
@@ -151,14 +173,21 @@ def _record(registry: Registry, turn: Turn, job: Job, number: int, note: str | N
 def _queue(registry: Registry, turn: Turn, number: int, before: Job,
            resolved: RequestOptions, display: bool,
            on_created: Callable[[Job], None] | None) -> tuple[Job, Any]:
-    """The predecessor is pending: journal the turn as queued, show it, send it later."""
+    """The predecessor is pending: journal the turn as queued, show it, send it later. What
+    can be checked now is (its own prompt against the context, the spend of what is known);
+    the whole history is checked when it is sent (``thread_dispatch``)."""
     runtime = registry.runtime
-    runtime.poller.client_check(runtime.base_url())  # no key, bad URL: refused now
-    shown = body_of(turn.params, ([{"role": "system", "content": turn.system}]
-                                  if turn.system else []) + turn.said)
+    base_url, model = runtime.base_url(), str(turn.params.get("model"))
+    runtime.poller.client_check(base_url)  # no key, bad URL: refused now
+    images.refuse_unsupported(runtime, model, bool(resolved.images), base_url)
+    shown = shown_body(turn)
+    size_note(turn_tokens(None, [], shown["messages"]), registry.limits.known(base_url, model),
+              model, turn.thread)
     check_spend(runtime, [shown], resolved.max_cost, "this request")
     registry.store.add_turn(turn)
-    job = queued_job(registry, turn, number, shown, resolved.timeout)
+    job = queued_job(registry, turn, number)
+    if resolved.images:
+        job.sent_images(tuple(image.without_data() for image in resolved.images))
     card = runtime.presenter.show_job(job) if display else None
     if on_created is not None:
         on_created(job)
@@ -205,4 +234,10 @@ def prefix(runtime: Runtime, name: str, system: str | None = None) -> list[dict[
     if not line:
         raise InvalidArgument(f"No thread named {name!r}: --over with --thread sends an "
                               "existing thread's history before each item.")
+    last = registry.job_of(line[-1])
+    if last is not None and last.status in UNFINISHED_STATUSES:
+        raise InvalidArgument(
+            f"Not sent: turn {len(line)} of thread {name!r} is not answered yet "
+            f"({last.status}), and every item is sent after the thread's answered history; "
+            "run this again once it is done (%grok_wait waits for it).")
     return history(system if system is not None else line[-1].system, registry.answered(line))

@@ -374,17 +374,21 @@ class Poller:
                 f"{exc.message} The raw answer is kept in the journal."
             ))
             return
-        job.finish(completion)
-        self._journal_status(job, "done", None)
+        finished_at = time.time()
+        self._journal_status(job, "done", None, finished_at)
+        job.finish(completion, finished_at=finished_at)
 
     def _finish(self, job: Job, status: str, error: GrokDeferError | None) -> None:
-        job.set_status(status, error=error)
-        self._journal_status(job, status, error)
+        """Journal first: whoever sees the handle end finds the journal already settled."""
+        finished_at = time.time()
+        self._journal_status(job, status, error, finished_at)
+        job.set_status(status, error=error, finished_at=finished_at)
 
-    def _journal_status(self, job: Job, status: str, error: GrokDeferError | None) -> None:
+    def _journal_status(self, job: Job, status: str, error: GrokDeferError | None,
+                        finished_at: float | None) -> None:
         if job.request_id:
             self.journal.set_status(
                 job.request_id, status,
                 error=error.message if error else None,
-                finished_at=job.finished_at,
+                finished_at=finished_at,
             )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import concurrent.futures
+import time
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.job import Job
@@ -85,12 +86,14 @@ class Submitter:
         job.polling()
 
     def _failed(self, job: Job, error: GrokDeferError) -> None:
-        """Keep the intent row (as failed) only if the server may have created the job."""
-        job.set_status("failed", error=error)
+        """Keep the intent row (as failed) only if the server may have created the job.
+
+        Journal first: whoever sees the handle fail finds the journal already settled."""
         journal = self._poller.journal
+        finished_at = time.time()
         if isinstance(error, NetworkError) and not error.never_sent:
-            journal.set_status(
-                job.local_id, "failed", error=error.message, finished_at=job.finished_at
-            )
+            journal.set_status(job.local_id, "failed", error=error.message,
+                               finished_at=finished_at)
         else:  # refused, or never sent: no job exists at xAI, so nothing to remember
             journal.forget(job.local_id)
+        job.set_status("failed", error=error, finished_at=finished_at)
