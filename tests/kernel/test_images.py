@@ -155,7 +155,15 @@ def test_kill_mid_fan_out_resends_the_right_images(
     try:
         second.run("%load_ext xai_defer_magic\nimport xai_defer_magic\n"
                    "g = xai_defer_magic.groups()[0]")
-        second.run("%grok_wait " + second.run("print(g.id)").text().strip(), timeout=90)
+        waited = second.run("%grok_wait " + second.run("print(g.id)").text().strip(),
+                            timeout=90)
+        # Read back from the journal: the group names each item's image, thumbnails on the
+        # first rows (made from the stored bytes); one item's card shows its image too.
+        summary = waited.texts("text/html")[-1]
+        assert summary.count('class="xdm-row-thumb"') == 16 and "p29.png" in summary
+        first_id = second.run("print(g.jobs[0].request_id)").text().strip()
+        card = second.run(f"%grok_result {first_id}").texts("text/html")[-1]
+        assert 'class="xdm-thumb"' in card and "p0.png · 10×5 px" in card, card[-600:]
     finally:
         second.stop()
     bodies = chat_posts(emulator)

@@ -17,6 +17,7 @@ from tests.support.images import GIF, noisy_png, png
 from tests.support.shell import posts, run, usage_error, wait_for
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.errors import InvalidArgument
+from xai_defer_magic.views.group_summary import summary_bundle
 
 pytestmark = [pytest.mark.emulator(latency=0.2), pytest.mark.grok_config(first_poll=0.1)]
 
@@ -123,6 +124,8 @@ def test_over_item_sends_each_items_own_image(shell: Any, emulator: Emulator,
     shell.user_ns["g"].results(timeout=60)
     widths = sorted(i.width for j in shell.user_ns["g"].jobs for i in j.images)
     assert widths == [10, 11, 12]
+    page = summary_bundle(shell.user_ns["g"])["text/html"]  # thumbnails from the stored bytes
+    assert page.count('class="xdm-row-thumb"') == 3 and all(p in page for p in paths)
     assert sorted(sent_images(b)[0] for b in chat_posts(emulator)) == sorted(
         Path(p).read_bytes() for p in paths)
     shell.user_ns["frame"] = pd.DataFrame({"name": ["a", "b"],

@@ -103,3 +103,26 @@ def test_the_thumbnail_is_small_and_made_from_our_bytes() -> None:
     assert max(Image.open(io.BytesIO(raw)).size) <= 160
     assert resolve(big.getvalue(), "big").thumbnail == thumb
     assert resolve(big.getvalue(), "big", thumbnail=False).thumbnail is None
+
+
+def test_a_phone_jpeg_is_sent_as_it_is_and_its_thumbnail_stands_upright() -> None:
+    """EXIF orientation 6 (the phone was held upright: turn 90° clockwise to view): xAI gets
+    the exact bytes and applies the tag itself; the card's thumbnail must already be turned."""
+    from PIL import Image
+
+    stored = Image.new("RGB", (80, 40), (220, 20, 20))
+    stored.paste((20, 20, 220), (40, 0, 80, 40))  # stored: red on the left, blue on the right
+    exif = Image.Exif()
+    exif[0x0112] = 6  # Orientation
+    buffer = io.BytesIO()
+    stored.save(buffer, format="JPEG", exif=exif.tobytes(), quality=95)
+    data = buffer.getvalue()
+    image = resolve(data, "phone")
+    assert image.data == data and (image.width, image.height) == (80, 40)  # as stored
+    assert image.thumbnail is not None
+    thumb = Image.open(io.BytesIO(base64.b64decode(image.thumbnail.split(",", 1)[1])))
+    width, height = thumb.size
+    assert height > width, "the thumbnail lies on its side"
+    top = thumb.convert("RGB").getpixel((width // 2, height // 5))
+    bottom = thumb.convert("RGB").getpixel((width // 2, height * 4 // 5))
+    assert top[0] > 150 > top[2] and bottom[2] > 150 > bottom[0], (top, bottom)

@@ -34,6 +34,9 @@ class Recorder:
     def tick(self) -> None:
         self.ticked.set()
 
+    def use_thumbnails(self, maker: Any) -> None:
+        return None
+
 
 def test_the_runtime_shows_a_job_through_its_presenter(env: dict[str, str]) -> None:
     presenter = Recorder()

@@ -2,9 +2,11 @@
 
 An image travels in two forms. The *stored* form, in the body a job keeps and the journal
 writes, names the image by its SHA-256 (``{"type": "image_url", "image_url": {"url":
-"blob:image/png;sha256,<hex>"}, "blob": {...}}``), so a 5 MiB image sent with 1,000 prompts is
-one file, not 1,000 base64 copies, and reuse identity includes the hash. The *wire* form, made
-by :func:`expand` just before a POST, carries the bytes as a ``data:`` URL, exactly as xAI
+"blob:image/png;sha256,<hex>"}, "blob": {...}, "source": "chart"}``), so a 5 MiB image sent
+with 1,000 prompts is one file, not 1,000 base64 copies, reuse identity includes the hash, and
+a job read back from the journal lists its images as the kernel that sent them did (the
+``source`` label, pixel size and bytes are stored-only keys). The *wire* form, made by
+:func:`expand` just before a POST, carries the bytes as a ``data:`` URL, exactly as xAI
 takes them (docs.x.ai image understanding: jpg/jpeg or png, up to 20 MiB each). An ``https://``
 image is sent as its URL (xAI fetches it) and never loaded here. Pure: no I/O.
 """
@@ -25,11 +27,24 @@ from xai_defer_magic.errors import InvalidArgument
 MAX_IMAGE_BYTES = 20 * 1024 * 1024  # xAI's limit per image
 SENT_TYPES = ("image/png", "image/jpeg")
 BLOB_PREFIX = "blob:"
+STORED_ONLY = ("blob", "source")  # keys of a stored part that never go on the wire
 # The budget rule (README "Images"): 448 px tiles at 256 prompt tokens each, plus one tile for
 # the overview; an image of unknown size (an https URL) counts as 6 tiles.
 TILE_PX = 448
 TOKENS_PER_TILE = 256
 UNKNOWN_SIZE_TILES = 6
+
+
+@dataclass(frozen=True)
+class ThumbnailSize:
+    """How big a thumbnail may be: its longest side, and its bytes before base64."""
+
+    pixels: int
+    max_bytes: int
+
+
+CARD_THUMBNAIL = ThumbnailSize(160, 40 * 1024)  # a job's card (issue 20: <= 160 px, 40 KB)
+ROW_THUMBNAIL = ThumbnailSize(48, 3 * 1024)  # a row of a group's card (views.group_images)
 
 
 @dataclass(frozen=True)
@@ -44,7 +59,9 @@ class PromptImage:
     """One image of a prompt: what ``job.images`` lists and the card names.
 
     ``data`` (the exact bytes sent) is held only until the image is stored in the journal;
-    ``thumbnail`` is a small ``data:`` URL made from those bytes, for the card.
+    ``thumbnail`` is a small ``data:`` URL made from those bytes, for the card (a job read
+    back from the journal has none: the views ask for one, made from the stored bytes);
+    ``stored`` is False for such a job whose image the journal no longer holds.
     """
 
     source: str  # what the user named: a variable, a path, an URL
@@ -54,28 +71,33 @@ class PromptImage:
     width: int | None = None
     height: int | None = None
     url: str | None = None  # an https source, sent as it is
-    thumbnail: str | None = field(default=None, repr=False)
+    thumbnail: str | None = field(default=None, repr=False, compare=False)
     data: bytes | None = field(default=None, repr=False, compare=False)
+    stored: bool = field(default=True, compare=False)
 
     @property
     def pixels(self) -> str | None:
         return f"{self.width}×{self.height} px" if self.width and self.height else None
 
     def describe(self) -> str:
-        """``fig · 640×480 px · 23 KB`` (an URL: ``https://… · remote``)."""
+        """``fig · 640×480 px · 23 KB`` (an URL: ``https://… · remote``; an image the
+        journal no longer holds: ``… · no longer stored``)."""
         if self.url is not None:
             return f"{self.source} · remote, not loaded"
-        bits = [self.source, self.pixels, f"{(self.size or 0) / 1024:,.0f} KB"]
+        bits = [self.source, self.pixels, f"{(self.size or 0) / 1024:,.0f} KB",
+                None if self.stored else "no longer stored"]
         return " · ".join(b for b in bits if b)
 
     def part(self) -> dict[str, Any]:
         """The stored content part (see the module docstring)."""
         if self.url is not None:
-            return {"type": "image_url", "image_url": {"url": self.url}}
+            named = {} if self.source == self.url else {"source": self.source}
+            return {"type": "image_url", "image_url": {"url": self.url}, **named}
         meta: dict[str, Any] = {"size": self.size}
         if self.width and self.height:
             meta["width"], meta["height"] = self.width, self.height
-        return {"type": "image_url", "image_url": {"url": blob_url(self)}, "blob": meta}
+        return {"type": "image_url", "image_url": {"url": blob_url(self)}, "blob": meta,
+                "source": self.source}
 
     def without_data(self) -> PromptImage:
         return replace(self, data=None)
@@ -211,13 +233,16 @@ def images_in(body: dict[str, Any]) -> tuple[PromptImage, ...]:
     found = []
     for number, part in enumerate(_parts(body), 1):
         url = _url_of(part)
+        named = part.get("source")
+        label = named if isinstance(named, str) and named else None
         if not url.startswith(BLOB_PREFIX):
-            found.append(PromptImage(f"image {number}", None, None, None, url=url))
+            found.append(PromptImage(label or url or f"image {number}", None, None, None,
+                                     url=url))
             continue
         media_type, _, digest = url[len(BLOB_PREFIX):].partition(";sha256,")
         blob = part.get("blob")
         meta: dict[str, Any] = blob if isinstance(blob, dict) else {}
-        found.append(PromptImage(f"image {number} ({digest[:8]})", media_type,
+        found.append(PromptImage(label or f"image {number} ({digest[:8]})", media_type,
                                  meta.get("size"), digest, meta.get("width"),
                                  meta.get("height")))
     return tuple(found)
@@ -230,9 +255,10 @@ def image_tokens(body: dict[str, Any]) -> int:
 
 def expand(body: dict[str, Any], data_url: Callable[[str, str], str]) -> dict[str, Any]:
     """The wire body: every stored image part becomes ``{"type": "image_url", "image_url":
-    {"url": "data:...;base64,..."}}``; ``data_url(media_type, sha256)`` makes the URL (raising
-    when the image is gone). A body without stored images is returned as it is."""
-    if not blob_hashes(body):
+    {"url": "data:...;base64,..."}}`` and an URL part loses its stored-only ``source``;
+    ``data_url(media_type, sha256)`` makes the URL (raising when the image is gone). A body
+    without stored-only keys is returned as it is."""
+    if not any(key in part for part in _parts(body) for key in STORED_ONLY):
         return body
     messages = []
     for message in body["messages"]:
@@ -246,6 +272,8 @@ def expand(body: dict[str, Any], data_url: Callable[[str, str], str]) -> dict[st
             if url.startswith(BLOB_PREFIX):
                 media_type, _, digest = url[len(BLOB_PREFIX):].partition(";sha256,")
                 part = {"type": "image_url", "image_url": {"url": data_url(media_type, digest)}}
+            elif url:
+                part = {k: v for k, v in part.items() if k not in STORED_ONLY}
             parts.append(part)
         messages.append({**message, "content": parts})
     return {**body, "messages": messages}

@@ -15,12 +15,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import httpx
 
+from xai_defer_magic.core.images import expand, images_in
 from xai_defer_magic.errors import (
     GrokDeferError,
     InvalidRequest,
@@ -33,6 +35,8 @@ from xai_defer_magic.errors import (
 from xai_defer_magic.http.deferred import XaiClient, error_for, retry_delay
 
 MAX_ITEMS_PER_ADD = 1000  # the issue's chunk limit (xAI states no item cap)
+# xAI: "each individual request" <= 25 MB (BATCH.md §6; older guides: each add call); one
+# item over this cannot be sent at all (a 16 MiB image is 21.3 MiB as base64).
 MAX_BYTES_PER_ADD = 20 * 1024 * 1024  # below xAI's 25 MB payload limit, with headroom
 MAX_PAGE = 1000  # "max 1000" on /results (REST reference)
 CANCELLED_TEXT = "Batch cancelled"
@@ -162,6 +166,20 @@ def add_item(batch_request_id: str, chat_body: dict[str, Any]) -> dict[str, Any]
     return {"batch_request_id": batch_request_id, "batch_request": {"chat_get_completion": body}}
 
 
+_HEAD, _TAIL = b'{"batch_requests":[', b"]}"
+
+
+def add_call_size(batch_request_id: str, stored_body: dict[str, Any]) -> int:
+    """Bytes of an add call carrying this one item once its stored images are inlined as
+    base64 (4/3 of their bytes), computed without encoding them: a cell checks every item
+    of a fan-out before anything is created (:func:`chunk` refuses the same ones later)."""
+    skeleton = expand(stored_body, lambda media_type, _digest: f"data:{media_type};base64,")
+    inlined = sum(4 * math.ceil((image.size or 0) / 3) for image in images_in(stored_body)
+                  if image.sha256)
+    entry = json.dumps(add_item(batch_request_id, skeleton), ensure_ascii=False).encode()
+    return len(_HEAD) + len(entry) + inlined + len(_TAIL)
+
+
 def chunk(
     items: Sequence[tuple[str, dict[str, Any]]],
     max_items: int = MAX_ITEMS_PER_ADD,
@@ -172,7 +190,7 @@ def chunk(
     bodies: list[bytes] = []
     encoded: list[bytes] = []
     size = 0
-    head, tail = b'{"batch_requests":[', b"]}"
+    head, tail = _HEAD, _TAIL
     for batch_request_id, chat_body in items:
         entry = json.dumps(add_item(batch_request_id, chat_body), ensure_ascii=False).encode()
         if len(entry) + len(head) + len(tail) > max_bytes:

@@ -6,6 +6,11 @@ as base64 for each of 1,000 prompts would cost gigabytes. So each distinct image
 row that refers to it; rows keep only the hash (see ``core.images``). A file that cannot be
 written (read-only directory, disk full) keeps the bytes in memory for this process instead,
 like the journal's own offline copy; a read checks the hash, so a damaged file is never sent.
+
+When rows are forgotten, :meth:`BlobStore.sweep` removes the files no row refers to any more
+(``Journal.sweep_images`` finds the references). A file written or re-used (``put`` touches
+it) in the last ``SWEEP_GRACE`` seconds stays: another kernel may be between its ``put`` and
+the row that will refer to it.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
+import time
 from collections import OrderedDict
 from pathlib import Path
 
@@ -23,6 +29,7 @@ from .files import make_private
 
 FOLDER = "images"
 CACHED_URLS = 64 * 1024 * 1024  # characters of data: URLs kept for the next POST of a fan-out
+SWEEP_GRACE = 600.0  # seconds a stored image stays after its last put, referred to or not
 
 
 class MissingImage(GrokDeferError):
@@ -39,7 +46,7 @@ class BlobStore:
         self._lock = threading.Lock()
 
     def path(self, digest: str) -> Path:
-        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+        if not _is_digest(digest):
             raise MissingImage(f"Not an image hash: {digest[:80]!r}.")
         return self.folder / digest
 
@@ -47,8 +54,14 @@ class BlobStore:
         """Store ``data`` (once) and return its SHA-256; durable before it returns."""
         digest = hashlib.sha256(data).hexdigest()
         target = self.path(digest)
-        if target.exists() or digest in self._memory:
+        if digest in self._memory:
             return digest
+        if target.exists():
+            try:
+                os.utime(target)  # used again: a sweep leaves it its grace period
+                return digest
+            except OSError:
+                pass  # swept meanwhile (or unreachable): write it again
         try:
             self._write(target, data)
         except OSError:
@@ -104,3 +117,31 @@ class BlobStore:
             while sum(len(u) for u in self._urls.values()) > CACHED_URLS and len(self._urls) > 1:
                 self._urls.popitem(last=False)
         return url
+
+    def sweep(self, referenced: set[str]) -> int:
+        """Remove the stored images not in ``referenced`` (and temporary files a crash left),
+        except those put in the last ``SWEEP_GRACE`` seconds; returns how many went."""
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return 0
+        oldest_kept = time.time() - SWEEP_GRACE
+        removed = 0
+        for entry in entries:
+            name = entry.name
+            if name in referenced or not (_is_digest(name) or name.startswith(".")):
+                continue
+            try:
+                if entry.stat().st_mtime > oldest_kept:
+                    continue
+                os.unlink(entry.path)
+            except OSError:
+                continue
+            removed += 1
+            with self._lock:
+                self._urls.pop(name, None)
+        return removed
+
+
+def _is_digest(name: str) -> bool:
+    return len(name) == 64 and all(c in "0123456789abcdef" for c in name)

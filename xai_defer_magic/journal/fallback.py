@@ -56,6 +56,14 @@ class PendingFile:
             self.path.unlink()
 
 
+def any_pending(home: Path) -> bool:
+    """Whether some kernel's writes wait in a fallback file (not yet in the database)."""
+    try:
+        return any(home.glob(f"{_PREFIX}*{_SUFFIX}"))
+    except OSError:
+        return True
+
+
 def orphans(home: Path) -> list[Path]:
     """Fallback files whose writer is certainly gone (never a live process's own file)."""
     found = []

@@ -12,8 +12,9 @@ import sqlite3
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from . import ops
+from . import blob_refs, ops
 from .blobs import BlobStore
+from .fallback import any_pending
 from .leases import Claim, claim_in, lease_left
 from .offline import FileOrMemory
 from .ops import Op
@@ -103,6 +104,15 @@ class Journal(FileOrMemory):
     def forget(self, request_id: str) -> None:
         """Delete a job's row (its result, if any, is gone with it)."""
         self._write(ops.forget(request_id))
+
+    def sweep_images(self) -> int:
+        """Remove the stored images no row refers to any more (call it after forgetting rows);
+        returns how many went. Nothing goes while the journal is offline or some kernel's
+        writes wait in a fallback file: a row not in the file yet may refer to an image."""
+        found = self._on_file(blob_refs.referenced, lambda memory: None)
+        if found is None or any_pending(self._home):
+            return 0
+        return self.blobs.sweep(found)
 
     # -- reads --
 

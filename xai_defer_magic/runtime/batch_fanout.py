@@ -13,9 +13,11 @@ resumes the SAME batch.
 from __future__ import annotations
 
 import concurrent.futures
-from typing import TYPE_CHECKING
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.group import Group
+from xai_defer_magic.core.images import images_in
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.engines.batch.engine import parse_result_text
 from xai_defer_magic.engines.batch.groups import (
@@ -26,6 +28,7 @@ from xai_defer_magic.engines.batch.groups import (
     journal_home,
 )
 from xai_defer_magic.errors import InvalidArgument, InvalidRequest, JobCancelled
+from xai_defer_magic.http.batch import MAX_BYTES_PER_ADD, add_call_size
 from xai_defer_magic.journal.batches import SQLiteBatchStore
 from xai_defer_magic.journal.groups import GroupRow, GroupStore
 
@@ -39,6 +42,21 @@ def check_journal(registry: Registry) -> None:
     if journal_home(registry.store) is None:
         raise InvalidArgument("--batch needs the journal file (it keeps the batch id across "
                               "restarts), and the journal is unusable: see the warning above.")
+
+
+def check_sizes(group_id: str, bodies: Sequence[dict[str, Any]], labels: Sequence[Any]) -> None:
+    """One ``InvalidArgument`` line, before anything is created or sent, for an item that
+    cannot go in any add call: its images inlined as base64 make it larger than one call may
+    carry (the deferred path takes it: no 4/3 envelope limit there, 20 MiB per image)."""
+    for position, body in enumerate(bodies):
+        size = add_call_size(batch_request_id(group_id, position), body)
+        if size > MAX_BYTES_PER_ADD:
+            names = "; ".join(image.source for image in images_in(body))
+            raise InvalidArgument(
+                f"--batch: item {labels[position]} ({names or 'no image'}) is "
+                f"{size / 2**20:.1f} MiB with its images as base64, over the "
+                f"{MAX_BYTES_PER_ADD / 2**20:.0f} MiB one batch request may be; send it "
+                "without --batch (each image may be up to 20 MiB there). Nothing was sent.")
 
 
 def launch(runtime: Runtime, registry: Registry, group: Group, *, display: bool,
@@ -64,6 +82,7 @@ def _forget_if_refused(registry: Registry, group: Group,
         return
     registry.groups.pop(group.id, None)
     registry.store.forget(group.id)
+    registry.store.journal.sweep_images()  # its images, unless another row still sends them
 
 
 def _show(runtime: Runtime, group: Group, display: bool) -> None:

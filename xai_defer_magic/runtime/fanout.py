@@ -127,6 +127,7 @@ def start_group(
     registry = registry_for(runtime)
     if batch:
         batch_fanout.check_journal(registry)
+        batch_fanout.check_sizes(group_id, bodies, collected.labels)
     registry.store.create(
         GroupRow(group_id, now, base_url, model, shown_template, len(bodies), collected.columns,
                  process_owner(), False, "batch" if batch else "deferred"),
@@ -253,8 +254,9 @@ def _rebuild(runtime: Runtime, registry: Registry, row: GroupRow,
         return live
     items = registry.store.items(row.group_id) if items is None else items
     if row.engine == "batch":
-        jobs = [_new_job(row.model, i.request, row.base_url, None, None, i.names, None,
-                         row.created_at) for i in items]
+        jobs = [image_rules.restored(runtime.journal, _new_job(
+            row.model, i.request, row.base_url, None, None, i.names, None, row.created_at))
+            for i in items]
         batch_id = batch_fanout.rebuild_jobs(runtime, registry.store, row, jobs)
         collected = Items([i.label for i in items], [i.value for i in items], row.columns)
         group = _group(row.group_id, jobs, collected, row.template, row.model, row.created_at)
@@ -297,8 +299,8 @@ def _job_for(runtime: Runtime, row: GroupRow, item: ItemRow) -> Job:
             runtime.ensure_polling(job)
         job.filled_from(item.names, job.schema)
         return job
-    job = _new_job(row.model, item.request, row.base_url, None, None, item.names, None,
-                   row.created_at)
+    job = image_rules.restored(runtime.journal, _new_job(
+        row.model, item.request, row.base_url, None, None, item.names, None, row.created_at))
     if item.state in ("failed", "unknown"):
         job.set_status("failed", error=item.error or "failed")
     elif item.state == "cancelled":

@@ -17,16 +17,18 @@ from pathlib import Path
 from typing import Any
 
 from xai_defer_magic.core.images import (
+    CARD_THUMBNAIL,
     MAX_IMAGE_BYTES,
     PromptImage,
+    ThumbnailSize,
     image_from_bytes,
     image_from_url,
     sniff,
 )
 from xai_defer_magic.errors import InvalidArgument
 
-THUMBNAIL_PX = 160  # longest side
-THUMBNAIL_BYTES = 40 * 1024
+THUMBNAIL_PX = CARD_THUMBNAIL.pixels  # longest side
+THUMBNAIL_BYTES = CARD_THUMBNAIL.max_bytes
 
 
 def resolve(source: Any, label: str | None = None, *, thumbnail: bool = True) -> PromptImage:
@@ -135,19 +137,22 @@ def _as_png_if_needed(data: bytes, name: str) -> bytes:
                               "JPEG.") from None
 
 
-def make_thumbnail(data: bytes) -> str | None:
-    """A ``data:`` URL of at most 160 px on its long side and 40 KB, made from ``data``;
-    None without Pillow or when it cannot read the image."""
+def make_thumbnail(data: bytes, size: ThumbnailSize = CARD_THUMBNAIL) -> str | None:
+    """A ``data:`` URL of at most ``size`` (160 px on its long side and 40 KB for a card),
+    made from ``data`` and turned upright by its EXIF orientation (a phone's JPEG is stored
+    on its side; xAI gets the exact bytes and turns it itself); None without Pillow or when
+    it cannot read the image."""
     try:
-        from PIL import Image
+        from PIL import Image, ImageOps
     except ImportError:
         return None
     try:
         with Image.open(io.BytesIO(data)) as opened:
-            small = opened.copy()
-    except (OSError, ValueError):
+            opened.draft("RGB", (size.pixels * 2, size.pixels * 2))  # JPEG: decode it small
+            small = ImageOps.exif_transpose(opened)
+    except (OSError, ValueError, SyntaxError):
         return None
-    small.thumbnail((THUMBNAIL_PX, THUMBNAIL_PX))
+    small.thumbnail((size.pixels, size.pixels))
     for quality in (None, 80, 60, 40):
         buffer = io.BytesIO()
         if quality is None:
@@ -156,7 +161,7 @@ def make_thumbnail(data: bytes) -> str | None:
         else:
             small.convert("RGB").save(buffer, format="JPEG", quality=quality)
             kind = "jpeg"
-        if buffer.tell() <= THUMBNAIL_BYTES:
+        if buffer.tell() <= size.max_bytes:
             encoded = base64.b64encode(buffer.getvalue()).decode("ascii")
             return f"data:image/{kind};base64,{encoded}"
     return None

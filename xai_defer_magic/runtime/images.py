@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.images import PerItem, PromptImage, image_refusal
 from xai_defer_magic.core.items import Items
+from xai_defer_magic.core.job import Job
 from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.journal import Journal
 from xai_defer_magic.runtime.image_sources import resolve
@@ -26,7 +28,7 @@ def refuse_unsupported(runtime: Runtime, model: str, has_images: bool, base_url:
     """One ``InvalidArgument`` line when the catalogue, already here, says ``model`` does not
     read images. The cell never waits for it (DESIGN §3.14): when it is not here yet it is
     fetched in the background, and the engine asks it again just before the POST
-    (``engines.deferred.preflight``), so nothing is sent to a model that cannot read them."""
+    (``engines.preflight``), so nothing is sent to a model that cannot read them."""
     if not has_images:
         return
     future = runtime.catalogues.fetch_for(base_url)
@@ -35,6 +37,17 @@ def refuse_unsupported(runtime: Runtime, model: str, has_images: bool, base_url:
     refusal = image_refusal(future.result(), model)  # on the catalogue's word only
     if refusal is not None:
         raise InvalidArgument(refusal)
+
+
+def restored(journal: Journal, job: Job) -> Job:
+    """A job read back from the journal: its images (named as the sending kernel named them,
+    see ``core.images.images_in``) marked when the journal no longer holds their bytes, so
+    its card says so rather than showing nothing. A file check per image, no decoding."""
+    if any(i.sha256 and not journal.blobs.has(i.sha256) for i in job.images):
+        job.sent_images(tuple(
+            replace(i, stored=False) if i.sha256 and not journal.blobs.has(i.sha256) else i
+            for i in job.images))
+    return job
 
 
 def keep(journal: Journal, images: Iterable[PromptImage]) -> tuple[PromptImage, ...]:

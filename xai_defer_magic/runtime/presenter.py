@@ -9,11 +9,17 @@ live cards current. A runtime built without one (tests, plain library use of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from xai_defer_magic.core.group import Group
+from xai_defer_magic.core.images import PromptImage, ThumbnailSize
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.loop import LoopThread
+
+# Makes a thumbnail (a data: URL within the size) from the bytes the journal holds, or None;
+# the flag False: only one already made (see runtime.thumbnails).
+ThumbnailMaker = Callable[[PromptImage, ThumbnailSize, bool], str | None]
 
 
 class Presenter(Protocol):
@@ -31,6 +37,10 @@ class Presenter(Protocol):
     def tick(self) -> None:
         """Once a second on the loop thread: elapsed times of the live cards. Never raises."""
 
+    def use_thumbnails(self, maker: ThumbnailMaker) -> None:
+        """Images shown without a thumbnail of their own (read back from the journal, items
+        of a fan-out) get theirs from ``maker``: views never reach the journal."""
+
 
 class ShowNothing:
     """The presenter of a runtime nobody handed one: nothing is shown, nothing ticks."""
@@ -45,4 +55,7 @@ class ShowNothing:
         return None
 
     def tick(self) -> None:
+        return None
+
+    def use_thumbnails(self, maker: ThumbnailMaker) -> None:
         return None

@@ -37,15 +37,19 @@ from xai_defer_magic.runtime.recovery import resume_unfinished
 from xai_defer_magic.runtime.registry import JOBS
 from xai_defer_magic.runtime.reuse import find_twin
 from xai_defer_magic.runtime.settings import Settings
+from xai_defer_magic.runtime.thumbnails import Thumbnails
 
 
 class Runtime:
     def __init__(self, settings: Settings | None = None,
                  presenter: Presenter | None = None) -> None:
         self.settings = settings or Settings()
-        self.presenter: Presenter = presenter or ShowNothing()  # see use_presenter
         self.loop = LoopThread()
         self.journal = Journal(self.settings.home, on_problem=_warn)
+        # Thumbnails from the journal's stored images, for the views (made when first shown).
+        self.thumbnails = Thumbnails(lambda: self.journal.blobs)
+        self.presenter: Presenter = ShowNothing()
+        self.use_presenter(presenter or self.presenter)
         self.catalogues = CatalogueCache(
             self.loop, credentials.api_key, self.base_url,
             lambda: self.settings.poll.request_timeout,
@@ -73,6 +77,7 @@ class Runtime:
         """Show jobs and groups with ``presenter`` from now on (the magics and ``defer()`` hand
         in the views' one; the runtime never imports a view)."""
         self.presenter = presenter
+        presenter.use_thumbnails(self.thumbnails)
 
     def engine_for(self, job: Job) -> Engine:
         return self.engines[job.engine]
@@ -212,7 +217,8 @@ class Runtime:
 
     def adopt(self, record: JobRecord) -> Job:
         """The handle of a journal row: the process's own if it has one, else rebuilt here."""
-        job = JOBS.find_or_add(record.request_id, lambda: job_from_record(record))
+        job = JOBS.find_or_add(record.request_id,
+                               lambda: images.restored(self.journal, job_from_record(record)))
         self._know(job)
         return job
 
@@ -231,7 +237,8 @@ class Runtime:
             _hand_prices(job, future)  # its callback may run a moment after the waiter wakes
 
     def forget(self, job: Job) -> None:
-        """Drop the job here and from the journal; a pending one still runs (and costs) at xAI."""
+        """Drop the job here and from the journal, and the stored images no row refers to any
+        more; a pending one still runs (and costs) at xAI."""
         if not job.done:
             self.engine_for(job).cancel(job, f"Forgotten: {job.request_id} is no longer "
                                         "polled and its journal row is gone; the job still runs, "
@@ -242,6 +249,7 @@ class Runtime:
             if job in self._known:
                 self._known.remove(job)
         self.journal.forget(job.request_id or job.local_id)
+        self.journal.sweep_images()  # its images, unless another row still sends them
 
     def models(self, refresh: bool = False) -> Catalogue:
         """The models this key may use at the current base URL (cached; ``refresh`` re-asks)."""

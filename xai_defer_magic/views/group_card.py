@@ -21,6 +21,14 @@ from xai_defer_magic.core.group import Group
 from xai_defer_magic.render.markdown import answer_html
 from xai_defer_magic.render.plain import escape
 from xai_defer_magic.views.card import CARD_CSS, status_pill
+from xai_defer_magic.views.group_images import (
+    Keys,
+    has_images,
+    own_images,
+    row_names,
+    shared_keys,
+    strip_html,
+)
 from xai_defer_magic.views.group_summary import (
     preview,
     standin_html,
@@ -28,6 +36,7 @@ from xai_defer_magic.views.group_summary import (
     summary_bundle,
     title,
 )
+from xai_defer_magic.views.images import figures_html
 from xai_defer_magic.views.standin import update_from_any_thread
 from xai_defer_magic.views.traits import assign
 
@@ -58,9 +67,13 @@ def head_html(group: Group, now: float | None = None) -> str:
             f'<div class="xdm-muted xdm-group-stats">{escape(stats_line(group, now))}</div>')
 
 
-def row_label(group: Group, position: int) -> str:
+def row_label(group: Group, position: int, shared: Keys = frozenset()) -> str:
+    """One row of the list: index label, status, its own images' names, the answer's start."""
     job = group.jobs[position]
-    return f"{str(group.labels[position])[:12]:>12}  {job.status:<10} {preview(job, 60)}"
+    names = row_names(job, shared)
+    pictured = f"[{names[:30]}] " if names else ""
+    return (f"{str(group.labels[position])[:12]:>12}  {job.status:<10} {pictured}"
+            f"{preview(job, 60)}")
 
 
 class GroupCard(widgets.VBox):
@@ -79,6 +92,11 @@ class GroupCard(widgets.VBox):
         self._lock = threading.RLock()
         self._finished = False
         self._head = widgets.HTML()
+        self._thumbs = widgets.HTML()  # a fan-out over images: the page's first thumbnails
+        # A group's images are fixed when it starts: looked at once, not at every render.
+        self._pictures = has_images(group)
+        self._shared: Keys = shared_keys(group) if self._pictures else frozenset()
+        self._make_thumbnails = False  # not in the cell: from start() on, on the loop thread
         self._rows = widgets.Select(options=[], rows=8, layout=widgets.Layout(width="100%"))
         self._rows.add_class("xdm-group-rows")
         self._prev = widgets.Button(description="◀", layout=widgets.Layout(width="40px"))
@@ -89,7 +107,7 @@ class GroupCard(widgets.VBox):
         self._next.on_click(lambda _b: self._turn(1))
         self._rows.observe(self._on_select, names="value")
         super().__init__(children=[
-            widgets.HTML(CARD_CSS + GROUP_CSS), self._head,
+            widgets.HTML(CARD_CSS + GROUP_CSS), self._head, self._thumbs,
             widgets.HBox([self._prev, self._next, self._page_label]), self._rows, self._answer,
         ])
         self.add_class("xdm-card")
@@ -104,6 +122,7 @@ class GroupCard(widgets.VBox):
         return bundle
 
     def start(self) -> None:
+        self._make_thumbnails = True
         if not self.group.is_listening(self._on_group):
             self.group.add_listener(self._on_group)
         self.loop.submit(self._follow())
@@ -157,7 +176,7 @@ class GroupCard(widgets.VBox):
         self.page = min(max(self.page, 0), pages - 1)
         start = self.page * PAGE_SIZE
         positions = range(start, min(n, start + PAGE_SIZE))
-        options = [(row_label(self.group, p), p) for p in positions]
+        options = [(row_label(self.group, p, self._shared), p) for p in positions]
         if list(self._rows.options) != options:
             selected = self._rows.value
             self._rows.options = options
@@ -166,6 +185,9 @@ class GroupCard(widgets.VBox):
         assign(self._page_label, "value",
                 f'<span class="xdm-muted">rows {start + 1}–{start + len(positions)} of {n:,}'
                 "</span>")
+        if self._pictures:
+            assign(self._thumbs, "value", strip_html(self.group, positions, self._shared,
+                                                     self._make_thumbnails))
         assign(self._prev, "disabled", self.page == 0)
         assign(self._next, "disabled", self.page >= pages - 1)
         self._show(self._rows.value)
@@ -190,8 +212,9 @@ class GroupCard(widgets.VBox):
         else:
             body = f'<span class="xdm-muted">{escape(job.error or job.note or job.status)}</span>'
         label = escape(str(self.group.labels[position]))
+        pictures = figures_html(own_images(job, self._shared))  # this item's, thumbnailed
         assign(self._answer, "value", f"<div><b>{label}</b> {status_pill(job.status)}</div>"
-                f"{body}")
+                f"{pictures}{body}")
 
     def finish(self) -> None:
         """Replace the live card's output by the static summary (once)."""

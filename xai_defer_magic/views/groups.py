@@ -37,7 +37,7 @@ def show_group(group: Group, loop: LoopThread) -> Any:
     standin = Standin(min_interval=STANDIN_SECONDS)
     standin.attach(card)
     display(card, display_id=card.display_id)
-    standin.show(standin_html(group))
+    standin.show(standin_html(group, make_thumbnails=False))  # the cell decodes no image
     card.start()
     return card
 

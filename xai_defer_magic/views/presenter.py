@@ -15,6 +15,7 @@ from xai_defer_magic.core.job import Job
 from xai_defer_magic.loop import LoopThread
 from xai_defer_magic.views import show
 from xai_defer_magic.views.groups import show_group
+from xai_defer_magic.views.images import ThumbnailMaker, use_thumbnails
 from xai_defer_magic.views.ticker import CARDS
 
 
@@ -32,6 +33,9 @@ class CellPresenter:
 
     def tick(self) -> None:
         CARDS.tick()
+
+    def use_thumbnails(self, maker: ThumbnailMaker) -> None:
+        use_thumbnails(maker)
 
 
 PRESENTER = CellPresenter()

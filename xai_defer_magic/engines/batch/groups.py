@@ -34,8 +34,9 @@ from xai_defer_magic.engines.batch.engine import (
     parse_result_text,
 )
 from xai_defer_magic.engines.host import EngineHost
+from xai_defer_magic.engines.preflight import images_refused
 from xai_defer_magic.engines.wire import wire_body
-from xai_defer_magic.errors import GrokDeferError, JobCancelled, MalformedResponse
+from xai_defer_magic.errors import GrokDeferError, InvalidRequest, JobCancelled, MalformedResponse
 from xai_defer_magic.http import credentials
 from xai_defer_magic.http.batch import BatchClient, BatchInfo, BatchResult
 from xai_defer_magic.http.transport import Transport
@@ -45,7 +46,7 @@ from xai_defer_magic.journal.blobs import BlobStore
 from xai_defer_magic.journal.groups import GroupStore
 
 ENGINE_NAME = "batch"
-CHUNK_ITEMS = 1000  # items per add call (xAI: <= 1,000 and <= 20 MB); tests make it smaller
+CHUNK_ITEMS = 1000  # items per add call (and <= 20 MiB: http.batch.chunk); tests make it smaller
 BATCH_CAP = 10.0  # at most one GET of a batch per 10 s once it is older than 100 s
 
 
@@ -160,6 +161,11 @@ class BatchGroupRunner:
     async def _run(self) -> None:
         self._task = asyncio.current_task()
         group = self.group
+        refusal = await self._images_refused()
+        if refusal is not None:  # nothing created, nothing sent: the items fail with the line
+            self._first_add(refusal)
+            self._fail_unfinished(refusal)
+            return
         items = [(batch_request_id(group.id, i), job.request) for i, job in enumerate(group.jobs)]
         http = engine_for(self.runtime).http()
         client = _WatchedClient(http, group.jobs[0].base_url, credentials.api_key(),
@@ -188,6 +194,16 @@ class BatchGroupRunner:
             return
         self._first_add(None)
         self._settle_unfinished()
+
+    async def _images_refused(self) -> InvalidRequest | None:
+        """Before a new batch is created: does its model read the images it would carry?"""
+        with_images = next((j.request for j in self.group.jobs if j.images), None)
+        if with_images is None or self.batch_store.saved_batch() is not None:
+            return None
+        poller = self.runtime.poller
+        line = await images_refused(poller.catalogues, with_images, self.group.jobs[0].base_url,
+                                    poller.settings.request_timeout)
+        return None if line is None else InvalidRequest(line)
 
     def _first_add(self, error: BaseException | None) -> None:
         if self.admitted.done():

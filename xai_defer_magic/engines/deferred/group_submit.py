@@ -24,8 +24,8 @@ from typing import Any
 from xai_defer_magic.core.group import Group
 from xai_defer_magic.core.job import Job
 from xai_defer_magic.core.schedule import Pacer
-from xai_defer_magic.engines.deferred.preflight import images_refused
 from xai_defer_magic.engines.host import EngineHost
+from xai_defer_magic.engines.preflight import images_refused
 from xai_defer_magic.engines.wire import wire_body
 from xai_defer_magic.errors import (
     BillingExhausted,

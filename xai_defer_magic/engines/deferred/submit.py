@@ -16,7 +16,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from xai_defer_magic.core.job import Job
-from xai_defer_magic.engines.deferred.preflight import images_refused
+from xai_defer_magic.engines.preflight import images_refused
 from xai_defer_magic.engines.wire import wire_body
 from xai_defer_magic.errors import GrokDeferError, InvalidRequest, NetworkError
 from xai_defer_magic.journal import job_record

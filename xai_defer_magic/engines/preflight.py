@@ -1,8 +1,9 @@
 """The last check before a body with images is sent, on the loop thread: does its model read
 images? The cell could not wait for the catalogue (DESIGN §3.14), so the engine asks it here,
 bounded by the request timeout; a model the catalogue lists without ``image`` fails the job
-with one line and nothing is sent. When the catalogue cannot say in time, the server judges
-(its 400 is the job's one line)."""
+with one line and nothing is sent. Both engines ask: the deferred one before each POST, the
+batch one before it creates its batch (a refused batch is never created). When the catalogue
+cannot say in time, the server judges (its 400 is the job's, or the first add's, one line)."""
 
 from __future__ import annotations
 
