@@ -83,6 +83,9 @@ def test_panel_filter_row_buttons_scrolling_and_scope(
             panel = nbp.output(3).locator(".xdm-jobs").first
             rows = panel.locator(".xdm-jobs-row:visible")
             expect(rows).to_have_count(PENDING + 1, timeout=LONG)
+            # The cells returned before their POSTs answered: wait until every row has its id.
+            expect(panel.locator('.xdm-jobs-cells[data-status="submitting"]')).to_have_count(
+                0, timeout=LONG)
             ids = [c.get_attribute("data-request-id") or "" for c in
                    panel.locator(".xdm-jobs-cells").all()]
             quick = panel.locator('.xdm-jobs-cells:has-text("Summarise deferred")')
