@@ -22,9 +22,9 @@ from xai_defer_magic.runtime.thread_registry import Registry, counted_tokens, no
 
 
 def fail(registry: Registry, turn: Turn, job: Job, line: str, state: str = "failed") -> None:
-    """The turn ends without being sent, saying why in one line (job and row alike)."""
-    job.set_status(state, error=line)
+    """The turn ends without being sent, saying why in one line (row first, then the job)."""
     registry.store.set_state(turn.turn_id, state, error=line)
+    job.set_status(state, error=line)
 
 
 def dispatch(registry: Registry, turn: Turn, job: Job, before: Job | None, number: int) -> None:
