@@ -109,3 +109,14 @@ def test_no_module_reads_another_objects_private_attributes() -> None:
         if (reads := private_reads(p.read_text()))
     }
     assert found == {}
+
+
+def test_no_module_bounds_an_await_with_asyncio_wait_for() -> None:
+    """``loop.within`` instead: wait_for can swallow a closing runtime's cancel (3.10, 3.11)."""
+    offenders = []
+    for path in PACKAGE.rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Attribute) and node.attr == "wait_for" and isinstance(
+                    node.value, ast.Name) and node.value.id == "asyncio":
+                offenders.append(f"{path.relative_to(PACKAGE)}:{node.lineno}")
+    assert [o for o in offenders if not o.startswith("loop.py")] == []
