@@ -114,7 +114,7 @@ def test_the_answers_are_in_the_outputs(executed: Any) -> None:
     loop = output_text(find(executed, "for topic, j in zip(topics, batch):\n    first_line"))
     assert loop.count(": done, ") == 3 and loop.count("Emulated answer") == 3
     follow_up = output_text(find(executed, "import xai_defer_magic\n\ntips = "))
-    assert "2 turns; 4 messages sent with turn 2" in follow_up, follow_up  # system, 1, 1, 2
+    assert "2 turns; turn 2 sent 4 messages" in follow_up, follow_up  # system, 1, 1, 2
     transcript = output_text(find(executed, "%grok_thread tips"))
     assert "turn 1" in transcript and "turn 2" in transcript, transcript
     math = find(executed, "%%grok_defer --wait\nWhat is 1 + 2")
