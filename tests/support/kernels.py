@@ -79,10 +79,14 @@ class WidgetStates:
         return [m for m in self.models.values() if "xdm-card" in m.get("_dom_classes", ())]
 
     def card_parts(self, card: dict[str, Any]) -> dict[str, Any]:
-        header, error, answer, reasoning, footer = (self.child(c) for c in card["children"])
-        _css, _, error_value = error["value"].rpartition("</style>")  # the card's CSS rides there
-        return {"header": header["value"], "error": error_value, "answer": answer,
-                "reasoning": reasoning, "footer": footer["value"]}
+        """A card's parts; error, answer and reasoning exist once there is something in them."""
+        header, *middle, footer = (self.child(c) for c in card["children"])
+        by_kind = {m["_model_name"]: m for m in middle}
+        error = by_kind.get("HTMLModel", {})
+        _css, _, footer_value = footer["value"].rpartition("</style>")  # the card's CSS rides there
+        return {"header": header["value"], "error": error.get("value", ""),
+                "answer": by_kind.get("OutputModel"), "reasoning": by_kind.get("HTMLMathModel"),
+                "footer": footer_value}
 
     def header_updates(self, since: float, until: float) -> list[str]:
         headers = set()

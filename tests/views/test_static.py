@@ -136,6 +136,8 @@ def test_a_pending_card_shows_only_its_header() -> None:
     try:
         shown = [c for c in card.children if "xdm-hidden" not in c._dom_classes]
         assert shown == [card._header, card._footer], [type(c).__name__ for c in shown]
+        # Each widget is a message on the cell's time: a pending card opens no other part.
+        assert list(card.children) == shown
         job.finish(finished_job().completion)  # type: ignore[arg-type]
         shown = [c for c in card.children if "xdm-hidden" not in c._dom_classes]
         assert card._answer in shown and card._reasoning in shown and card._error not in shown

@@ -77,30 +77,30 @@ class JobCard(widgets.VBox):
         """``classes``: more classes for the card's root, given now rather than sent later."""
         self.job = job
         self.display_id = f"xdm-{uuid.uuid4().hex}"
-        # Six comms per card, each opened with its final state (no update after the open):
-        # the card's <style> rides in the error part (a hidden element's <style> still applies).
-        layout, html_style, math_style = _SHARED.models()
-
-        def html(value: str, prefix: str = "") -> widgets.HTML:
-            return widgets.HTML(prefix + value, layout=layout, style=html_style,
-                                _dom_classes=_classes(bool(value)))
-
-        self._header = html(header_html(job))
-        self._error = html(error_html(job), prefix=CARD_CSS)
-        self._answer = widgets.Output(layout=layout, _dom_classes=_classes(False))
-        # Reasoning holds formulas too: HTMLMath typesets them.
-        reasoning = reasoning_html(job)
-        self._reasoning = widgets.HTMLMath(reasoning, layout=layout, style=math_style,
-                                           _dom_classes=_classes(bool(reasoning)))
-        self._footer = html(footer_html(job))
+        # Every widget opens a comm, a message on the cell's time: a pending card opens three
+        # (header, footer, the box), each with its final state so no update follows the open;
+        # the error, answer and reasoning parts are made when there is something to show.
+        self._layout, self._html_style, self._math_style = _SHARED.models()
+        self._header = self._html(header_html(job))
+        # The card's <style> rides in the footer: a hidden element's <style> still applies.
+        self._footer = self._html(footer_html(job), prefix=CARD_CSS)
+        self._error: widgets.HTML | None = None
+        self._answer: widgets.Output | None = None
+        self._reasoning: widgets.HTMLMath | None = None
         self._rendered_status: str | None = None
         self._lock = threading.RLock()
-        super().__init__(
-            children=[self._header, self._error, self._answer, self._reasoning, self._footer],
-            layout=layout, _dom_classes=("xdm-card", *classes),
-        )
-        self.refresh()  # a finished job's answer; nothing to send for a pending one
+        super().__init__(children=self._parts(), layout=self._layout,
+                         _dom_classes=("xdm-card", *classes))
+        self.refresh()  # a finished job's parts; nothing to send for a pending one
         job.add_listener(self._on_change)
+
+    def _html(self, value: str, prefix: str = "") -> widgets.HTML:
+        return widgets.HTML(prefix + value, layout=self._layout, style=self._html_style,
+                            _dom_classes=_classes(bool(value)))
+
+    def _parts(self) -> list[Any]:
+        parts = (self._header, self._error, self._answer, self._reasoning, self._footer)
+        return [part for part in parts if part is not None]
 
     def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any] | None:
         bundle = super()._repr_mimebundle_(**kwargs)
@@ -125,19 +125,40 @@ class JobCard(widgets.VBox):
             job = self.job
             if job.status != self._rendered_status:
                 self._rendered_status = job.status
-                _show(self._error, error_html(job), prefix=CARD_CSS)
-                if job.status == "done" and job.completion is not None:
-                    self._answer.outputs = (
-                        {"output_type": "display_data", "metadata": {},
-                         "data": answer_bundle(job.completion.content)},
-                    )
-                    _visible(self._answer, True)
-                else:
-                    self._answer.outputs = ()
-                    _visible(self._answer, False)
-                _show(self._reasoning, reasoning_html(job))
-            _show(self._footer, footer_html(job))
+                self._show_error(error_html(job))
+                self._show_answer(job)
+                self._show_reasoning(reasoning_html(job))
+                if list(self.children) != (parts := self._parts()):
+                    assign(self, "children", tuple(parts))
+            _show(self._footer, footer_html(job), prefix=CARD_CSS)
             self.tick()  # last: a header saying "done" means the answer is already there
+
+    def _show_error(self, value: str) -> None:
+        if self._error is None:
+            self._error = self._html(value) if value else None
+        else:
+            _show(self._error, value)
+
+    def _show_answer(self, job: Job) -> None:
+        if job.status == "done" and job.completion is not None:
+            outputs = ({"output_type": "display_data", "metadata": {},
+                        "data": answer_bundle(job.completion.content)},)
+            if self._answer is None:
+                self._answer = widgets.Output(layout=self._layout, outputs=outputs)
+            else:
+                self._answer.outputs = outputs
+                _visible(self._answer, True)
+        elif self._answer is not None:
+            self._answer.outputs = ()
+            _visible(self._answer, False)
+
+    def _show_reasoning(self, value: str) -> None:
+        """Reasoning holds formulas too: HTMLMath typesets them."""
+        if self._reasoning is None:
+            self._reasoning = widgets.HTMLMath(
+                value, layout=self._layout, style=self._math_style) if value else None
+        else:
+            _show(self._reasoning, value)
 
     def close(self) -> None:
         self.job.remove_listener(self._on_change)
