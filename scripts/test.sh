@@ -27,6 +27,9 @@ tier() {
   .venv/bin/python -m pytest "$@" || status=$?
   if [ "$status" -ne 0 ] && [ "$status" -ne 5 ]; then exit "$status"; fi
 }
+# Warm the bytecode caches once (the package, and pytest's rewritten test modules): on a fresh
+# clone every worker of the first tier would otherwise compile them all at the same time.
+.venv/bin/python -m pytest --collect-only -q -n 0 "$@" >/dev/null || true
 tier -m "not kernel and not browser" "$@"             # fast: emulator, IPython's test shell
 tier -m kernel -n 3 "$@"                                # real ipykernel kernels, end to end
 tier -m browser -n 0 "$@"                               # JupyterLab and Notebook in headless Chromium
