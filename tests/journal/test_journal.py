@@ -29,8 +29,10 @@ from xai_defer_magic.journal import (
     JobRecord,
     Journal,
     canonical_request,
+    ops,
     process_owner,
 )
+from xai_defer_magic.journal.connections import connect_file
 
 HOST = socket.gethostname()
 PKG_PARENT = str(Path(journal_mod.__file__).resolve().parents[2])  # journal/__init__.py
@@ -641,9 +643,6 @@ def test_an_intent_row_is_not_fsynced_but_its_request_id_is(tmp_path: Path) -> N
     """The cell writes the intent row before the POST; a killed kernel keeps it (WAL, NORMAL
     sync), and it holds no request id or answer, so it skips the fsync (ms on the cell's
     time). The id that re-keys it, on the loop thread, is written with a full fsync."""
-    from xai_defer_magic.journal import ops
-    from xai_defer_magic.journal.connections import connect_file
-
     conn, _warning = connect_file(tmp_path, tmp_path / "journal.sqlite3", 1.0)
     statements: list[str] = []
     conn.set_trace_callback(statements.append)

@@ -12,41 +12,24 @@ import pytest
 
 import xai_defer_magic
 from tests.support.images import png
-from tests.support.shell import wait_for
-from xai_defer_magic.core.options import RequestOptions
-from xai_defer_magic.core.schedule import PollSchedule, PollSettings
+from tests.support.shell import posts, wait_for
+from tests.support.threads import fast, turn
 from xai_defer_magic.core.thread import Turn
 from xai_defer_magic.emulator import Emulator
 from xai_defer_magic.errors import InvalidArgument
 from xai_defer_magic.journal.threads import new_turn_id
 from xai_defer_magic.runtime.image_sources import resolve
-from xai_defer_magic.runtime.runtime import Runtime, Settings, close_runtime, get_runtime
+from xai_defer_magic.runtime.runtime import Runtime, close_runtime, get_runtime
 from xai_defer_magic.runtime.thread_queue import registry_for, resume_threads
-from xai_defer_magic.runtime.threads import start_turn
 
 HANG = 30.0
 
 pytestmark = pytest.mark.emulator(latency=0.05)
 
 
-def fast(runtime: Runtime) -> Runtime:
-    runtime.apply(Settings(poll=PollSettings(schedule=PollSchedule(first=0.05, growth=0.05))))
-    return runtime
-
-
 @pytest.fixture(autouse=True)
 def fast_polls(runtime: Runtime) -> None:
     fast(runtime)
-
-
-def posts(emulator: Emulator) -> list[dict[str, Any]]:
-    return [r.body for r in emulator.requests() if r.method == "POST"]
-
-
-def turn(runtime: Runtime, prompt: str, cell: str | None = None, name: str = "t", **kw: Any
-         ) -> Any:
-    return start_turn(runtime, name, prompt, RequestOptions(**kw), display=False,
-                      cell_id=cell)[0]
 
 
 def state_of(runtime: Runtime, job: Any, name: str = "t") -> str:
